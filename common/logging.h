@@ -11,7 +11,13 @@
 
 namespace qfarm {
 
-enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kFatal = 4 };
+enum class LogLevel {
+  kDebug = 0,
+  kInfo = 1,
+  kWarning = 2,
+  kError = 3,
+  kFatal = 4
+};
 
 // Lines below this level are dropped. Default kInfo; $QFARM_LOG_LEVEL
 // (debug|info|warning|error) overrides it at start-up.
@@ -48,18 +54,18 @@ struct LogVoidify {
 #define QFARM_LOG_LEVEL_ERROR ::qfarm::LogLevel::kError
 #define QFARM_LOG_LEVEL_FATAL ::qfarm::LogLevel::kFatal
 
-#define QFARM_LOG(severity)                                               \
-  (QFARM_LOG_LEVEL_##severity < ::qfarm::MinLogLevel())                   \
-      ? (void)0                                                           \
-      : ::qfarm::internal::LogVoidify() &                                 \
-            ::qfarm::internal::LogMessage(QFARM_LOG_LEVEL_##severity,     \
-                                          __FILE__, __LINE__)             \
+#define QFARM_LOG(severity)                                           \
+  (QFARM_LOG_LEVEL_##severity < ::qfarm::MinLogLevel())               \
+      ? (void)0                                                       \
+      : ::qfarm::internal::LogVoidify() &                             \
+            ::qfarm::internal::LogMessage(QFARM_LOG_LEVEL_##severity, \
+                                          __FILE__, __LINE__)         \
                 .stream()
 
-#define QFARM_CHECK(condition)                                            \
-  (condition) ? (void)0                                                   \
-              : ::qfarm::internal::LogVoidify() &                         \
+#define QFARM_CHECK(condition)                                               \
+  (condition) ? (void)0                                                      \
+              : ::qfarm::internal::LogVoidify() &                            \
                     ::qfarm::internal::LogMessage(::qfarm::LogLevel::kFatal, \
-                                                  __FILE__, __LINE__)     \
-                            .stream()                                     \
+                                                  __FILE__, __LINE__)        \
+                            .stream()                                        \
                         << "Check failed: " #condition " "

@@ -13,17 +13,17 @@
 #define QFARM_STATUS_CONCAT_INNER(a, b) a##b
 #define QFARM_STATUS_CONCAT(a, b) QFARM_STATUS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status qfarm_status_ = (expr);           \
-    if (!qfarm_status_.ok()) return qfarm_status_;   \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::absl::Status qfarm_status_ = (expr);         \
+    if (!qfarm_status_.ok()) return qfarm_status_; \
   } while (false)
 
-#define ASSIGN_OR_RETURN(lhs, expr)                                          \
+#define ASSIGN_OR_RETURN(lhs, expr)                                           \
   QFARM_ASSIGN_OR_RETURN_IMPL(QFARM_STATUS_CONCAT(qfarm_statusor_, __LINE__), \
                               lhs, expr)
 
-#define QFARM_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
-  auto statusor = (expr);                                \
+#define QFARM_ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr)   \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()

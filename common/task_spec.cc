@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -146,9 +147,8 @@ absl::Status ValidateTask(const v1::Task& task, const TaskLimits& limits) {
       break;
     case v1::TASK_KIND_CPU:
       if (task.arg() < 0 || task.arg() > limits.max_cpu_units) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("cpu arg ", task.arg(), " is outside 0..",
-                         limits.max_cpu_units));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "cpu arg ", task.arg(), " is outside 0..", limits.max_cpu_units));
       }
       break;
     case v1::TASK_KIND_ECHO:
@@ -161,9 +161,8 @@ absl::Status ValidateTask(const v1::Task& task, const TaskLimits& limits) {
       }
       break;
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("kind ", static_cast<int>(task.kind()),
-                       " is not a known task kind"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "kind ", static_cast<int>(task.kind()), " is not a known task kind"));
   }
   if (task.text().size() > limits.max_text_bytes) {
     return absl::InvalidArgumentError(
@@ -250,8 +249,7 @@ absl::string_view TaskStateName(v1::TaskState state) {
 
 bool IsFinal(v1::TaskState state) {
   return state == v1::TASK_STATE_OK || state == v1::TASK_STATE_FAILED ||
-         state == v1::TASK_STATE_TIMED_OUT ||
-         state == v1::TASK_STATE_CANCELLED;
+         state == v1::TASK_STATE_TIMED_OUT || state == v1::TASK_STATE_CANCELLED;
 }
 
 }  // namespace qfarm

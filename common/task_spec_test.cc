@@ -43,8 +43,7 @@ TEST(ParseTaskSpecTest, Cpu) {
   EXPECT_EQ(ParseTaskSpec("cpu:20000")->arg(), 20000);
   EXPECT_THAT(ParseTaskSpec("cpu:lots").status().message(),
               HasSubstr("whole number"));
-  EXPECT_THAT(ParseTaskSpec("cpu:-3").status().message(),
-              HasSubstr("outside"));
+  EXPECT_THAT(ParseTaskSpec("cpu:-3").status().message(), HasSubstr("outside"));
 }
 
 TEST(ParseTaskSpecTest, Http) {

@@ -1,0 +1,24 @@
+// The `qfarm` command line: parses arguments, runs the command, prints
+// results. Returns the process exit code: 0 when every task succeeded, 1
+// when any failed or the coordinator could not be reached, 2 for usage
+// errors.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace qfarm::client {
+
+struct CliStreams {
+  std::istream* in;   // Specs for --from=-.
+  std::ostream* out;  // Results.
+  std::ostream* err;  // Errors and the closing summary.
+};
+
+// `args` excludes the program name. The coordinator address defaults to
+// `default_coordinator` ($QFARM_COORDINATOR or 127.0.0.1:50051 in main).
+int RunCli(const std::vector<std::string>& args,
+           const std::string& default_coordinator, const CliStreams& io);
+
+}  // namespace qfarm::client

@@ -1,0 +1,180 @@
+#include "client/farm_client.h"
+
+#include <grpcpp/client_context.h>
+
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_options.h"
+#include "common/grpc_status.h"
+
+namespace qfarm::client {
+namespace {
+
+absl::Status Watch(v1::Farm::StubInterface* stub, uint64_t job_id,
+                   const std::function<void(v1::TaskResult&&)>& on_result,
+                   WatchCanceller* canceller);
+
+}  // namespace
+
+void WatchCanceller::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (context_ != nullptr) context_->TryCancel();
+}
+
+void WatchCanceller::Attach(grpc::ClientContext* context) {
+  absl::MutexLock lock(&mu_);
+  context_ = context;
+  if (cancelled_) context_->TryCancel();
+}
+
+void WatchCanceller::Detach() {
+  absl::MutexLock lock(&mu_);
+  context_ = nullptr;
+}
+
+std::unique_ptr<FarmClient> FarmClient::Create(const ClientOptions& options) {
+  return std::make_unique<FarmClient>(MakeChannel(options.address), options);
+}
+
+FarmClient::FarmClient(std::shared_ptr<grpc::Channel> channel,
+                       const ClientOptions& options)
+    : stub_(v1::Farm::NewStub(std::move(channel))), options_(options) {}
+
+void FarmClient::SetDeadline(grpc::ClientContext* context) const {
+  context->set_deadline(
+      absl::ToChronoTime(absl::Now() + options_.call_timeout));
+}
+
+absl::StatusOr<uint64_t> FarmClient::SubmitJob(
+    const std::vector<v1::Task>& tasks) {
+  v1::SubmitJobRequest request;
+  request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
+  for (const v1::Task& task : tasks) *request.add_tasks() = task;
+  v1::SubmitJobResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  grpc::Status status = stub_->SubmitJob(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.job_id();
+}
+
+absl::Status FarmClient::WatchJob(
+    uint64_t job_id, const std::function<void(v1::TaskResult&&)>& on_result,
+    WatchCanceller* canceller) {
+  return Watch(stub_.get(), job_id, on_result, canceller);
+}
+
+absl::StatusOr<v1::JobInfo> FarmClient::GetJob(uint64_t job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::JobInfo response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  grpc::Status status = stub_->GetJob(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<uint32_t> FarmClient::CancelJob(uint64_t job_id) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::CancelJobResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  grpc::Status status = stub_->CancelJob(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.cancelled();
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> FarmClient::ListWorkers() {
+  v1::ListWorkersRequest request;
+  v1::ListWorkersResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  grpc::Status status = stub_->ListWorkers(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return std::vector<v1::WorkerInfo>(response.workers().begin(),
+                                     response.workers().end());
+}
+
+std::future<absl::StatusOr<v1::TaskResult>> FarmClient::Submit(v1::Task task) {
+  std::promise<absl::StatusOr<v1::TaskResult>> promise;
+  std::future<absl::StatusOr<v1::TaskResult>> future = promise.get_future();
+  absl::StatusOr<uint64_t> job = SubmitJob({std::move(task)});
+  if (!job.ok()) {
+    promise.set_value(job.status());
+    return future;
+  }
+  std::thread([stub = stub_, job_id = *job,
+               promise = std::move(promise)]() mutable {
+    absl::StatusOr<v1::TaskResult> out =
+        absl::InternalError("job finished without a result");
+    absl::Status status = Watch(
+        stub.get(), job_id,
+        [&out](v1::TaskResult&& result) { out = std::move(result); }, nullptr);
+    if (!status.ok()) out = status;
+    promise.set_value(std::move(out));
+  }).detach();
+  return future;
+}
+
+absl::StatusOr<std::vector<v1::TaskResult>> FarmClient::Map(
+    const std::vector<v1::Task>& tasks) {
+  std::vector<v1::TaskResult> results(tasks.size());
+  size_t received = 0;
+  absl::Status status =
+      AsCompleted(tasks, [&results, &received](v1::TaskResult&& result) {
+        if (result.index() < results.size()) {
+          results[result.index()] = std::move(result);
+          ++received;
+        }
+      });
+  if (!status.ok()) return status;
+  if (received != tasks.size()) {
+    return absl::InternalError(absl::StrCat(
+        "job ended with ", received, " results for ", tasks.size(), " tasks"));
+  }
+  return results;
+}
+
+absl::Status FarmClient::AsCompleted(
+    const std::vector<v1::Task>& tasks,
+    const std::function<void(v1::TaskResult&&)>& on_result) {
+  absl::StatusOr<uint64_t> job = SubmitJob(tasks);
+  if (!job.ok()) return job.status();
+  return WatchJob(*job, on_result);
+}
+
+namespace {
+
+absl::Status Watch(v1::Farm::StubInterface* stub, uint64_t job_id,
+                   const std::function<void(v1::TaskResult&&)>& on_result,
+                   WatchCanceller* canceller) {
+  grpc::ClientContext context;
+  if (canceller != nullptr) canceller->Attach(&context);
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  std::unique_ptr<grpc::ClientReaderInterface<v1::ResultBatch>> reader =
+      stub->WatchJob(&context, request);
+  v1::ResultBatch batch;
+  // The coordinator sends each index once per call; the set guards the
+  // contract for callers all the same.
+  absl::flat_hash_set<uint32_t> seen;
+  while (reader->Read(&batch)) {
+    for (v1::TaskResult& result : *batch.mutable_results()) {
+      if (!seen.insert(result.index()).second) continue;
+      on_result(std::move(result));
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (canceller != nullptr) canceller->Detach();
+  return FromGrpcStatus(status);
+}
+
+}  // namespace
+}  // namespace qfarm::client

@@ -1,0 +1,97 @@
+// A client of a qfarm coordinator, shaped like Python's concurrent.futures:
+//
+//   auto client = FarmClient::Create({.address = "127.0.0.1:50051"});
+//   std::future<absl::StatusOr<v1::TaskResult>> f = client->Submit(task);
+//   auto results = client->Map(tasks);          // input order
+//   client->AsCompleted(tasks, [](const v1::TaskResult& r) { ... });
+//
+// and the lower-level calls they are built on (SubmitJob, WatchJob, GetJob,
+// CancelJob, ListWorkers). Errors are the coordinator's gRPC status as
+// absl::Status (RESOURCE_EXHAUSTED for a full queue, NOT_FOUND for an unknown
+// job, UNAVAILABLE when it cannot be reached).
+//
+// Thread-safe: one FarmClient may serve many threads.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "qfarm/v1/farm.grpc.pb.h"
+
+namespace qfarm::client {
+
+struct ClientOptions {
+  // HOST:PORT of the coordinator.
+  std::string address = "127.0.0.1:50051";
+  // Deadline of each unary call (submit, get, cancel, list).
+  absl::Duration call_timeout = absl::Seconds(30);
+};
+
+// Lets a caller stop a WatchJob from another thread.
+class WatchCanceller {
+ public:
+  // Ends the watch; WatchJob returns CANCELLED. Thread-safe.
+  void Cancel();
+
+  // Used by FarmClient while a watch runs.
+  void Attach(grpc::ClientContext* context);
+  void Detach();
+
+ private:
+  absl::Mutex mu_;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class FarmClient {
+ public:
+  static std::unique_ptr<FarmClient> Create(const ClientOptions& options);
+
+  FarmClient(std::shared_ptr<grpc::Channel> channel,
+             const ClientOptions& options);
+
+  // Submits a job; returns its id. The job is accepted whole or not at all.
+  absl::StatusOr<uint64_t> SubmitJob(const std::vector<v1::Task>& tasks);
+
+  // Calls `on_result` for each result of the job as it completes (already
+  // recorded ones first), each index once, on the calling thread. Returns OK
+  // once every task has a result.
+  absl::Status WatchJob(uint64_t job_id,
+                        const std::function<void(v1::TaskResult&&)>& on_result,
+                        WatchCanceller* canceller = nullptr);
+
+  absl::StatusOr<v1::JobInfo> GetJob(uint64_t job_id);
+  // Returns how many tasks were cancelled.
+  absl::StatusOr<uint32_t> CancelJob(uint64_t job_id);
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+
+  // concurrent.futures: runs one task as a job of its own.
+  std::future<absl::StatusOr<v1::TaskResult>> Submit(v1::Task task);
+  // Runs the tasks as one job; results in input order.
+  absl::StatusOr<std::vector<v1::TaskResult>> Map(
+      const std::vector<v1::Task>& tasks);
+  // Runs the tasks as one job; calls `on_result` in completion order.
+  absl::Status AsCompleted(
+      const std::vector<v1::Task>& tasks,
+      const std::function<void(v1::TaskResult&&)>& on_result);
+
+ private:
+  void SetDeadline(grpc::ClientContext* context) const;
+
+  // Shared with Submit()'s watcher threads, which may outlive this client.
+  std::shared_ptr<v1::Farm::Stub> stub_;
+  const ClientOptions options_;
+};
+
+}  // namespace qfarm::client

@@ -1,0 +1,30 @@
+// How the CLI shows results: one text line or one JSON object per result.
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "qfarm/v1/farm.pb.h"
+#include "qfarm/v1/task.pb.h"
+
+namespace qfarm::client {
+
+// "worker-2/thread-1": the worker, a slash, the executor inside it.
+std::string ExecutorName(const v1::TaskResult& result);
+
+// "   3  ok         worker-2/thread-1     1000" (index, status, executor,
+// then the value, or the error when the task did not succeed).
+std::string FormatResultText(const v1::TaskResult& result);
+
+// One JSON object, no newline: index, job_id, status, value, error, worker,
+// executor, attempt and the four timestamps (Unix microseconds).
+std::string FormatResultJson(const v1::TaskResult& result);
+
+// A JSON string literal, quotes included, with control characters and
+// invalid UTF-8 bytes escaped so every line parses.
+std::string JsonQuote(absl::string_view text);
+
+// "job 7: done, 10 tasks: 10 ok, 0 failed, 0 timed out, 0 cancelled".
+std::string FormatJobInfo(const v1::JobInfo& info);
+
+}  // namespace qfarm::client

@@ -1,0 +1,184 @@
+#include "coordinator/farm_service.h"
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "common/grpc_status.h"
+
+namespace qfarm::coordinator {
+namespace {
+
+// Results per WatchJob message.
+constexpr size_t kResultsPerMessage = 4096;
+
+// One WatchJob stream: sends the job's results page by page, woken by the
+// router when new ones are recorded; finishes when the job has finished.
+class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
+                          public JobWatcher,
+                          public std::enable_shared_from_this<WatchStream> {
+ public:
+  WatchStream(Scheduler* scheduler, Router* router, JobId job)
+      : scheduler_(scheduler), router_(router), job_(job) {}
+
+  void Start() {
+    self_ = shared_from_this();
+    router_->AddWatcher(job_, shared_from_this());
+    Wake();
+  }
+
+  void Wake() override {
+    absl::Status finish_with;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || done_) return;
+      absl::StatusOr<ResultsPage> page =
+          scheduler_->ReadResults(job_, cursor_, kResultsPerMessage);
+      if (!page.ok()) {
+        finish_with = page.status();
+        done_ = true;
+      } else if (page->results.empty()) {
+        if (!page->finished) return;  // Wait for the next Wake().
+        done_ = true;
+      } else {
+        cursor_ = page->next_cursor;
+        out_.Clear();
+        auto* results = out_.mutable_results();
+        results->Reserve(static_cast<int>(page->results.size()));
+        for (v1::TaskResult& r : page->results) {
+          *results->Add() = std::move(r);
+        }
+        writing_ = true;
+        StartWrite(&out_);
+        return;
+      }
+    }
+    Finish(ToGrpcStatus(finish_with));
+  }
+
+  void Close(const absl::Status& status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      done_ = true;
+      if (writing_) {
+        close_status_ = status;
+        close_pending_ = true;
+        return;
+      }
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    absl::Status finish_with;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (close_pending_) {
+        close_pending_ = false;
+        finish = true;
+        finish_with = close_status_;
+      } else if (!ok) {
+        done_ = true;
+        finish = true;
+        finish_with = absl::UnavailableError("client went away");
+      }
+    }
+    if (finish) {
+      Finish(ToGrpcStatus(finish_with));
+      return;
+    }
+    Wake();
+  }
+
+  void OnCancel() override { Close(absl::CancelledError("watch cancelled")); }
+
+  void OnDone() override {
+    router_->RemoveWatcher(job_, this);
+    self_.reset();
+  }
+
+ private:
+  Scheduler* const scheduler_;
+  Router* const router_;
+  const JobId job_;
+  std::shared_ptr<WatchStream> self_;  // Keeps this alive until OnDone().
+
+  absl::Mutex mu_;
+  size_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::ResultBatch out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_pending_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* FarmService::SubmitJob(
+    grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
+    v1::SubmitJobResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<v1::Task> tasks(request->tasks().begin(), request->tasks().end());
+  const size_t count = tasks.size();
+  absl::StatusOr<JobId> job = scheduler_->SubmitJob(std::move(tasks));
+  if (!job.ok()) {
+    reactor->Finish(ToGrpcStatus(job.status()));
+    return reactor;
+  }
+  response->set_job_id(*job);
+  response->set_task_count(static_cast<uint32_t>(count));
+  router_->Pump();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::ResultBatch>* FarmService::WatchJob(
+    grpc::CallbackServerContext* /*context*/,
+    const v1::WatchJobRequest* request) {
+  auto stream =
+      std::make_shared<WatchStream>(scheduler_, router_, request->job_id());
+  stream->Start();
+  return stream.get();
+}
+
+grpc::ServerUnaryReactor* FarmService::GetJob(
+    grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
+    v1::JobInfo* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<v1::JobInfo> info = scheduler_->GetJob(request->job_id());
+  if (info.ok()) *response = std::move(*info);
+  reactor->Finish(ToGrpcStatus(info.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FarmService::CancelJob(
+    grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
+    v1::CancelJobResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<CancelOutcome> outcome =
+      scheduler_->CancelJob(request->job_id());
+  if (outcome.ok()) {
+    response->set_cancelled(outcome->cancelled);
+    router_->SendCancel(request->job_id(), outcome->workers_to_notify);
+    router_->WakeWatchers({request->job_id()});
+  }
+  reactor->Finish(ToGrpcStatus(outcome.status()));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FarmService::ListWorkers(
+    grpc::CallbackServerContext* context,
+    const v1::ListWorkersRequest* /*request*/,
+    v1::ListWorkersResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  for (v1::WorkerInfo& info : scheduler_->ListWorkers()) {
+    *response->add_workers() = std::move(info);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace qfarm::coordinator

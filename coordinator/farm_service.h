@@ -1,0 +1,39 @@
+// The client-facing gRPC service (proto/qfarm/v1/farm.proto), a thin shell
+// over the Scheduler: requests become scheduler calls, absl::Status becomes
+// grpc::Status here and nowhere else.
+#pragma once
+
+#include "coordinator/router.h"
+#include "coordinator/scheduler.h"
+#include "qfarm/v1/farm.grpc.pb.h"
+
+namespace qfarm::coordinator {
+
+class FarmService final : public v1::Farm::CallbackService {
+ public:
+  FarmService(Scheduler* scheduler, Router* router)
+      : scheduler_(scheduler), router_(router) {}
+
+  grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
+                                      const v1::SubmitJobRequest* request,
+                                      v1::SubmitJobResponse* response) override;
+  grpc::ServerWriteReactor<v1::ResultBatch>* WatchJob(
+      grpc::CallbackServerContext* context,
+      const v1::WatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* context,
+                                   const v1::GetJobRequest* request,
+                                   v1::JobInfo* response) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const v1::CancelJobRequest* request,
+                                      v1::CancelJobResponse* response) override;
+  grpc::ServerUnaryReactor* ListWorkers(
+      grpc::CallbackServerContext* context,
+      const v1::ListWorkersRequest* request,
+      v1::ListWorkersResponse* response) override;
+
+ private:
+  Scheduler* const scheduler_;
+  Router* const router_;
+};
+
+}  // namespace qfarm::coordinator

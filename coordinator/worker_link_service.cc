@@ -1,0 +1,213 @@
+#include "coordinator/worker_link_service.h"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+
+namespace qfarm::coordinator {
+namespace {
+
+// Task batches queued for one worker are merged up to this many assignments
+// per message.
+constexpr int kMaxAssignmentsPerMessage = 4096;
+constexpr uint32_t kMaxSlots = 1'000'000;
+
+// One worker's stream. Owns a send queue (gRPC allows one write in flight).
+// Lives until OnDone() and until the router lets go of it.
+class WorkerStream final
+    : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>,
+      public WorkerChannel,
+      public std::enable_shared_from_this<WorkerStream> {
+ public:
+  WorkerStream(Scheduler* scheduler, Router* router, std::string peer)
+      : scheduler_(scheduler), router_(router), peer_(std::move(peer)) {}
+
+  void Start() {
+    self_ = shared_from_this();
+    StartRead(&in_);
+  }
+
+  void SendTasks(std::vector<v1::Assignment> assignments) override {
+    absl::MutexLock lock(&mu_);
+    if (finishing_) return;
+    v1::TaskBatch* batch = nullptr;
+    if (!queue_.empty() && queue_.back().has_tasks() &&
+        queue_.back().tasks().assignments_size() < kMaxAssignmentsPerMessage) {
+      batch = queue_.back().mutable_tasks();
+    } else {
+      batch = queue_.emplace_back().mutable_tasks();
+    }
+    batch->mutable_assignments()->Reserve(batch->assignments_size() +
+                                          static_cast<int>(assignments.size()));
+    for (v1::Assignment& a : assignments) {
+      *batch->add_assignments() = std::move(a);
+    }
+    MaybeStartWriteLocked();
+  }
+
+  void SendCancel(JobId job) override {
+    absl::MutexLock lock(&mu_);
+    if (finishing_) return;
+    queue_.emplace_back().mutable_cancel()->add_job_ids(job);
+    MaybeStartWriteLocked();
+  }
+
+  void Close(const absl::Status& status) override { End(status); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      End(absl::OkStatus());
+      return;
+    }
+    if (Ending()) return;
+    if (key_ == 0) {
+      if (!in_.has_hello()) {
+        End(absl::FailedPreconditionError(
+            "the first message on a worker stream must be a hello"));
+        return;
+      }
+      const v1::WorkerHello& hello = in_.hello();
+      if (hello.slots() == 0 || hello.slots() > kMaxSlots) {
+        End(absl::InvalidArgumentError(absl::StrCat(
+            "hello.slots ", hello.slots(), " must be within 1..", kMaxSlots)));
+        return;
+      }
+      std::string id = hello.worker_id();
+      WorkerKey key = scheduler_->AddWorker({.worker_id = id,
+                                             .mode = hello.mode(),
+                                             .slots = hello.slots(),
+                                             .peer = peer_});
+      if (id.empty()) id = absl::StrCat("worker-", key);
+      worker_id_ = id;
+      {
+        absl::MutexLock lock(&mu_);
+        key_ = key;
+        queue_.emplace_back().mutable_welcome()->set_worker_id(id);
+        MaybeStartWriteLocked();
+      }
+      router_->AddWorker(key, shared_from_this());
+      QFARM_LOG(INFO) << "worker " << id << " connected from " << peer_
+                      << " (mode " << hello.mode() << ", " << hello.slots()
+                      << " slots)";
+    } else if (in_.has_hello()) {
+      End(absl::FailedPreconditionError("hello sent twice on one stream"));
+      return;
+    }
+    if (in_.has_results()) {
+      auto* results = in_.mutable_results()->mutable_results();
+      std::vector<v1::TaskResult> batch;
+      batch.reserve(results->size());
+      for (v1::TaskResult& r : *results) batch.push_back(std::move(r));
+      std::vector<JobId> jobs =
+          scheduler_->RecordResults(key_, std::move(batch));
+      router_->WakeWatchers(jobs);
+    }
+    if (in_.credits() > 0) scheduler_->AddCredits(key_, in_.credits());
+    router_->Pump();
+    in_.Clear();
+    if (!Ending()) StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        queue_.clear();
+      } else if (!queue_.empty()) {
+        MaybeStartWriteLocked();
+        return;
+      }
+      finish = finishing_ && !finish_called_;
+      if (finish) finish_called_ = true;
+    }
+    if (!ok) End(absl::UnavailableError("write to worker failed"));
+    if (finish) Finish(ToGrpcStatus(finish_status_));
+  }
+
+  void OnDone() override {
+    End(absl::OkStatus());  // No-op when already ended; unregisters otherwise.
+    self_.reset();
+  }
+
+ private:
+  bool Ending() {
+    absl::MutexLock lock(&mu_);
+    return finishing_;
+  }
+
+  // Starts the next write if none is in flight. StartWrite does not run
+  // callbacks inline, so calling it under mu_ is safe.
+  void MaybeStartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || queue_.empty()) return;
+    out_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  // Unregisters the worker (its tasks go back to the queue) and finishes the
+  // stream once the write in flight, if any, completes. Idempotent.
+  void End(const absl::Status& status) {
+    WorkerKey key;
+    bool finish_now = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finishing_) return;
+      finishing_ = true;
+      finish_status_ = status;
+      key = key_;
+      if (!status.ok()) queue_.clear();
+      // Queued messages still go out (a Close after a final cancel, say);
+      // the write chain finishes the stream when the queue drains.
+      if (!writing_ && queue_.empty()) {
+        finish_now = true;
+        finish_called_ = true;
+      } else if (!writing_) {
+        MaybeStartWriteLocked();
+      }
+    }
+    if (key != 0) {
+      router_->WakeWatchers(scheduler_->RemoveWorker(key));
+      router_->RemoveWorker(key);
+      router_->Pump();
+      QFARM_LOG(INFO) << "worker " << worker_id_ << " disconnected"
+                      << (status.ok() ? "" : ": ") << status.message();
+    }
+    if (finish_now) Finish(ToGrpcStatus(status));
+  }
+
+  Scheduler* const scheduler_;
+  Router* const router_;
+  const std::string peer_;
+  std::shared_ptr<WorkerStream> self_;  // Keeps this alive until OnDone().
+  v1::WorkerMessage in_;                // Read side: only reactor callbacks.
+  std::string worker_id_;
+  WorkerKey key_ = 0;  // Written once in the first OnReadDone.
+
+  absl::Mutex mu_;
+  std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);
+  v1::CoordinatorMessage out_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status finish_status_;  // Set once, under mu_, before finishing_.
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
+WorkerLinkService::Connect(grpc::CallbackServerContext* context) {
+  auto stream =
+      std::make_shared<WorkerStream>(scheduler_, router_, context->peer());
+  stream->Start();
+  return stream.get();
+}
+
+}  // namespace qfarm::coordinator

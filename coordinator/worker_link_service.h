@@ -1,0 +1,26 @@
+// The worker-facing gRPC service: one long-lived bidirectional stream per
+// worker connection (see proto/qfarm/v1/worker_link.proto). A thin shell:
+// every decision is the Scheduler's; this class turns stream events into
+// scheduler calls and routes the outcome.
+#pragma once
+
+#include "coordinator/router.h"
+#include "coordinator/scheduler.h"
+#include "qfarm/v1/worker_link.grpc.pb.h"
+
+namespace qfarm::coordinator {
+
+class WorkerLinkService final : public v1::WorkerLink::CallbackService {
+ public:
+  WorkerLinkService(Scheduler* scheduler, Router* router)
+      : scheduler_(scheduler), router_(router) {}
+
+  grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  Scheduler* const scheduler_;
+  Router* const router_;
+};
+
+}  // namespace qfarm::coordinator

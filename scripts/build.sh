@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds qfarm into BUILD_DIR (default: build/), with ccache
+# and warnings as errors. Extra arguments go to cmake.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR="${BUILD_DIR:-build}"
+if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $# -gt 0 ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja \
+    -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+    -DQFARM_WERROR=ON "$@" >/dev/null
+fi
+cmake --build "$BUILD_DIR"

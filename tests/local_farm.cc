@@ -1,0 +1,206 @@
+#include "tests/local_farm.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "client/farm_client.h"
+
+namespace qfarm::testing {
+
+absl::StatusOr<std::unique_ptr<LocalFarm>> LocalFarm::Start(
+    const std::vector<WorkerSpec>& workers,
+    const std::vector<std::string>& coordinator_flags) {
+  std::unique_ptr<LocalFarm> farm(new LocalFarm);
+  std::vector<std::string> argv = {BinPath("qfarm-coordinator"),
+                                   "--listen=127.0.0.1:0"};
+  argv.insert(argv.end(), coordinator_flags.begin(), coordinator_flags.end());
+  auto coordinator = Subprocess::Start(
+      argv, {.stderr_path = farm->dir_.path() + "/coordinator.log"});
+  if (!coordinator.ok()) return coordinator.status();
+  farm->coordinator_ = *std::move(coordinator);
+  absl::StatusOr<std::string> line =
+      farm->coordinator_->ReadLine(absl::Seconds(20));
+  if (!line.ok()) {
+    return absl::InternalError(
+        absl::StrCat("coordinator did not start: ", line.status().message(),
+                     "\n", farm->Logs()));
+  }
+  constexpr absl::string_view kPrefix = "qfarm-coordinator listening on ";
+  if (!absl::StartsWith(*line, kPrefix)) {
+    return absl::InternalError(
+        absl::StrCat("unexpected first line: \"", *line, "\""));
+  }
+  farm->address_ = line->substr(kPrefix.size());
+  for (const WorkerSpec& spec : workers) {
+    absl::Status started = farm->StartWorker(spec);
+    if (!started.ok()) return started;
+  }
+  absl::Status ready = farm->WaitForWorkers(workers.size(), absl::Seconds(30));
+  if (!ready.ok()) return ready;
+  return farm;
+}
+
+LocalFarm::~LocalFarm() {
+  // Subprocess destructors SIGKILL whatever Stop() did not end.
+  workers_.clear();
+  coordinator_.reset();
+}
+
+absl::Status LocalFarm::StartWorker(const WorkerSpec& spec) {
+  std::vector<std::string> argv = {
+      BinPath("qfarm-worker"), absl::StrCat("--coordinator=", address_),
+      absl::StrCat("--mode=", spec.mode), absl::StrCat("--slots=", spec.slots),
+      absl::StrCat("--id=", spec.id)};
+  argv.insert(argv.end(), spec.extra_flags.begin(), spec.extra_flags.end());
+  auto worker = Subprocess::Start(
+      argv, {.stderr_path = absl::StrCat(dir_.path(), "/", spec.id, ".log")});
+  if (!worker.ok()) return worker.status();
+  workers_[spec.id] = *std::move(worker);
+  return absl::OkStatus();
+}
+
+absl::Status LocalFarm::WaitForWorkers(size_t count, absl::Duration timeout) {
+  auto client = client::FarmClient::Create(
+      {.address = address_, .call_timeout = absl::Seconds(5)});
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration pause = absl::Milliseconds(5);
+  while (true) {
+    auto workers = client->ListWorkers();
+    if (workers.ok() && workers->size() >= count) return absl::OkStatus();
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("coordinator lists ", workers.ok() ? workers->size() : 0,
+                       " of ", count, " workers\n", Logs()));
+    }
+    absl::SleepFor(pause);  // Polling a remote condition, with backoff.
+    pause = std::min(pause * 2, absl::Milliseconds(100));
+  }
+}
+
+Subprocess* LocalFarm::worker(const std::string& id) {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : it->second.get();
+}
+
+absl::Status LocalFarm::Stop(absl::Duration timeout) {
+  std::string problems;
+  for (auto& [id, worker] : workers_) worker->Signal(SIGTERM);
+  for (auto& [id, worker] : workers_) {
+    absl::StatusOr<int> code = worker->WaitFor(timeout);
+    if (!code.ok() || *code != 0) {
+      absl::StrAppend(&problems, "worker ", id, " exit: ",
+                      code.ok() ? absl::StrCat(*code)
+                                : std::string(code.status().message()),
+                      "\n");
+    }
+  }
+  coordinator_->Signal(SIGTERM);
+  absl::StatusOr<int> code = coordinator_->WaitFor(timeout);
+  if (!code.ok() || *code != 0) {
+    absl::StrAppend(
+        &problems, "coordinator exit: ",
+        code.ok() ? absl::StrCat(*code) : std::string(code.status().message()),
+        "\n");
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(problems, Logs()));
+}
+
+CommandResult LocalFarm::Qfarm(const std::vector<std::string>& args,
+                               const std::string& stdin_data) const {
+  std::vector<std::string> argv = {BinPath("qfarm"),
+                                   absl::StrCat("--coordinator=", address_)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, stdin_data);
+}
+
+std::string LocalFarm::Logs() const {
+  std::string out;
+  std::vector<std::string> names = {"coordinator"};
+  for (const auto& [id, worker] : workers_) names.push_back(id);
+  for (const std::string& name : names) {
+    std::ifstream file(absl::StrCat(dir_.path(), "/", name, ".log"));
+    std::stringstream buffer;
+    buffer << file.rdbuf();
+    absl::StrAppend(&out, "--- ", name, ".log\n", buffer.str());
+  }
+  return out;
+}
+
+absl::StatusOr<JsonObject> ParseFlatJson(const std::string& line) {
+  JsonObject object;
+  size_t i = 0;
+  auto fail = [&line](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad JSON (", why, "): ", line));
+  };
+  auto parse_string = [&](std::string* out) -> bool {
+    if (i >= line.size() || line[i] != '"') return false;
+    ++i;
+    while (i < line.size() && line[i] != '"') {
+      if (line[i] == '\\') {
+        if (++i >= line.size()) return false;
+        switch (line[i]) {
+          case 'n':
+            out->push_back('\n');
+            break;
+          case 't':
+            out->push_back('\t');
+            break;
+          case 'r':
+            out->push_back('\r');
+            break;
+          case 'u':
+            out->append(line, i - 1, 6);  // Kept escaped.
+            i += 4;
+            break;
+          default:
+            out->push_back(line[i]);
+        }
+        ++i;
+      } else {
+        out->push_back(line[i++]);
+      }
+    }
+    if (i >= line.size()) return false;
+    ++i;
+    return true;
+  };
+  if (line.empty() || line[i++] != '{') return fail("no {");
+  while (i < line.size() && line[i] != '}') {
+    std::string key;
+    if (!parse_string(&key)) return fail("key");
+    if (i >= line.size() || line[i++] != ':') return fail("no :");
+    std::string value;
+    if (i < line.size() && line[i] == '"') {
+      if (!parse_string(&value)) return fail("string value");
+    } else {
+      while (i < line.size() && line[i] != ',' && line[i] != '}') {
+        value.push_back(line[i++]);
+      }
+    }
+    object[key] = value;
+    if (i < line.size() && line[i] == ',') ++i;
+  }
+  if (i >= line.size()) return fail("no }");
+  return object;
+}
+
+absl::StatusOr<std::vector<JsonObject>> ParseJsonLines(
+    const std::string& text) {
+  std::vector<JsonObject> objects;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    absl::StatusOr<JsonObject> object = ParseFlatJson(std::string(line));
+    if (!object.ok()) return object.status();
+    objects.push_back(*std::move(object));
+  }
+  return objects;
+}
+
+}  // namespace qfarm::testing

@@ -1,0 +1,43 @@
+#include "worker/executor.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "worker/async_executor.h"
+#include "worker/thread_executor.h"
+
+namespace qfarm::worker {
+
+absl::StatusOr<Mode> ParseMode(absl::string_view text) {
+  if (text == "serial") return Mode::kSerial;
+  if (text == "thread") return Mode::kThread;
+  if (text == "async") return Mode::kAsync;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "executor mode \"", text, "\" is not one of serial, thread, async"));
+}
+
+absl::string_view ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kSerial:
+      return "serial";
+    case Mode::kThread:
+      return "thread";
+    case Mode::kAsync:
+      return "async";
+  }
+  return "unknown";
+}
+
+std::unique_ptr<Executor> MakeExecutor(const ExecutorOptions& options) {
+  switch (options.mode) {
+    case Mode::kSerial:
+    case Mode::kThread:
+      return std::make_unique<ThreadExecutor>(options);
+    case Mode::kAsync:
+      return std::make_unique<AsyncExecutor>(options);
+  }
+  QFARM_CHECK(false) << "unknown executor mode "
+                     << static_cast<int>(options.mode);
+  return nullptr;
+}
+
+}  // namespace qfarm::worker

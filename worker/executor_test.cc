@@ -1,0 +1,597 @@
+#include "worker/executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "worker/async_executor.h"
+#include "worker/task_kinds.h"
+#include "worker/thread_executor.h"
+
+namespace qfarm::worker {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::StartsWith;
+
+// Far longer than any test may take: such a sleep ends only by cancellation.
+constexpr int64_t kHourMs = 3'600'000;
+// Only a hang reaches it; it never paces a passing test.
+constexpr absl::Duration kHangDeadline = absl::Seconds(60);
+
+constexpr char kCpu1[] =
+    "7438316555053085e8332db3a573a17774178d881f8ae904b165c0f7b791736f";
+
+using Key = std::pair<uint64_t, uint32_t>;  // (job_id, index)
+
+Key KeyOf(const v1::TaskResult& result) {
+  return {result.job_id(), result.index()};
+}
+
+// Monotonic, so intervals measured on one thread never overlap because the
+// wall clock stepped.
+class SteadyClock : public Clock {
+ public:
+  absl::Time Now() const override {
+    return absl::UnixEpoch() +
+           absl::FromChrono(
+               std::chrono::steady_clock::now().time_since_epoch());
+  }
+};
+
+// Collects results, and task starts through the executors' test hook, so a
+// test can wait for either and count what ran at once. Thread-safe.
+class Recorder : public ResultSink {
+ public:
+  std::function<void(const v1::Assignment&)> StartHook() {
+    return [this](const v1::Assignment& assignment) { OnStart(assignment); };
+  }
+
+  void OnResult(v1::TaskResult result) override {
+    absl::MutexLock lock(&mu_);
+    if (started_.contains(KeyOf(result))) --running_;
+    threads_by_label_[result.executor()].insert(std::this_thread::get_id());
+    result_threads_.insert(std::this_thread::get_id());
+    results_.push_back(std::move(result));
+  }
+
+  // Waits until `n` results arrived; false if that took kHangDeadline.
+  bool WaitForResults(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return results_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kHangDeadline);
+  }
+
+  // Waits until `n` tasks started; false if that took kHangDeadline.
+  bool WaitForStarts(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return started_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kHangDeadline);
+  }
+
+  std::vector<v1::TaskResult> results() const {
+    absl::MutexLock lock(&mu_);
+    return results_;
+  }
+  // By (job, index); fails the test on a duplicate.
+  std::map<Key, v1::TaskResult> results_by_key() const {
+    std::map<Key, v1::TaskResult> by_key;
+    for (v1::TaskResult& result : results()) {
+      EXPECT_TRUE(by_key.emplace(KeyOf(result), result).second)
+          << "duplicate result for job " << result.job_id() << " index "
+          << result.index();
+    }
+    return by_key;
+  }
+  size_t num_results() const {
+    absl::MutexLock lock(&mu_);
+    return results_.size();
+  }
+  bool started(const Key& key) const {
+    absl::MutexLock lock(&mu_);
+    return started_.contains(key);
+  }
+  size_t num_started() const {
+    absl::MutexLock lock(&mu_);
+    return started_.size();
+  }
+  // Most tasks between their start and their result at any moment.
+  int max_running() const {
+    absl::MutexLock lock(&mu_);
+    return max_running_;
+  }
+  // Threads that delivered results with each executor label.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::thread::id>>
+  threads_by_label() const {
+    absl::MutexLock lock(&mu_);
+    return threads_by_label_;
+  }
+  absl::flat_hash_set<std::thread::id> result_threads() const {
+    absl::MutexLock lock(&mu_);
+    return result_threads_;
+  }
+
+ private:
+  void OnStart(const v1::Assignment& assignment) {
+    absl::MutexLock lock(&mu_);
+    EXPECT_TRUE(
+        started_.insert({assignment.job_id(), assignment.index()}).second)
+        << "started twice: job " << assignment.job_id() << " index "
+        << assignment.index();
+    max_running_ = std::max(max_running_, ++running_);
+  }
+
+  mutable absl::Mutex mu_;
+  std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
+  std::set<Key> started_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_running_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::thread::id>>
+      threads_by_label_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::thread::id> result_threads_ ABSL_GUARDED_BY(mu_);
+};
+
+// The most [started_us, finished_us] intervals of started tasks that share
+// an instant; an interval ending when another starts does not overlap it.
+int MaxOverlap(const std::vector<v1::TaskResult>& results) {
+  std::vector<std::pair<int64_t, int>> events;  // (time, +1 start / -1 end)
+  for (const v1::TaskResult& result : results) {
+    if (result.started_us() == 0) continue;
+    events.push_back({result.started_us(), +1});
+    events.push_back({result.finished_us(), -1});
+  }
+  std::sort(events.begin(), events.end());  // Ends sort before starts.
+  int now = 0;
+  int most = 0;
+  for (const auto& [time, delta] : events) most = std::max(most, now += delta);
+  return most;
+}
+
+v1::Assignment Assign(uint64_t job, uint32_t index, v1::TaskKind kind,
+                      int64_t arg, int64_t timeout_ms = 0) {
+  v1::Assignment assignment;
+  assignment.set_job_id(job);
+  assignment.set_index(index);
+  assignment.set_attempt(1);
+  assignment.mutable_task()->set_kind(kind);
+  assignment.mutable_task()->set_arg(arg);
+  assignment.mutable_task()->set_timeout_ms(timeout_ms);
+  return assignment;
+}
+
+v1::Assignment Sleep(uint64_t job, uint32_t index, int64_t ms,
+                     int64_t timeout_ms = 0) {
+  return Assign(job, index, v1::TASK_KIND_SLEEP, ms, timeout_ms);
+}
+
+v1::Assignment Echo(uint64_t job, uint32_t index, std::string text) {
+  v1::Assignment assignment = Assign(job, index, v1::TASK_KIND_ECHO, 0);
+  assignment.mutable_task()->set_text(std::move(text));
+  return assignment;
+}
+
+v1::Assignment Cpu(uint64_t job, uint32_t index, int64_t units,
+                   int64_t timeout_ms = 0) {
+  return Assign(job, index, v1::TASK_KIND_CPU, units, timeout_ms);
+}
+
+std::unique_ptr<Executor> MakeHooked(Mode mode, int slots, Recorder& recorder,
+                                     Clock* clock) {
+  ExecutorOptions options{.mode = mode,
+                          .slots = slots,
+                          .worker_name = "w1",
+                          .clock = clock,
+                          .sink = &recorder};
+  if (mode == Mode::kAsync) {
+    return std::make_unique<AsyncExecutor>(options, recorder.StartHook());
+  }
+  return std::make_unique<ThreadExecutor>(options, recorder.StartHook());
+}
+
+TEST(ModeTest, ParseAndName) {
+  for (Mode mode : {Mode::kSerial, Mode::kThread, Mode::kAsync}) {
+    absl::StatusOr<Mode> parsed = ParseMode(ModeName(mode));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, mode);
+  }
+  EXPECT_EQ(ModeName(Mode::kThread), "thread");
+  absl::StatusOr<Mode> bad = ParseMode("threads");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), StartsWith("executor mode"));
+}
+
+TEST(MakeExecutorTest, BuildsEachMode) {
+  Recorder recorder;
+  auto serial =
+      MakeExecutor({.mode = Mode::kSerial, .slots = 8, .sink = &recorder});
+  EXPECT_EQ(serial->mode(), Mode::kSerial);
+  EXPECT_EQ(serial->slots(), 1);
+  auto thread =
+      MakeExecutor({.mode = Mode::kThread, .slots = 3, .sink = &recorder});
+  EXPECT_EQ(thread->mode(), Mode::kThread);
+  EXPECT_EQ(thread->slots(), 3);
+  auto async =
+      MakeExecutor({.mode = Mode::kAsync, .slots = 100, .sink = &recorder});
+  EXPECT_EQ(async->mode(), Mode::kAsync);
+  EXPECT_EQ(async->slots(), 100);
+  async->Submit(Echo(1, 0, "x"));
+  async->Shutdown();
+  ASSERT_EQ(recorder.num_results(), 1u);
+  EXPECT_EQ(recorder.results()[0].worker(), "local");  // The default.
+  EXPECT_EQ(recorder.results()[0].value(), "x");
+}
+
+struct ModeCase {
+  Mode mode;
+  int slots;
+};
+
+std::string CaseName(const testing::TestParamInfo<ModeCase>& info) {
+  return absl::StrCat(ModeName(info.param.mode), info.param.slots);
+}
+
+class ExecutorTest : public testing::TestWithParam<ModeCase> {
+ protected:
+  ExecutorTest()
+      : executor_(MakeHooked(GetParam().mode, GetParam().slots, recorder_,
+                             &clock_)) {}
+
+  Mode mode() const { return GetParam().mode; }
+  int slots() const { return GetParam().slots; }
+
+  SteadyClock clock_;
+  Recorder recorder_;
+  std::unique_ptr<Executor> executor_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, ExecutorTest,
+                         testing::Values(ModeCase{Mode::kSerial, 1},
+                                         ModeCase{Mode::kThread, 1},
+                                         ModeCase{Mode::kThread, 4},
+                                         ModeCase{Mode::kAsync, 1},
+                                         ModeCase{Mode::kAsync, 3}),
+                         CaseName);
+
+TEST_P(ExecutorTest, RunsEveryKind) {
+  executor_->Submit(Sleep(1, 0, 5));
+  executor_->Submit(Echo(1, 1, "hello"));
+  executor_->Submit(Cpu(1, 2, 1));
+  v1::Assignment http = Assign(1, 3, v1::TASK_KIND_HTTP, 0);
+  http.mutable_task()->set_text("http://example.com/");
+  executor_->Submit(http);
+  executor_->Submit(Assign(1, 4, static_cast<v1::TaskKind>(42), 0));
+  ASSERT_TRUE(recorder_.WaitForResults(5));
+
+  std::map<Key, v1::TaskResult> by_key = recorder_.results_by_key();
+  ASSERT_EQ(by_key.size(), 5u);
+  EXPECT_EQ(by_key[Key(1, 0)].value(), "5");
+  EXPECT_EQ(by_key[Key(1, 1)].value(), "hello");
+  EXPECT_EQ(by_key[Key(1, 2)].value(), kCpu1);
+  for (uint32_t i : {0, 1, 2}) {
+    EXPECT_EQ(by_key[Key(1, i)].state(), v1::TASK_STATE_OK) << i;
+    EXPECT_EQ(by_key[Key(1, i)].error(), "") << i;
+  }
+  EXPECT_EQ(by_key[Key(1, 3)].state(), v1::TASK_STATE_FAILED);
+  EXPECT_EQ(by_key[Key(1, 3)].error(),
+            "http tasks are not supported by this worker yet");
+  EXPECT_EQ(by_key[Key(1, 4)].state(), v1::TASK_STATE_FAILED);
+  EXPECT_THAT(by_key[Key(1, 4)].error(),
+              testing::HasSubstr("not a known task kind"));
+
+  for (const auto& [key, result] : by_key) {
+    EXPECT_EQ(result.job_id(), 1u);
+    EXPECT_EQ(result.attempt(), 1u);
+    EXPECT_EQ(result.worker(), "w1");
+    switch (mode()) {
+      case Mode::kSerial:
+        EXPECT_EQ(result.executor(), "serial");
+        break;
+      case Mode::kThread:
+        EXPECT_THAT(result.executor(), StartsWith("thread-"));
+        break;
+      case Mode::kAsync:
+        EXPECT_EQ(result.executor(), "async");
+        break;
+    }
+    EXPECT_GT(result.started_us(), 0);
+    EXPECT_GE(result.finished_us(), result.started_us());
+    EXPECT_EQ(result.queued_us(), 0);
+    EXPECT_EQ(result.dispatched_us(), 0);
+  }
+}
+
+TEST_P(ExecutorTest, TimeoutsEndAsTimedOut) {
+  executor_->Submit(Sleep(1, 0, kHourMs, 20));
+  executor_->Submit(Cpu(1, 1, 1'000'000'000, 20));
+  executor_->Submit(Sleep(1, 2, 1, kHourMs));
+  ASSERT_TRUE(recorder_.WaitForResults(3));
+  std::map<Key, v1::TaskResult> by_key = recorder_.results_by_key();
+  EXPECT_EQ(by_key[Key(1, 0)].state(), v1::TASK_STATE_TIMED_OUT);
+  EXPECT_EQ(by_key[Key(1, 0)].error(), "timed out after 20ms");
+  EXPECT_EQ(by_key[Key(1, 1)].state(), v1::TASK_STATE_TIMED_OUT);
+  EXPECT_EQ(by_key[Key(1, 1)].error(), "timed out after 20ms");
+  EXPECT_EQ(by_key[Key(1, 2)].state(), v1::TASK_STATE_OK);
+  EXPECT_EQ(by_key[Key(1, 2)].value(), "1");
+}
+
+// Fills every slot with job 1's endless sleeps, queues more of job 1 and
+// then job 2's short tasks, and cancels job 1: its running sleeps stop, its
+// queued ones never start, job 2 runs, and nothing ever exceeds the slots.
+TEST_P(ExecutorTest, RunsSlotsAtOnceAndCancelStopsQueuedAndRunning) {
+  const uint32_t k = slots();
+  for (uint32_t i = 0; i < 3 * k; ++i) executor_->Submit(Sleep(1, i, kHourMs));
+  for (uint32_t i = 0; i < 5 * k; ++i) {
+    executor_->Submit(i % 2 == 0 ? Sleep(2, i, 1) : Echo(2, i, "e"));
+  }
+  ASSERT_TRUE(recorder_.WaitForStarts(k));
+  EXPECT_EQ(recorder_.num_started(), k);
+  EXPECT_EQ(recorder_.num_results(), 0u);
+
+  executor_->CancelJob(1);
+  ASSERT_TRUE(recorder_.WaitForResults(8 * k));
+  std::map<Key, v1::TaskResult> by_key = recorder_.results_by_key();
+  ASSERT_EQ(by_key.size(), 8 * k);
+  std::set<std::string> running_labels;
+  for (uint32_t i = 0; i < 3 * k; ++i) {
+    const v1::TaskResult& result = by_key[Key(1, i)];
+    EXPECT_EQ(result.state(), v1::TASK_STATE_CANCELLED) << i;
+    EXPECT_EQ(result.error(), "job cancelled") << i;
+    EXPECT_EQ(result.value(), "") << i;
+    if (i < k) {  // Was running.
+      EXPECT_TRUE(recorder_.started(Key(1, i))) << i;
+      EXPECT_GT(result.started_us(), 0) << i;
+      running_labels.insert(result.executor());
+    } else {  // Was queued.
+      EXPECT_FALSE(recorder_.started(Key(1, i))) << i;
+      EXPECT_EQ(result.started_us(), 0) << i;
+    }
+  }
+  for (uint32_t i = 0; i < 5 * k; ++i) {
+    EXPECT_EQ(by_key[Key(2, i)].state(), v1::TASK_STATE_OK) << i;
+  }
+
+  EXPECT_EQ(recorder_.max_running(), static_cast<int>(k));
+  EXPECT_LE(MaxOverlap(recorder_.results()), static_cast<int>(k));
+  if (mode() == Mode::kThread) {
+    // The k running sleeps held the k distinct threads.
+    EXPECT_EQ(running_labels.size(), k);
+  }
+}
+
+// For executors that run two tasks at once.
+class MultiSlotExecutorTest : public ExecutorTest {};
+
+INSTANTIATE_TEST_SUITE_P(Modes, MultiSlotExecutorTest,
+                         testing::Values(ModeCase{Mode::kThread, 4},
+                                         ModeCase{Mode::kAsync, 3}),
+                         CaseName);
+
+TEST_P(MultiSlotExecutorTest, CancelJobSparesOtherJobsRunningTasks) {
+  executor_->Submit(Sleep(1, 0, kHourMs));
+  executor_->Submit(Sleep(2, 0, 200));
+  ASSERT_TRUE(recorder_.WaitForStarts(2));
+  executor_->CancelJob(1);
+  ASSERT_TRUE(recorder_.WaitForResults(2));
+  std::map<Key, v1::TaskResult> by_key = recorder_.results_by_key();
+  EXPECT_EQ(by_key[Key(1, 0)].state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(by_key[Key(2, 0)].state(), v1::TASK_STATE_OK);
+  EXPECT_EQ(by_key[Key(2, 0)].value(), "200");
+}
+
+TEST_P(ExecutorTest, CancelStopsRunningCpu) {
+  executor_->Submit(Cpu(1, 0, 1'000'000'000));
+  ASSERT_TRUE(recorder_.WaitForStarts(1));
+  executor_->CancelJob(1);
+  ASSERT_TRUE(recorder_.WaitForResults(1));
+  v1::TaskResult result = recorder_.results()[0];
+  EXPECT_EQ(result.state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_GT(result.started_us(), 0);
+}
+
+TEST_P(ExecutorTest, CancelReachesOnlyTasksSubmittedBefore) {
+  executor_->CancelJob(1);  // Nothing of job 1 yet: no effect.
+  executor_->Submit(Echo(1, 0, "after"));
+  ASSERT_TRUE(recorder_.WaitForResults(1));
+  EXPECT_EQ(recorder_.results()[0].state(), v1::TASK_STATE_OK);
+}
+
+TEST_P(ExecutorTest, SubmitAfterShutdownIsCancelledAtOnce) {
+  executor_->Submit(Echo(1, 0, "before"));
+  executor_->Shutdown();
+  EXPECT_EQ(recorder_.num_results(), 1u);
+  executor_->Shutdown();  // Idempotent.
+  executor_->Submit(Echo(1, 1, "after"));
+  // Reported before Submit() returns.
+  ASSERT_EQ(recorder_.num_results(), 2u);
+  v1::TaskResult result = recorder_.results()[1];
+  EXPECT_EQ(result.index(), 1u);
+  EXPECT_EQ(result.state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(result.error(), "executor is shut down");
+  EXPECT_EQ(result.started_us(), 0);
+  EXPECT_GT(result.finished_us(), 0);
+  EXPECT_FALSE(recorder_.started(Key(1, 1)));
+}
+
+TEST_P(ExecutorTest, ShutdownWaitsForEverySubmittedTask) {
+  constexpr uint32_t kTasks = 30;
+  for (uint32_t i = 0; i < kTasks; ++i) {
+    switch (i % 3) {
+      case 0:
+        executor_->Submit(Sleep(1, i, 2));
+        break;
+      case 1:
+        executor_->Submit(Echo(1, i, "e"));
+        break;
+      case 2:
+        executor_->Submit(Cpu(1, i, 100));
+        break;
+    }
+  }
+  executor_->Shutdown();
+  EXPECT_EQ(recorder_.num_results(), kTasks);  // No waiting needed.
+  for (const auto& [key, result] : recorder_.results_by_key()) {
+    EXPECT_EQ(result.state(), v1::TASK_STATE_OK);
+  }
+}
+
+TEST_P(ExecutorTest, DestructorShutsDown) {
+  for (uint32_t i = 0; i < 10; ++i) executor_->Submit(Sleep(1, i, 1));
+  executor_.reset();
+  EXPECT_EQ(recorder_.num_results(), 10u);
+}
+
+// Many tasks of several jobs, one job cancelled half-way, others submitted
+// after shutdown: each (job, index) is reported exactly once, and a
+// cancelled task is never OK unless it finished before the cancel.
+TEST_P(ExecutorTest, EveryResultDeliveredExactlyOnce) {
+  constexpr uint32_t kPerJob = 100;
+  auto submit_job_tasks = [&](uint32_t from, uint32_t to) {
+    for (uint32_t i = from; i < to; ++i) {
+      for (uint64_t job : {1, 2, 3}) {
+        executor_->Submit(i % 2 == 0 ? Sleep(job, i, 1)
+                                     : Echo(job, i, absl::StrCat(i)));
+      }
+    }
+  };
+  submit_job_tasks(0, kPerJob / 2);
+  executor_->CancelJob(2);
+  submit_job_tasks(kPerJob / 2, kPerJob);
+  executor_->CancelJob(2);
+  executor_->Shutdown();
+  executor_->Submit(Echo(4, 0, "late"));
+
+  std::map<Key, v1::TaskResult> by_key = recorder_.results_by_key();
+  EXPECT_EQ(recorder_.num_results(), 3 * kPerJob + 1);
+  EXPECT_EQ(by_key.size(), 3 * kPerJob + 1);
+  for (const auto& [key, result] : by_key) {
+    if (key.first == 2) {
+      EXPECT_THAT(result.state(),
+                  AnyOf(v1::TASK_STATE_OK, v1::TASK_STATE_CANCELLED));
+    } else if (key.first == 4) {
+      EXPECT_EQ(result.state(), v1::TASK_STATE_CANCELLED);
+    } else {
+      EXPECT_EQ(result.state(), v1::TASK_STATE_OK);
+    }
+  }
+}
+
+TEST(SerialExecutorTest, NeverOverlapsAndUsesOneThread) {
+  SteadyClock clock;
+  Recorder recorder;
+  auto executor = MakeHooked(Mode::kSerial, 1, recorder, &clock);
+  for (uint32_t i = 0; i < 20; ++i) {
+    executor->Submit(i % 2 == 0 ? Sleep(1, i, 1) : Cpu(1, i, 200));
+  }
+  executor->Shutdown();
+  std::vector<v1::TaskResult> results = recorder.results();
+  ASSERT_EQ(results.size(), 20u);
+  EXPECT_EQ(MaxOverlap(results), 1);
+  EXPECT_EQ(recorder.max_running(), 1);
+  // In submission order, one after the other.
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].index(), i);
+    EXPECT_EQ(results[i].executor(), "serial");
+    if (i > 0) {
+      EXPECT_GE(results[i].started_us(), results[i - 1].finished_us());
+    }
+  }
+  EXPECT_EQ(recorder.result_threads().size(), 1u);
+  EXPECT_FALSE(recorder.result_threads().contains(std::this_thread::get_id()));
+}
+
+TEST(ThreadExecutorTest, EachLabelIsOneThread) {
+  constexpr int kThreads = 4;
+  SteadyClock clock;
+  Recorder recorder;
+  auto executor = MakeHooked(Mode::kThread, kThreads, recorder, &clock);
+  // Hold every thread with a sleep, so each label shows up.
+  for (uint32_t i = 0; i < kThreads; ++i)
+    executor->Submit(Sleep(1, i, kHourMs));
+  ASSERT_TRUE(recorder.WaitForStarts(kThreads));
+  for (uint32_t i = 0; i < 40; ++i) executor->Submit(Sleep(2, i, 1));
+  executor->CancelJob(1);
+  executor->Shutdown();
+
+  auto threads_by_label = recorder.threads_by_label();
+  absl::flat_hash_set<std::thread::id> all_threads;
+  for (int i = 0; i < kThreads; ++i) {
+    const std::string label = absl::StrCat("thread-", i);
+    ASSERT_TRUE(threads_by_label.contains(label)) << label;
+    EXPECT_EQ(threads_by_label[label].size(), 1u) << label;
+    all_threads.insert(threads_by_label[label].begin(),
+                       threads_by_label[label].end());
+  }
+  EXPECT_EQ(threads_by_label.size(), static_cast<size_t>(kThreads));
+  EXPECT_EQ(all_threads.size(), static_cast<size_t>(kThreads));
+  EXPECT_LE(recorder.max_running(), kThreads);
+  EXPECT_LE(MaxOverlap(recorder.results()), kThreads);
+}
+
+TEST(AsyncExecutorTest, TenThousandSleepsShareOneThreadAtOnce) {
+  constexpr uint32_t kTasks = 10'000;
+  // Starting 10,000 takes the loop ~15 ms, and ~10x that under TSan.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  constexpr int64_t kSleepMs = 1000;
+#else
+  constexpr int64_t kSleepMs = 200;
+#endif
+  SteadyClock clock;
+  Recorder recorder;
+  // The first task holds the loop until all are submitted, so that how fast
+  // this thread submits does not matter; then all start in one burst.
+  absl::Notification all_submitted;
+  auto on_start = [&all_submitted,
+                   record = recorder.StartHook()](const v1::Assignment& a) {
+    record(a);
+    if (a.index() == 0) all_submitted.WaitForNotification();
+  };
+  AsyncExecutor executor({.mode = Mode::kAsync,
+                          .slots = kTasks,
+                          .clock = &clock,
+                          .sink = &recorder},
+                         on_start);
+  for (uint32_t i = 0; i < kTasks; ++i) executor.Submit(Sleep(1, i, kSleepMs));
+  all_submitted.Notify();
+  ASSERT_TRUE(recorder.WaitForResults(kTasks));
+  executor.Shutdown();
+
+  std::vector<v1::TaskResult> results = recorder.results();
+  ASSERT_EQ(results.size(), kTasks);
+  int64_t last_start = 0;
+  int64_t first_finish = INT64_MAX;
+  for (const v1::TaskResult& result : results) {
+    ASSERT_EQ(result.state(), v1::TASK_STATE_OK);
+    ASSERT_EQ(result.value(), absl::StrCat(kSleepMs));
+    ASSERT_EQ(result.executor(), "async");
+    last_start = std::max(last_start, result.started_us());
+    first_finish = std::min(first_finish, result.finished_us());
+  }
+  // Every sleep was in flight at the instant the last one started.
+  EXPECT_LT(last_start, first_finish);
+  EXPECT_EQ(recorder.max_running(), static_cast<int>(kTasks));
+  EXPECT_EQ(recorder.result_threads().size(), 1u);
+  EXPECT_FALSE(recorder.result_threads().contains(std::this_thread::get_id()));
+}
+
+}  // namespace
+}  // namespace qfarm::worker

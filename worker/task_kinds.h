@@ -1,0 +1,131 @@
+// Running one task: what each kind does, how an attempt is bounded by its
+// timeout and stopped by cancellation, and what it comes to.
+//
+//   CancelToken cancel;
+//   TaskOutcome outcome = RunTaskBlocking(assignment.task(), cancel);
+//   v1::TaskResult result = MakeResult(assignment, std::move(outcome), ...);
+//
+// The kinds:
+//   sleep  waits `arg` ms; value "<arg>". RunTaskBlocking() waits on the
+//          CancelToken; the async executor awaits a timer instead, built
+//          from CheckRunnable(), SleepWaitTime() and SleepOutcome().
+//   echo   value = `text`.
+//   cpu    SHA-256("qfarm"), then SHA-256 of the 32-byte digest `arg` times;
+//          value = lowercase hex of the last digest. Polls cancellation and
+//          the timeout every 1024 iterations.
+//   http   not supported yet: FAILED.
+// A task that ValidateTask() refuses (unknown kind, negative arg, ...) is
+// FAILED with the reason. With timeout_ms > 0, a sleep or cpu attempt that
+// runs past it is TIMED_OUT ("timed out after <N>ms").
+//
+// Sleeps and timeouts run on real (steady) time; an injected Clock only
+// stamps started_us/finished_us.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "qfarm/v1/task.pb.h"
+
+namespace qfarm::worker {
+
+// What one attempt of a task came to: a final state with a value (OK) or an
+// error (otherwise).
+struct TaskOutcome {
+  v1::TaskState state = v1::TASK_STATE_UNSPECIFIED;
+  std::string value;
+  std::string error;
+};
+
+// A one-way cancellation flag that running tasks poll or wait on.
+// Thread-safe.
+class CancelToken {
+ public:
+  CancelToken() = default;
+  CancelToken(const CancelToken&) = delete;
+  CancelToken& operator=(const CancelToken&) = delete;
+
+  // Sets the flag and wakes every WaitFor(). Idempotent.
+  void Cancel();
+
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+
+  // Blocks until cancelled or `timeout` passed; true if cancelled.
+  bool WaitFor(absl::Duration timeout) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// One CancelToken per job, shared by the job's unfinished tasks, so that
+// Cancel(job) reaches exactly the tasks acquired before it. Tasks acquired
+// after a Cancel() get a fresh token. Entries live while the job has
+// unfinished tasks. Thread-safe.
+class JobCancellations {
+ public:
+  JobCancellations() = default;
+  JobCancellations(const JobCancellations&) = delete;
+  JobCancellations& operator=(const JobCancellations&) = delete;
+
+  // The token for a new task of `job_id`. Pair with Release().
+  std::shared_ptr<CancelToken> Acquire(uint64_t job_id);
+
+  // The task that acquired `token` for `job_id` is finished.
+  void Release(uint64_t job_id, const std::shared_ptr<CancelToken>& token);
+
+  // Cancels the job's current token and forgets it. Returns it, or null if
+  // the job has no unfinished tasks.
+  std::shared_ptr<CancelToken> Cancel(uint64_t job_id);
+
+  // Jobs with unfinished tasks.
+  size_t size() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<CancelToken> token;
+    int64_t tasks = 0;
+  };
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
+};
+
+// Runs `task` to its outcome on the calling thread, blocking for sleeps and
+// cpu work. Returns CANCELLED if `cancel` is (or becomes) set before the
+// task completes.
+TaskOutcome RunTaskBlocking(const v1::Task& task, const CancelToken& cancel);
+
+// Why `task` may not run (http, or refused by ValidateTask()), as a FAILED
+// outcome; state UNSPECIFIED if it may run.
+TaskOutcome CheckRunnable(const v1::Task& task);
+
+// How long a sleep task waits: `arg` ms, cut to timeout_ms if that is set
+// and shorter.
+absl::Duration SleepWaitTime(const v1::Task& task);
+
+// The outcome of a sleep task that waited SleepWaitTime() uninterrupted: OK
+// with value "<arg>", or TIMED_OUT if the timeout cut it short.
+TaskOutcome SleepOutcome(const v1::Task& task);
+
+TaskOutcome CancelledOutcome(absl::string_view why);
+TaskOutcome TimedOutOutcome(int64_t timeout_ms);
+
+// The cpu kind's value for `units` iterations, uninterrupted.
+std::string CpuDigestHex(int64_t units);
+
+// A result for `assignment` (job, index, attempt copied) with `outcome`.
+// queued_us/dispatched_us are left 0 for the coordinator. started_us is 0
+// for a task that never started.
+v1::TaskResult MakeResult(const v1::Assignment& assignment, TaskOutcome outcome,
+                          absl::string_view worker, absl::string_view executor,
+                          int64_t started_us, int64_t finished_us);
+
+}  // namespace qfarm::worker

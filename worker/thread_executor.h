@@ -1,0 +1,95 @@
+// The serial and thread modes: a FIFO queue drained by a fixed set of
+// threads, each running one task at a time with blocking calls.
+//
+//   serial  one thread, labelled "serial"
+//   thread  `slots` threads, labelled "thread-0".."thread-<slots-1>"
+//
+// Execution model: Submit() and CancelJob() only touch the queue under a
+// mutex; tasks run on the executor's threads. Sleeps wait on the job's
+// CancelToken, so CancelJob() wakes them at once; cpu work polls it.
+//
+// Results go to the sink from the thread that ran the task, labelled with
+// that thread's label. Tasks that never started (cancelled while queued,
+// submitted after Shutdown()) are reported from the thread that called
+// CancelJob() or Submit(), with started_us 0 and the mode's name ("serial",
+// "thread") as the executor label.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "qfarm/v1/task.pb.h"
+#include "worker/executor.h"
+#include "worker/task_kinds.h"
+
+namespace qfarm::worker {
+
+// Thread-safe. Shutdown() and the destructor must not be called from the
+// sink (they wait for the sink calls to return).
+class ThreadExecutor final : public Executor {
+ public:
+  // Called on the executor thread just before a task starts running.
+  using StartHook = std::function<void(const v1::Assignment&)>;
+
+  // options.mode is kSerial or kThread; for kThread, options.slots >= 1.
+  // `on_start_for_testing` may be null.
+  explicit ThreadExecutor(const ExecutorOptions& options,
+                          StartHook on_start_for_testing = nullptr);
+  ~ThreadExecutor() override;
+
+  ThreadExecutor(const ThreadExecutor&) = delete;
+  ThreadExecutor& operator=(const ThreadExecutor&) = delete;
+
+  void Submit(v1::Assignment assignment) override;
+  void CancelJob(uint64_t job_id) override;
+  void Shutdown() override;
+
+  Mode mode() const override { return mode_; }
+  int slots() const override { return slots_; }
+
+ private:
+  struct Queued {
+    v1::Assignment assignment;
+    std::shared_ptr<CancelToken> cancel;
+  };
+
+  void WorkerLoop(const std::string& label);
+  // Reports a task that never started as CANCELLED.
+  void ReportNotStarted(const v1::Assignment& assignment,
+                        absl::string_view why);
+  // Counts one result as delivered.
+  void FinishOne();
+  bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Mode mode_;
+  const int slots_;
+  const std::string worker_name_;
+  Clock* const clock_;
+  ResultSink* const sink_;
+  const StartHook on_start_;
+
+  JobCancellations cancels_;
+
+  absl::Mutex mu_;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  // Submitted tasks whose result has not yet been delivered.
+  int64_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;
+  // Set by Shutdown(): Submit() refuses new tasks.
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once nothing is unfinished: the threads exit.
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Serializes Shutdown() calls around the join.
+  absl::Mutex join_mu_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
+};
+
+}  // namespace qfarm::worker

@@ -1,0 +1,223 @@
+#include "worker/worker_link.h"
+
+#include <grpcpp/client_context.h>
+
+#include <algorithm>
+#include <thread>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_options.h"
+#include "common/logging.h"
+#include "qfarm/v1/worker_link.grpc.pb.h"
+
+namespace qfarm::worker {
+
+// One stream to the coordinator and its writer thread.
+class WorkerLink::Connection {
+ public:
+  explicit Connection(WorkerLink* link) : link_(link) {}
+
+  // Serves the stream until it ends. Returns true when the coordinator
+  // welcomed this worker (so the backoff may reset).
+  bool Serve() {
+    auto channel = MakeChannel(link_->options_.coordinator);
+    auto stub = v1::WorkerLink::NewStub(channel);
+    stream_ = stub->Connect(&context_);
+
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(link_->options_.id);
+    hello.mutable_hello()->set_mode(
+        std::string(ModeName(link_->options_.mode)));
+    hello.mutable_hello()->set_slots(
+        static_cast<uint32_t>(link_->options_.slots));
+    {
+      absl::MutexLock lock(&link_->mu_);
+      // Results of tasks from an earlier connection are void: the
+      // coordinator re-queued those tasks when that stream ended.
+      link_->pending_.clear();
+      link_->pending_credits_ = 0;
+      if (!link_->stopping_) {
+        hello.set_credits(static_cast<uint32_t>(
+            std::max(0, link_->options_.slots - link_->in_flight_)));
+      }
+      link_->connection_ = this;
+    }
+    bool welcomed = false;
+    if (stream_->Write(hello)) {
+      std::thread writer([this] { WriteLoop(); });
+      v1::CoordinatorMessage message;
+      while (stream_->Read(&message)) {
+        if (message.has_welcome()) {
+          welcomed = true;
+          QFARM_LOG(INFO) << "connected to " << link_->options_.coordinator
+                          << " as " << message.welcome().worker_id();
+        } else if (message.has_tasks()) {
+          RunTasks(message.mutable_tasks());
+        } else if (message.has_cancel()) {
+          for (uint64_t job : message.cancel().job_ids()) {
+            link_->executor_->CancelJob(job);
+          }
+        }
+      }
+      {
+        absl::MutexLock lock(&link_->mu_);
+        read_done_ = true;
+      }
+      writer.join();
+    }
+    {
+      absl::MutexLock lock(&link_->mu_);
+      link_->connection_ = nullptr;
+    }
+    grpc::Status status = stream_->Finish();
+    if (!status.ok()) {
+      QFARM_LOG(WARNING) << "stream to " << link_->options_.coordinator
+                         << " ended: " << status.error_message();
+    }
+    return welcomed;
+  }
+
+ private:
+  void RunTasks(v1::TaskBatch* batch) {
+    {
+      absl::MutexLock lock(&link_->mu_);
+      link_->in_flight_ += batch->assignments_size();
+      for (const v1::Assignment& a : batch->assignments()) {
+        ++link_->in_flight_jobs_[a.job_id()];
+      }
+    }
+    for (v1::Assignment& a : *batch->mutable_assignments()) {
+      link_->executor_->Submit(std::move(a));
+    }
+  }
+
+  // Sends results and credits as they come, many to a message; on Stop()
+  // closes the stream once in-flight tasks are done or the grace has passed.
+  void WriteLoop() {
+    WorkerLink* link = link_;
+    while (true) {
+      v1::WorkerMessage message;
+      bool close = false;
+      {
+        absl::MutexLock lock(&link->mu_);
+        auto ready = [link, this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu_) {
+          return read_done_ || !link->pending_.empty() ||
+                 link->pending_credits_ > 0 ||
+                 (link->stopping_ && link->in_flight_ == 0);
+        };
+        if (link->stopping_) {
+          link->mu_.AwaitWithDeadline(absl::Condition(&ready),
+                                      link->stop_deadline_);
+        } else {
+          link->mu_.Await(absl::Condition(&ready));
+        }
+        if (read_done_) return;
+        if (link->stopping_ &&
+            (link->in_flight_ == 0 || absl::Now() >= link->stop_deadline_)) {
+          close = true;
+        }
+        auto* results = message.mutable_results()->mutable_results();
+        results->Reserve(static_cast<int>(link->pending_.size()));
+        for (v1::TaskResult& r : link->pending_) *results->Add() = std::move(r);
+        link->pending_.clear();
+        if (!link->stopping_) message.set_credits(link->pending_credits_);
+        link->pending_credits_ = 0;
+      }
+      if (message.results().results_size() > 0 || message.credits() > 0) {
+        if (!stream_->Write(message)) return;
+      }
+      if (close) {
+        stream_->WritesDone();
+        // The coordinator ends the stream when it sees ours end; do not
+        // wait for it forever.
+        absl::MutexLock lock(&link->mu_);
+        if (!link->mu_.AwaitWithTimeout(absl::Condition(&read_done_),
+                                        absl::Seconds(2))) {
+          context_.TryCancel();
+        }
+        return;
+      }
+    }
+  }
+
+  WorkerLink* const link_;
+  grpc::ClientContext context_;
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>>
+      stream_;
+  bool read_done_ ABSL_GUARDED_BY(link_->mu_) = false;
+
+  friend class WorkerLink;
+};
+
+WorkerLink::WorkerLink(WorkerOptions options) : options_(std::move(options)) {
+  executor_ = MakeExecutor({.mode = options_.mode,
+                            .slots = options_.slots,
+                            .worker_name = options_.id,
+                            .sink = this});
+}
+
+WorkerLink::~WorkerLink() { executor_->Shutdown(); }
+
+void WorkerLink::OnResult(v1::TaskResult result) {
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+  auto it = in_flight_jobs_.find(result.job_id());
+  if (it != in_flight_jobs_.end() && --it->second == 0) {
+    in_flight_jobs_.erase(it);
+  }
+  if (connection_ == nullptr) return;  // Void: see Connection::Serve().
+  pending_.push_back(std::move(result));
+  ++pending_credits_;
+}
+
+bool WorkerLink::WaitBackoff(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+void WorkerLink::Run() {
+  absl::BitGen rng;
+  absl::Duration backoff = options_.min_backoff;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+    }
+    Connection connection(this);
+    if (connection.Serve()) backoff = options_.min_backoff;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+    }
+    // Full jitter keeps a restarted coordinator from a thundering herd.
+    const absl::Duration wait =
+        absl::Milliseconds(absl::Uniform<double>(rng, 0.5, 1.0) *
+                           absl::ToDoubleMilliseconds(backoff));
+    QFARM_LOG(INFO) << "reconnecting to " << options_.coordinator << " in "
+                    << absl::FormatDuration(
+                           absl::Trunc(wait, absl::Milliseconds(1)));
+    if (!WaitBackoff(wait)) break;
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+  // Abandoned tasks were re-queued by the coordinator; stop them here.
+  std::vector<uint64_t> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [job, count] : in_flight_jobs_) jobs.push_back(job);
+  }
+  for (uint64_t job : jobs) executor_->CancelJob(job);
+  executor_->Shutdown();
+}
+
+void WorkerLink::Stop() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  stopping_ = true;
+  stop_deadline_ = absl::Now() + options_.drain_grace;
+}
+
+}  // namespace qfarm::worker

@@ -1,0 +1,74 @@
+// The worker process: dials the coordinator, keeps one bidirectional stream
+// open (reconnecting with backoff when it breaks), runs the tasks it is sent
+// on its executor, and sends results back in batches with the credits they
+// free.
+//
+// Execution model: Run() reads the stream on the calling thread; one writer
+// thread per connection sends results; the executor runs tasks on its own
+// threads. Stop() may be called from any thread (a signal handler thread).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "worker/executor.h"
+
+namespace qfarm::worker {
+
+struct WorkerOptions {
+  // HOST:PORT of the coordinator.
+  std::string coordinator = "127.0.0.1:50051";
+  Mode mode = Mode::kThread;
+  int slots = 4;
+  std::string id;
+  // On Stop(): how long in-flight tasks may run to completion before they
+  // are abandoned (the coordinator re-queues them).
+  absl::Duration drain_grace = absl::Seconds(10);
+  absl::Duration min_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
+class WorkerLink : private ResultSink {
+ public:
+  explicit WorkerLink(WorkerOptions options);
+  ~WorkerLink() override;
+  WorkerLink(const WorkerLink&) = delete;
+  WorkerLink& operator=(const WorkerLink&) = delete;
+
+  // Serves until Stop(), then drains and returns.
+  void Run();
+
+  // Stops taking work, lets in-flight tasks finish within the grace period,
+  // closes the stream. Thread-safe; idempotent.
+  void Stop();
+
+ private:
+  class Connection;
+
+  void OnResult(v1::TaskResult result) override;
+  // Waits for the backoff or Stop(); returns false when stopping.
+  bool WaitBackoff(absl::Duration d);
+
+  const WorkerOptions options_;
+  std::unique_ptr<Executor> executor_;
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_);
+  // Tasks submitted to the executor whose result has not come back.
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, int> in_flight_jobs_ ABSL_GUARDED_BY(mu_);
+  // Results and credits not yet sent on the current connection.
+  std::vector<v1::TaskResult> pending_ ABSL_GUARDED_BY(mu_);
+  uint32_t pending_credits_ ABSL_GUARDED_BY(mu_) = 0;
+  // The connection the writer serves; null between connections.
+  Connection* connection_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace qfarm::worker

@@ -1,0 +1,107 @@
+// qfarm-worker: dials a coordinator and runs the tasks it is sent, in one
+// mode (serial, thread or async). Reconnects with backoff while the
+// coordinator is away; on SIGTERM or SIGINT stops taking work, lets running
+// tasks finish within --drain-grace, and exits 0.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/flags.h"
+#include "common/logging.h"
+#include "common/signals.h"
+#include "worker/worker_link.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: qfarm-worker [--coordinator=HOST:PORT] [--mode=MODE] [--slots=N]"
+    " [--id=NAME]\n"
+    "\n"
+    "Runs tasks for a qfarm coordinator. Modes:\n"
+    "  serial  one task at a time\n"
+    "  thread  N tasks at once on N threads (--slots)\n"
+    "  async   up to N tasks in flight on one event-loop thread (--slots)";
+
+std::string DefaultCoordinator() {
+  const char* env = std::getenv("QFARM_COORDINATOR");
+  return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
+}
+
+std::string DefaultId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] ? host : "worker", "-", getpid());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qfarm::BlockTerminationSignals();
+  std::string coordinator = DefaultCoordinator();
+  std::string mode_text = "thread";
+  int64_t slots = 0;
+  std::string id;
+  absl::Duration drain_grace = absl::Seconds(10);
+  qfarm::FlagSet flags(kUsage);
+  flags.String("coordinator", &coordinator,
+               "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
+               "then 127.0.0.1:50051");
+  flags.String("mode", &mode_text, "serial, thread or async");
+  flags.Int("slots", &slots,
+            "tasks run at once (serial: always 1); 0 means 4 for thread and "
+            "1000 for async",
+            0, 1'000'000);
+  flags.String("id", &id, "worker name shown in results; default HOST-PID");
+  flags.Duration("drain-grace", &drain_grace,
+                 "on SIGTERM, how long running tasks may finish before they "
+                 "are handed back");
+  auto args = flags.Parse(argc, argv);
+  if (!args.ok()) {
+    std::cerr << "qfarm-worker: " << args.status().message() << "\n";
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::cout << flags.Help();
+    return 0;
+  }
+  if (!args->empty()) {
+    std::cerr << "qfarm-worker: unexpected argument \"" << (*args)[0]
+              << "\" (see --help)\n";
+    return 2;
+  }
+  auto mode = qfarm::worker::ParseMode(mode_text);
+  if (!mode.ok()) {
+    std::cerr << "qfarm-worker: --mode: " << mode.status().message() << "\n";
+    return 2;
+  }
+  if (*mode == qfarm::worker::Mode::kSerial) {
+    slots = 1;
+  } else if (slots == 0) {
+    slots = *mode == qfarm::worker::Mode::kAsync ? 1000 : 4;
+  }
+
+  qfarm::worker::WorkerOptions options;
+  options.coordinator = coordinator;
+  options.mode = *mode;
+  options.slots = static_cast<int>(slots);
+  options.id = id.empty() ? DefaultId() : id;
+  options.drain_grace = drain_grace;
+  qfarm::worker::WorkerLink link(options);
+  QFARM_LOG(INFO) << "worker " << options.id << " (mode " << mode_text << ", "
+                  << slots << " slots) serving " << coordinator;
+
+  std::thread signals([&link] {
+    const int sig = qfarm::WaitForTerminationSignal();
+    QFARM_LOG(INFO) << "signal " << sig << ": draining";
+    link.Stop();
+  });
+  link.Run();
+  // Run() returns only after Stop(), which only the signal thread calls.
+  signals.join();
+  QFARM_LOG(INFO) << "stopped";
+  return 0;
+}
