@@ -56,8 +56,8 @@ run_row() {  # LABEL QFARM-ARGS...
   elapsed="$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' <<<"$out")"
   executors="$(grep -E '^ *[0-9]+  ok' <<<"$out" | awk '{print $3}' \
     | sort -u | tr '\n' ' ')"
-  printf '  %-34s %8s s   %s\n' "$label" "$elapsed" "$executors"
-  ROWS+=("$(printf '%-34s %8s s' "$label" "$elapsed")")
+  printf '  %-38s %8s s   %s\n' "$label" "$elapsed" "$executors"
+  ROWS+=("$(printf '%-38s %8s s' "$label" "$elapsed")")
 }
 
 echo

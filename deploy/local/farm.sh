@@ -24,7 +24,7 @@ start() {
   mkdir -p "$dir"
   : > "$dir/pids"
   "$BIN_DIR/qfarm-coordinator" --listen="${LISTEN:-127.0.0.1:0}" \
-    > "$dir/coordinator.out" 2> "$dir/coordinator.log" &
+    > "$dir/coordinator.out" 2> "$dir/coordinator.log" < /dev/null &
   echo "$!" >> "$dir/pids"
   local address=""
   for _ in $(seq 200); do
@@ -53,7 +53,7 @@ start() {
       n=$((n + 1))
       "$BIN_DIR/qfarm-worker" --coordinator="$address" --mode="$mode" \
         ${slots:+--slots="$slots"} --id="worker-$n" \
-        2> "$dir/worker-$n.log" &
+        < /dev/null > "$dir/worker-$n.out" 2> "$dir/worker-$n.log" &
       echo "$!" >> "$dir/pids"
       total=$((total + 1))
     done
