@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/farm_client.h"
+#include "client/interrupt.h"
 #include "client/local_pool.h"
 #include "client/result_format.h"
 #include "common/flags.h"
@@ -298,15 +299,28 @@ class Cli {
         slots = *mode == worker::Mode::kAsync ? 10'000 : 4;
       }
       where = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
-      status = RunLocal(*tasks, {.mode = *mode, .slots = slots}, on_result);
+      status = RunLocal(
+          *tasks, {.mode = *mode, .slots = slots, .interrupt = io_.interrupt},
+          on_result);
     } else {
       absl::StatusOr<uint64_t> job = Client().SubmitJob(*tasks);
       if (!job.ok()) return Error("submit", job.status());
       where = absl::StrCat("job ", *job, " on ", options_.coordinator);
-      status = Client().WatchJob(*job, on_result);
+      // Ctrl-C cancels the job; the watch then receives the cancelled
+      // results and ends as usual.
+      FarmClient* client = &Client();
+      ScopedInterruptHandler on_interrupt(io_.interrupt, [client, job] {
+        absl::StatusOr<uint32_t> cancelled = client->CancelJob(*job);
+        (void)cancelled;  // Reported through the results that follow.
+      });
+      status = client->WatchJob(*job, on_result);
     }
     if (!status.ok()) return Error("map", status);
     Summary(tally, absl::Now() - start, where);
+    if (io_.interrupt != nullptr && io_.interrupt->fired()) {
+      *io_.err << "qfarm: interrupted: unfinished tasks were cancelled\n";
+      return kExitFailed;
+    }
     return tally.all_ok() && tally.total == tasks->size() ? kExitOk
                                                           : kExitFailed;
   }
@@ -334,11 +348,18 @@ class Cli {
     if (!job.ok()) return Usage(job.status().message());
     Tally tally;
     const absl::Time start = absl::Now();
-    absl::Status status = Client().WatchJob(*job, [&](v1::TaskResult&& r) {
-      tally.Add(r);
-      Print(r);
-      io_.out->flush();
-    });
+    // Ctrl-C stops watching; the job goes on.
+    WatchCanceller canceller;
+    ScopedInterruptHandler on_interrupt(io_.interrupt,
+                                        [&canceller] { canceller.Cancel(); });
+    absl::Status status = Client().WatchJob(
+        *job,
+        [&](v1::TaskResult&& r) {
+          tally.Add(r);
+          Print(r);
+          io_.out->flush();
+        },
+        &canceller);
     if (!status.ok()) return Error("watch", status);
     Summary(tally, absl::Now() - start, absl::StrCat("job ", *job));
     return tally.all_ok() ? kExitOk : kExitFailed;

@@ -10,10 +10,14 @@
 
 namespace qfarm::client {
 
+class Interrupt;
+
 struct CliStreams {
   std::istream* in;   // Specs for --from=-.
   std::ostream* out;  // Results.
   std::ostream* err;  // Errors and the closing summary.
+  // Ctrl-C: map cancels its job, watch stops watching. May be null.
+  Interrupt* interrupt = nullptr;
 };
 
 // `args` excludes the program name. The coordinator address defaults to

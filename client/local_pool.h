@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "client/interrupt.h"
 #include "qfarm/v1/task.pb.h"
 #include "worker/executor.h"
 
@@ -15,6 +16,8 @@ namespace qfarm::client {
 struct LocalPoolOptions {
   worker::Mode mode = worker::Mode::kThread;
   int slots = 4;
+  // When fired, the tasks not yet finished are cancelled. May be null.
+  Interrupt* interrupt = nullptr;
 };
 
 // Runs the tasks as job 0 on a fresh executor and calls `on_result` for

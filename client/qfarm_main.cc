@@ -1,17 +1,38 @@
 // qfarm: the command line client. See `qfarm help`.
+//
+// Ctrl-C: the first one is handed to the running command (map cancels its
+// job and prints what finished; watch stops watching); a second one, or one
+// during a command that does not handle it, exits at once with 130.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/cli.h"
+#include "client/interrupt.h"
+#include "common/signals.h"
 
 int main(int argc, char** argv) {
+  qfarm::BlockTerminationSignals();
   const char* env = std::getenv("QFARM_COORDINATOR");
   const std::string coordinator =
       env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
   std::ios::sync_with_stdio(false);
-  return qfarm::client::RunCli(std::vector<std::string>(argv + 1, argv + argc),
-                               coordinator,
-                               {&std::cin, &std::cout, &std::cerr});
+
+  qfarm::client::Interrupt interrupt;
+  std::thread([&interrupt] {
+    qfarm::WaitForTerminationSignal();
+    if (!interrupt.Fire()) _exit(130);
+    qfarm::WaitForTerminationSignal();
+    _exit(130);
+  }).detach();
+
+  const int code = qfarm::client::RunCli(
+      std::vector<std::string>(argv + 1, argv + argc), coordinator,
+      {&std::cin, &std::cout, &std::cerr, &interrupt});
+  std::cout.flush();
+  return code;
 }

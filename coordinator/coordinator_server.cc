@@ -1,5 +1,6 @@
 #include "coordinator/coordinator_server.h"
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,9 @@ CoordinatorServer::CoordinatorServer(const CoordinatorOptions& options)
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const CoordinatorOptions& options) {
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(options));
+  // grpc.health.v1, served by gRPC itself: SERVING while up, NOT_SERVING
+  // from the start of Shutdown() (Kubernetes probes ask the empty name).
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   ConfigureServerBuilder(builder);
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
@@ -42,6 +46,9 @@ void CoordinatorServer::Shutdown() {
     absl::MutexLock lock(&shutdown_mu_);
     if (shut_down_) return;
     shut_down_ = true;
+  }
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
   }
   router_.CloseAll(absl::UnavailableError("coordinator shutting down"));
   if (server_ != nullptr) {

@@ -1,6 +1,7 @@
 // End to end: the real qfarm-coordinator, two qfarm-worker processes and the
 // qfarm CLI, in each worker mode.
 #include <openssl/sha.h>
+#include <signal.h>
 
 #include <regex>
 #include <set>
@@ -206,7 +207,57 @@ TEST_P(FarmTest, FailuresAndUnknownJobsSetTheExitCode) {
   EXPECT_THAT(bad.err, HasSubstr("unknown kind \"nap\""));
 }
 
+// Ctrl-C on `qfarm map` cancels the job: the finished task keeps its
+// result, the rest report cancelled, and the workers take the next job.
+TEST_P(FarmTest, CtrlCOnMapCancelsTheJob) {
+  auto map = Subprocess::Start(
+      {BinPath("qfarm"), absl::StrCat("--coordinator=", farm_->address()),
+       "map", "echo:first", "sleep:60s", "sleep:60s", "sleep:60s"},
+      {.stderr_path = farm_->log_dir() + "/map.err"});
+  ASSERT_TRUE(map.ok()) << map.status();
+  // The first line is printed while the job is watched, after the Ctrl-C
+  // handler is in place.
+  absl::StatusOr<std::string> first = (*map)->ReadLine(absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status() << farm_->Logs();
+  EXPECT_THAT(*first, HasSubstr("first"));
+  (*map)->Signal(SIGINT);
+  const std::string rest = (*map)->ReadAll();
+  absl::StatusOr<int> code = (*map)->WaitFor(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 1);
+  std::vector<std::string> lines = absl::StrSplit(rest, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << rest;
+  for (const std::string& line : lines) EXPECT_THAT(line, HasSubstr("cancelled"));
+  CommandResult next = farm_->Qfarm({"map", "echo:after", "--repeat=6"});
+  EXPECT_EQ(next.exit_code, 0) << Diagnose(next);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, FarmTest,
+                         ::testing::Values("serial", "thread", "async"),
+                         [](const auto& info) { return info.param; });
+
+class LocalCtrlCTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LocalCtrlCTest, CtrlCOnLocalMapCancelsRunningTasks) {
+  TempDir dir;
+  auto map = Subprocess::Start(
+      {BinPath("qfarm"), "map", "--local", "--mode=" + GetParam(),
+       "echo:first", "sleep:60s", "cpu:1000000000"},
+      {.stderr_path = dir.path() + "/err"});
+  ASSERT_TRUE(map.ok()) << map.status();
+  absl::StatusOr<std::string> first = (*map)->ReadLine(absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status();
+  (*map)->Signal(SIGINT);
+  const std::string rest = (*map)->ReadAll();
+  absl::StatusOr<int> code = (*map)->WaitFor(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 1);
+  std::vector<std::string> lines = absl::StrSplit(rest, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << rest;
+  for (const std::string& line : lines) EXPECT_THAT(line, HasSubstr("cancelled"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, LocalCtrlCTest,
                          ::testing::Values("serial", "thread", "async"),
                          [](const auto& info) { return info.param; });
 
