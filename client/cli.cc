@@ -15,7 +15,9 @@
 #include "client/interrupt.h"
 #include "client/local_pool.h"
 #include "client/result_format.h"
+#include "common/auth.h"
 #include "common/flags.h"
+#include "common/grpc_options.h"
 #include "common/task_spec.h"
 
 namespace qfarm::client {
@@ -90,6 +92,8 @@ struct Options {
   std::string mode = "thread";
   int64_t slots = 0;
   absl::Duration timeout = absl::ZeroDuration();
+  TlsFiles tls;
+  std::string token_file;
 };
 
 class Cli {
@@ -112,14 +116,22 @@ class Cli {
     flags.Bool("local", &options_.local,
                "run in this process on a local pool instead of the farm");
     flags.String("mode", &options_.mode,
-                 "with --local: serial, thread or async");
+                 "with --local: serial, thread, async or auto");
     flags.Int("slots", &options_.slots,
               "with --local: tasks at once (0: 4 for thread, 10000 for "
-              "async)",
+              "async and auto)",
               0, 1'000'000);
     flags.Duration("timeout", &options_.timeout,
                    "default per-task timeout for specs without @timeout= "
                    "(0: none)");
+    flags.String("tls-ca", &options_.tls.ca,
+                 "PEM CA bundle: connect with TLS, checking the "
+                 "coordinator's certificate against it");
+    flags.String("tls-cert", &options_.tls.cert,
+                 "PEM client certificate for mutual TLS (with --tls-key)");
+    flags.String("tls-key", &options_.tls.key, "PEM private key of --tls-cert");
+    flags.String("token-file", &options_.token_file,
+                 "file holding the client token the coordinator expects");
     absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
     if (!args.ok()) return Usage(args.status().message());
     if (options_.output != "text" && options_.output != "json") {
@@ -145,6 +157,12 @@ class Cli {
           absl::StrCat("--local, --mode and --slots apply to map "
                        "only, not to ",
                        command));
+    }
+    const bool needs_farm = !(command == "map" && options_.local);
+    if (needs_farm) {
+      absl::StatusOr<FarmClient*> client = Client();
+      if (!client.ok()) return Usage(client.status().message());
+      farm_ = *client;
     }
     if (command == "map") return Map(rest);
     if (command == "submit") return Submit(rest);
@@ -180,11 +198,23 @@ class Cli {
     return kExitOk;
   }
 
-  FarmClient& Client() {
+  // The client for the coordinator; usage errors for bad TLS or token files.
+  absl::StatusOr<FarmClient*> Client() {
     if (client_ == nullptr) {
-      client_ = FarmClient::Create({.address = options_.coordinator});
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+          MakeChannelCredentials(options_.tls);
+      if (!credentials.ok()) return credentials.status();
+      std::string token;
+      if (!options_.token_file.empty()) {
+        absl::StatusOr<std::string> read = ReadTokenFile(options_.token_file);
+        if (!read.ok()) return read.status();
+        token = *std::move(read);
+      }
+      client_ = FarmClient::Create({.address = options_.coordinator,
+                                    .credentials = *credentials,
+                                    .token = token});
     }
-    return *client_;
+    return client_.get();
   }
 
   // Specs from the arguments and --from, repeated --repeat times.
@@ -296,19 +326,21 @@ class Cli {
       if (*mode == worker::Mode::kSerial) {
         slots = 1;
       } else if (slots == 0) {
-        slots = *mode == worker::Mode::kAsync ? 10'000 : 4;
+        slots = *mode == worker::Mode::kAsync || *mode == worker::Mode::kAuto
+                    ? 10'000
+                    : 4;
       }
       where = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
       status = RunLocal(
           *tasks, {.mode = *mode, .slots = slots, .interrupt = io_.interrupt},
           on_result);
     } else {
-      absl::StatusOr<uint64_t> job = Client().SubmitJob(*tasks);
+      absl::StatusOr<uint64_t> job = farm_->SubmitJob(*tasks);
       if (!job.ok()) return Error("submit", job.status());
       where = absl::StrCat("job ", *job, " on ", options_.coordinator);
       // Ctrl-C cancels the job; the watch then receives the cancelled
       // results and ends as usual.
-      FarmClient* client = &Client();
+      FarmClient* client = farm_;
       ScopedInterruptHandler on_interrupt(io_.interrupt, [client, job] {
         absl::StatusOr<uint32_t> cancelled = client->CancelJob(*job);
         (void)cancelled;  // Reported through the results that follow.
@@ -328,7 +360,7 @@ class Cli {
   int Submit(const std::vector<std::string>& args) {
     absl::StatusOr<std::vector<v1::Task>> tasks = ReadTasks(args);
     if (!tasks.ok()) return Usage(tasks.status().message());
-    absl::StatusOr<uint64_t> job = Client().SubmitJob(*tasks);
+    absl::StatusOr<uint64_t> job = farm_->SubmitJob(*tasks);
     if (!job.ok()) return Error("submit", job.status());
     *io_.out << *job << "\n";
     return kExitOk;
@@ -352,7 +384,7 @@ class Cli {
     WatchCanceller canceller;
     ScopedInterruptHandler on_interrupt(io_.interrupt,
                                         [&canceller] { canceller.Cancel(); });
-    absl::Status status = Client().WatchJob(
+    absl::Status status = farm_->WatchJob(
         *job,
         [&](v1::TaskResult&& r) {
           tally.Add(r);
@@ -368,7 +400,7 @@ class Cli {
   int Status(const std::vector<std::string>& args) {
     absl::StatusOr<uint64_t> job = JobArg(args);
     if (!job.ok()) return Usage(job.status().message());
-    absl::StatusOr<v1::JobInfo> info = Client().GetJob(*job);
+    absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
     if (!info.ok()) return Error("status", info.status());
     *io_.out << FormatJobInfo(*info) << "\n";
     return kExitOk;
@@ -377,7 +409,7 @@ class Cli {
   int Cancel(const std::vector<std::string>& args) {
     absl::StatusOr<uint64_t> job = JobArg(args);
     if (!job.ok()) return Usage(job.status().message());
-    absl::StatusOr<uint32_t> cancelled = Client().CancelJob(*job);
+    absl::StatusOr<uint32_t> cancelled = farm_->CancelJob(*job);
     if (!cancelled.ok()) return Error("cancel", cancelled.status());
     *io_.out << "cancelled " << *cancelled << " tasks of job " << *job << "\n";
     return kExitOk;
@@ -385,8 +417,7 @@ class Cli {
 
   int Workers(const std::vector<std::string>& args) {
     if (!args.empty()) return Usage("workers takes no arguments");
-    absl::StatusOr<std::vector<v1::WorkerInfo>> workers =
-        Client().ListWorkers();
+    absl::StatusOr<std::vector<v1::WorkerInfo>> workers = farm_->ListWorkers();
     if (!workers.ok()) return Error("workers", workers.status());
     *io_.out << absl::StrFormat("%-20s %-7s %6s %9s %10s  %s\n", "ID", "MODE",
                                 "SLOTS", "IN-FLIGHT", "COMPLETED", "PEER");
@@ -401,6 +432,7 @@ class Cli {
   CliStreams io_;
   Options options_;
   std::unique_ptr<FarmClient> client_;
+  FarmClient* farm_ = nullptr;  // client_, for commands that use the farm.
 };
 
 }  // namespace

@@ -8,13 +8,15 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/grpc_status.h"
 
 namespace qfarm::client {
 namespace {
 
-absl::Status Watch(v1::Farm::StubInterface* stub, uint64_t job_id,
+absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
+                   uint64_t job_id,
                    const std::function<void(v1::TaskResult&&)>& on_result,
                    WatchCanceller* canceller);
 
@@ -38,16 +40,23 @@ void WatchCanceller::Detach() {
 }
 
 std::unique_ptr<FarmClient> FarmClient::Create(const ClientOptions& options) {
-  return std::make_unique<FarmClient>(MakeChannel(options.address), options);
+  return std::make_unique<FarmClient>(
+      options.credentials != nullptr
+          ? MakeChannel(options.address, options.credentials)
+          : MakeChannel(options.address),
+      options);
 }
 
 FarmClient::FarmClient(std::shared_ptr<grpc::Channel> channel,
                        const ClientOptions& options)
     : stub_(v1::Farm::NewStub(std::move(channel))), options_(options) {}
 
-void FarmClient::SetDeadline(grpc::ClientContext* context) const {
+void FarmClient::Prepare(grpc::ClientContext* context) const {
   context->set_deadline(
       absl::ToChronoTime(absl::Now() + options_.call_timeout));
+  if (!options_.token.empty()) {
+    context->AddMetadata("authorization", BearerHeader(options_.token));
+  }
 }
 
 absl::StatusOr<uint64_t> FarmClient::SubmitJob(
@@ -57,7 +66,7 @@ absl::StatusOr<uint64_t> FarmClient::SubmitJob(
   for (const v1::Task& task : tasks) *request.add_tasks() = task;
   v1::SubmitJobResponse response;
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   grpc::Status status = stub_->SubmitJob(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response.job_id();
@@ -66,7 +75,7 @@ absl::StatusOr<uint64_t> FarmClient::SubmitJob(
 absl::Status FarmClient::WatchJob(
     uint64_t job_id, const std::function<void(v1::TaskResult&&)>& on_result,
     WatchCanceller* canceller) {
-  return Watch(stub_.get(), job_id, on_result, canceller);
+  return Watch(stub_.get(), options_.token, job_id, on_result, canceller);
 }
 
 absl::StatusOr<v1::JobInfo> FarmClient::GetJob(uint64_t job_id) {
@@ -74,7 +83,7 @@ absl::StatusOr<v1::JobInfo> FarmClient::GetJob(uint64_t job_id) {
   request.set_job_id(job_id);
   v1::JobInfo response;
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   grpc::Status status = stub_->GetJob(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
@@ -85,7 +94,7 @@ absl::StatusOr<uint32_t> FarmClient::CancelJob(uint64_t job_id) {
   request.set_job_id(job_id);
   v1::CancelJobResponse response;
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   grpc::Status status = stub_->CancelJob(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response.cancelled();
@@ -95,7 +104,7 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmClient::ListWorkers() {
   v1::ListWorkersRequest request;
   v1::ListWorkersResponse response;
   grpc::ClientContext context;
-  SetDeadline(&context);
+  Prepare(&context);
   grpc::Status status = stub_->ListWorkers(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return std::vector<v1::WorkerInfo>(response.workers().begin(),
@@ -110,12 +119,12 @@ std::future<absl::StatusOr<v1::TaskResult>> FarmClient::Submit(v1::Task task) {
     promise.set_value(job.status());
     return future;
   }
-  std::thread([stub = stub_, job_id = *job,
+  std::thread([stub = stub_, token = options_.token, job_id = *job,
                promise = std::move(promise)]() mutable {
     absl::StatusOr<v1::TaskResult> out =
         absl::InternalError("job finished without a result");
     absl::Status status = Watch(
-        stub.get(), job_id,
+        stub.get(), token, job_id,
         [&out](v1::TaskResult&& result) { out = std::move(result); }, nullptr);
     if (!status.ok()) out = status;
     promise.set_value(std::move(out));
@@ -152,10 +161,14 @@ absl::Status FarmClient::AsCompleted(
 
 namespace {
 
-absl::Status Watch(v1::Farm::StubInterface* stub, uint64_t job_id,
+absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
+                   uint64_t job_id,
                    const std::function<void(v1::TaskResult&&)>& on_result,
                    WatchCanceller* canceller) {
   grpc::ClientContext context;
+  if (!token.empty()) {
+    context.AddMetadata("authorization", BearerHeader(token));
+  }
   if (canceller != nullptr) canceller->Attach(&context);
   v1::WatchJobRequest request;
   request.set_job_id(job_id);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,10 @@ struct ClientOptions {
   std::string address = "127.0.0.1:50051";
   // Deadline of each unary call (submit, get, cancel, list).
   absl::Duration call_timeout = absl::Seconds(30);
+  // Null means plaintext; see MakeChannelCredentials().
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Sent as "authorization: Bearer TOKEN" when not empty.
+  std::string token;
 };
 
 // Lets a caller stop a WatchJob from another thread.
@@ -87,7 +92,8 @@ class FarmClient {
       const std::function<void(v1::TaskResult&&)>& on_result);
 
  private:
-  void SetDeadline(grpc::ClientContext* context) const;
+  // Deadline and token of a unary call.
+  void Prepare(grpc::ClientContext* context) const;
 
   // Shared with Submit()'s watcher threads, which may outlive this client.
   std::shared_ptr<v1::Farm::Stub> stub_;

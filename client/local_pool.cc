@@ -42,8 +42,8 @@ absl::Status RunLocal(const std::vector<v1::Task>& tasks,
                             .slots = options.slots,
                             .worker_name = "local",
                             .sink = &sink});
-  ScopedInterruptHandler on_interrupt(
-      options.interrupt, [&executor] { executor->CancelJob(0); });
+  ScopedInterruptHandler on_interrupt(options.interrupt,
+                                      [&executor] { executor->CancelJob(0); });
   const int64_t queued_us = Clock::Real()->NowMicros();
   for (size_t i = 0; i < tasks.size(); ++i) {
     v1::Assignment assignment;

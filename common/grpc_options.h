@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
+
 namespace qfarm {
 
 // Largest message on any hop: a job of a million small tasks fits.
@@ -24,5 +26,31 @@ grpc::ChannelArguments DefaultChannelArguments();
 
 // A plaintext channel to HOST:PORT with the default arguments.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// A channel with the given credentials and the default arguments.
+std::shared_ptr<grpc::Channel> MakeChannel(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials);
+
+// TLS material, as PEM file paths.
+struct TlsFiles {
+  // This side's certificate chain and private key.
+  std::string cert;
+  std::string key;
+  // CA bundle. On a server: client certificates are required and checked
+  // against it (mutual TLS). On a client: the server is checked against it.
+  std::string ca;
+};
+
+// Plaintext when no file is given; TLS with cert+key (both needed); mutual
+// TLS when ca is given too. INVALID_ARGUMENT for an incomplete set, NOT_FOUND
+// for a file that cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files);
+
+// Plaintext when no file is given; TLS checking the server against `ca`
+// (required for TLS); cert+key add a client certificate for mutual TLS.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const TlsFiles& files);
 
 }  // namespace qfarm

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/auth.h"
 #include "common/flags.h"
 #include "common/logging.h"
 #include "common/signals.h"
@@ -36,6 +37,19 @@ int main(int argc, char** argv) {
             1, int64_t{1} << 32);
   flags.Int("max-attempts", &max_attempts,
             "attempts for tasks that do not set their own", 1, 100);
+  qfarm::TlsFiles tls;
+  flags.String("tls-cert", &tls.cert,
+               "PEM certificate chain: serve TLS (with --tls-key)");
+  flags.String("tls-key", &tls.key, "PEM private key of --tls-cert");
+  flags.String("tls-ca", &tls.ca,
+               "PEM CA bundle: require client certificates signed by it "
+               "(mutual TLS)");
+  std::string client_token_file, worker_token_file;
+  flags.String("client-token-file", &client_token_file,
+               "file holding the token clients must send as "
+               "\"authorization: Bearer TOKEN\"");
+  flags.String("worker-token-file", &worker_token_file,
+               "file holding the token workers must send");
   auto args = flags.Parse(argc, argv);
   if (!args.ok()) {
     std::cerr << "qfarm-coordinator: " << args.status().message() << "\n";
@@ -52,13 +66,25 @@ int main(int argc, char** argv) {
   }
 
   qfarm::coordinator::CoordinatorOptions options;
+  for (auto [path, token] :
+       {std::pair{&client_token_file, &options.client_token},
+        std::pair{&worker_token_file, &options.worker_token}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> read = qfarm::ReadTokenFile(*path);
+    if (!read.ok()) {
+      std::cerr << "qfarm-coordinator: " << read.status().message() << "\n";
+      return 2;
+    }
+    *token = *std::move(read);
+  }
+  options.tls = tls;
   options.listen = listen;
   options.scheduler.max_queued = static_cast<size_t>(max_queued);
   options.scheduler.default_max_attempts = static_cast<uint32_t>(max_attempts);
   auto server = qfarm::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     std::cerr << "qfarm-coordinator: " << server.status().message() << "\n";
-    return 1;
+    return server.status().code() == absl::StatusCode::kUnavailable ? 1 : 2;
   }
   std::cout << "qfarm-coordinator listening on " << (*server)->address()
             << std::endl;

@@ -10,22 +10,25 @@
 namespace qfarm::coordinator {
 
 CoordinatorServer::CoordinatorServer(const CoordinatorOptions& options)
-    : scheduler_(options.clock ? options.clock : Clock::Real(),
+    : auth_(options.client_token, options.worker_token),
+      scheduler_(options.clock ? options.clock : Clock::Real(),
                  options.scheduler),
       router_(&scheduler_),
-      farm_service_(&scheduler_, &router_),
-      worker_link_service_(&scheduler_, &router_) {}
+      farm_service_(&scheduler_, &router_, &auth_),
+      worker_link_service_(&scheduler_, &router_, &auth_) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const CoordinatorOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(options));
   // grpc.health.v1, served by gRPC itself: SERVING while up, NOT_SERVING
   // from the start of Shutdown() (Kubernetes probes ask the empty name).
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   ConfigureServerBuilder(builder);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(&server->farm_service_);
   builder.RegisterService(&server->worker_link_service_);
   server->server_ = builder.BuildAndStart();

@@ -13,7 +13,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/auth.h"
 #include "common/clock.h"
+#include "common/grpc_options.h"
 #include "coordinator/farm_service.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
@@ -27,11 +29,17 @@ struct CoordinatorOptions {
   SchedulerOptions scheduler;
   // Not owned; null means Clock::Real().
   Clock* clock = nullptr;
+  // TLS for both services (plaintext when empty); see MakeServerCredentials.
+  TlsFiles tls;
+  // Tokens callers must present; empty ones are not required.
+  std::string client_token;
+  std::string worker_token;
 };
 
 class CoordinatorServer {
  public:
-  // UNAVAILABLE when the address cannot be bound.
+  // UNAVAILABLE when the address cannot be bound; the credentials' errors
+  // for bad TLS files.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
       const CoordinatorOptions& options);
 
@@ -48,6 +56,7 @@ class CoordinatorServer {
  private:
   explicit CoordinatorServer(const CoordinatorOptions& options);
 
+  const TokenAuth auth_;
   Scheduler scheduler_;
   Router router_;
   FarmService farm_service_;

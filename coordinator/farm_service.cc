@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/grpc_status.h"
+#include "coordinator/call_auth.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -115,12 +116,30 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// A WatchJob refused before it started.
+class RefusedWatch final : public grpc::ServerWriteReactor<v1::ResultBatch> {
+ public:
+  explicit RefusedWatch(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+absl::Status FarmService::Authorize(
+    grpc::CallbackServerContext* context) const {
+  return auth_->Check(AuthorizationOf(*context), Role::kClient);
+}
 
 grpc::ServerUnaryReactor* FarmService::SubmitJob(
     grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
     v1::SubmitJobResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   std::vector<v1::Task> tasks(request->tasks().begin(), request->tasks().end());
   const size_t count = tasks.size();
   absl::StatusOr<JobId> job = scheduler_->SubmitJob(std::move(tasks));
@@ -136,8 +155,10 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
 }
 
 grpc::ServerWriteReactor<v1::ResultBatch>* FarmService::WatchJob(
-    grpc::CallbackServerContext* /*context*/,
-    const v1::WatchJobRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    return new RefusedWatch(auth);
+  }
   auto stream =
       std::make_shared<WatchStream>(scheduler_, router_, request->job_id());
   stream->Start();
@@ -148,6 +169,10 @@ grpc::ServerUnaryReactor* FarmService::GetJob(
     grpc::CallbackServerContext* context, const v1::GetJobRequest* request,
     v1::JobInfo* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   absl::StatusOr<v1::JobInfo> info = scheduler_->GetJob(request->job_id());
   if (info.ok()) *response = std::move(*info);
   reactor->Finish(ToGrpcStatus(info.status()));
@@ -158,6 +183,10 @@ grpc::ServerUnaryReactor* FarmService::CancelJob(
     grpc::CallbackServerContext* context, const v1::CancelJobRequest* request,
     v1::CancelJobResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   absl::StatusOr<CancelOutcome> outcome =
       scheduler_->CancelJob(request->job_id());
   if (outcome.ok()) {
@@ -174,6 +203,10 @@ grpc::ServerUnaryReactor* FarmService::ListWorkers(
     const v1::ListWorkersRequest* /*request*/,
     v1::ListWorkersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
   for (v1::WorkerInfo& info : scheduler_->ListWorkers()) {
     *response->add_workers() = std::move(info);
   }

@@ -3,6 +3,7 @@
 // grpc::Status here and nowhere else.
 #pragma once
 
+#include "common/auth.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "qfarm/v1/farm.grpc.pb.h"
@@ -11,8 +12,9 @@ namespace qfarm::coordinator {
 
 class FarmService final : public v1::Farm::CallbackService {
  public:
-  FarmService(Scheduler* scheduler, Router* router)
-      : scheduler_(scheduler), router_(router) {}
+  // `auth` is not owned and must outlive the service.
+  FarmService(Scheduler* scheduler, Router* router, const TokenAuth* auth)
+      : scheduler_(scheduler), router_(router), auth_(auth) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -32,8 +34,11 @@ class FarmService final : public v1::Farm::CallbackService {
       v1::ListWorkersResponse* response) override;
 
  private:
+  absl::Status Authorize(grpc::CallbackServerContext* context) const;
+
   Scheduler* const scheduler_;
   Router* const router_;
+  const TokenAuth* const auth_;
 };
 
 }  // namespace qfarm::coordinator

@@ -1,10 +1,11 @@
 // The coordinator's scheduler: pure logic, no network, no threads of its own.
 //
 // It keeps the job table, one bounded FIFO queue of tasks across jobs, the
-// connected workers with their credits (free slots they granted), and every
-// result. The gRPC service is a shell around it: it feeds in events (a job
-// submitted, a worker connected, credits granted, results arrived, a stream
-// ended) and sends out what the scheduler decides (TakeDispatches()).
+// connected workers with their credits (free slots they granted) and the time
+// each was last heard from, and every result. The gRPC service is a shell
+// around it: it feeds in events (a job submitted, a worker connected, credits
+// granted, a heartbeat, results arrived, a stream ended) and sends out what
+// the scheduler decides (TakeDispatches()).
 //
 //   Scheduler scheduler(clock, {.max_queued = 1'000'000});
 //   auto job = scheduler.SubmitJob(std::move(tasks));
@@ -15,6 +16,17 @@
 //   scheduler.RecordResults(w, std::move(results));
 //   auto page = scheduler.ReadResults(*job, cursor, 1000);
 //
+// Time: the shell drives it with two timers. Every heartbeat_timeout / 4 it
+// calls ExpireSilentWorkers() and closes the streams of the workers returned;
+// at NextWakeup() (re-read after every TakeDispatches(), RemoveWorker() and
+// ExpireSilentWorkers()) it calls TakeDispatches() again, because a task that
+// lost its worker waits out a backoff before it may be dispatched.
+//
+// Durability: with a journal set (SetJournal()), a final result is readable
+// (ReadResults, a job's final state) only once the journal has made it
+// durable; without one, as soon as it is recorded. Restore() rebuilds the
+// state the journal recovered after a restart.
+//
 // Thread-safe: every method may be called from any thread (one internal
 // mutex, never held while calling out).
 #pragma once
@@ -22,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,9 +43,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/task_spec.h"
 #include "qfarm/v1/farm.pb.h"
@@ -55,6 +71,15 @@ struct SchedulerOptions {
   // (`= {}` lets designated initializers omit it under
   // -Wmissing-field-initializers.)
   TaskLimits limits = {};
+  // A worker that sends nothing (heartbeat, credits or results) for longer
+  // than this is declared dead by ExpireSilentWorkers().
+  // absl::InfiniteDuration() turns expiry off. Must be positive.
+  absl::Duration heartbeat_timeout = absl::Seconds(10);
+  // A task that lost its worker in attempt N waits
+  // min(retry_backoff_base * 2^(N-1), retry_backoff_max) in the queue before
+  // it may be dispatched again. Zero: it may go at once.
+  absl::Duration retry_backoff_base = absl::Milliseconds(100);
+  absl::Duration retry_backoff_max = absl::Seconds(5);
 };
 
 // Fields default to empty, so designated initializers may omit any.
@@ -86,6 +111,53 @@ struct CancelOutcome {
   std::vector<WorkerKey> workers_to_notify;
 };
 
+// What ExpireSilentWorkers() did.
+struct Expiry {
+  // Workers declared dead, by key: the shell closes their streams.
+  std::vector<WorkerKey> workers;
+  // Jobs that got new readable (failed) results, so watchers can be woken.
+  std::vector<JobId> jobs;
+};
+
+// One job as a journal recovered it after a restart; see Restore().
+struct RecoveredJob {
+  JobId id = 0;
+  int64_t created_us = 0;
+  // CancelJob() cancelled it.
+  bool cancelled = false;
+  // By index.
+  std::vector<v1::Task> tasks = {};
+  // Final results in the order they were journaled, at most one per index.
+  std::vector<v1::TaskResult> results = {};
+};
+
+struct RecoveredState {
+  // By increasing id.
+  std::vector<RecoveredJob> jobs;
+};
+
+// Makes final results durable before the scheduler lets anyone read them
+// (see Scheduler::SetJournal()). Journal (coordinator/journal.h) implements
+// it; tests use a fake that holds the callbacks.
+class ResultJournal {
+ public:
+  // Called once, from any thread, with OK once the append is durable, or with
+  // the error that keeps it from ever being so.
+  using Done = absl::AnyInvocable<void(absl::Status) &&>;
+
+  virtual ~ResultJournal() = default;
+
+  // Appends final results (each task's at most once, ever). Must not block
+  // and must not call `done` before returning. Returns the append's sequence
+  // number, increasing.
+  virtual uint64_t AppendResults(std::vector<v1::TaskResult> results,
+                                 Done done) = 0;
+  // Appends, atomically, that CancelJob() cancelled `job` and the results of
+  // the tasks it cancelled. Same contract as AppendResults().
+  virtual uint64_t AppendCancel(JobId job, std::vector<v1::TaskResult> results,
+                                Done done) = 0;
+};
+
 class Scheduler {
  public:
   // `clock` must outlive the scheduler. max_batch and default_max_attempts
@@ -100,60 +172,120 @@ class Scheduler {
   // cannot take the whole job (the message says how full it is).
   absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks);
 
-  // A worker connection opened. It gets no task before AddCredits().
+  // Makes final results go through `journal` before they are readable:
+  // every result recorded from now on (by RecordResults, RemoveWorker,
+  // ExpireSilentWorkers or CancelJob) is appended to it outside the lock, and
+  // becomes readable once that append and every earlier one are durable; then
+  // `on_readable` is called (from the journal's thread, without the lock)
+  // with the jobs that got readable results, so their watchers can be woken.
+  // Those methods then return no jobs. An append that fails leaves its
+  // results, and every later one, unreadable: the journal reports the error
+  // and the coordinator must stop. Call once, before the first SubmitJob()
+  // and AddWorker(); the journal and `on_readable`'s targets must outlive
+  // every append (close the journal before destroying the scheduler).
+  void SetJournal(ResultJournal* journal,
+                  std::function<void(const std::vector<JobId>&)> on_readable);
+
+  // Rebuilds the jobs a journal recovered after a restart: recorded results
+  // are kept (and readable at once), the tasks of a cancelled job that have
+  // none are recorded CANCELLED, and every other task is queued again, in
+  // job and index order, with its attempt count starting over. New job ids
+  // continue after the largest. Queued tasks may exceed max_queued.
+  // FAILED_PRECONDITION unless the scheduler is empty (no job, no worker);
+  // INVALID_ARGUMENT, naming the job and the task, for an inconsistent state
+  // (a repeated job id, a job without tasks, a result for an index out of
+  // range or a second one for an index, a result whose state is not final),
+  // in which case nothing is restored.
+  absl::Status Restore(RecoveredState state);
+
+  // A worker connection opened. It gets no task before AddCredits(). Counts
+  // as hearing from it.
   WorkerKey AddWorker(WorkerDesc desc);
 
   // The worker has `credits` more free slots. Unknown keys are ignored.
+  // Counts as hearing from it.
   void AddCredits(WorkerKey worker, uint32_t credits);
 
-  // The worker's connection ended: its unfinished tasks go back to the front
-  // of the queue with their attempt count raised, or fail when they have
-  // used their attempts. Unknown keys are ignored. Returns the jobs that got
-  // new (failed) results, so their watchers can be woken. Requeued tasks may
-  // take the queue past max_queued: accepted tasks are never dropped.
+  // The worker said it is alive. False for an unknown key (the worker was
+  // removed or declared dead: the shell should close its stream).
+  bool Heartbeat(WorkerKey worker);
+
+  // The worker's connection ended: its unfinished tasks go back to the queue
+  // with their attempt count raised, each eligible for dispatch after the
+  // retry backoff, ahead of tasks never dispatched; a task that has used its
+  // attempts fails instead ("worker lost while running the task 3 times
+  // (attempt 3 of 3); last worker: w3 (connection ended)"). Unknown keys are
+  // ignored. Returns the jobs that got new readable (failed) results, so
+  // their watchers can be woken. Requeued tasks may take the queue past
+  // max_queued: accepted tasks are never dropped.
   std::vector<JobId> RemoveWorker(WorkerKey worker);
 
-  // Hands queued tasks to workers with credits, consuming one credit per
-  // task, at most max_batch per Dispatch. The caller sends each batch.
-  // Workers take turns, each at most an even share of what is queued per
+  // Declares dead every worker not heard from (AddWorker, AddCredits,
+  // Heartbeat, RecordResults) for longer than heartbeat_timeout, with the
+  // effect of RemoveWorker(); the last worker named in a failed task's error
+  // is then "w3 (silent for 10.5s)". Results it sends later are dropped. The
+  // shell calls this periodically (every heartbeat_timeout / 4, say) and
+  // closes the returned workers' streams.
+  Expiry ExpireSilentWorkers();
+
+  // Hands queued tasks that are eligible now (not waiting out a retry
+  // backoff) to workers with credits, consuming one credit per task, at most
+  // max_batch per Dispatch. The caller sends each batch. Retried tasks go
+  // first, in the order they became eligible, then the rest in FIFO order.
+  // Workers take turns, each at most an even share of what is eligible per
   // turn, so a worker with many credits does not starve another; the first
   // turn rotates between calls. Each worker gets its tasks in queue order in
   // as few Dispatches as max_batch allows. Assignments carry attempt 1 on
   // the first dispatch.
   std::vector<Dispatch> TakeDispatches();
 
+  // When the next task waiting out a retry backoff becomes eligible: the
+  // shell calls TakeDispatches() then (it may be early, never late).
+  // absl::InfiniteFuture() when no task waits.
+  absl::Time NextWakeup() const;
+
   // Records results sent by `worker`. A result for a task not running on
-  // that worker in that attempt (late, duplicate or never assigned) is
-  // dropped. A result whose state is not final (unspecified, queued, running
-  // or unknown) is recorded as FAILED with an error saying so. Results do not
-  // return credits. Returns the jobs that got new results (each once), so
-  // their watchers can be woken.
+  // that worker in that attempt (late, duplicate, never assigned, or from a
+  // worker declared dead) is dropped. A result whose state is not final
+  // (unspecified, queued, running or unknown) is recorded as FAILED with an
+  // error saying so. Results do not return credits. Counts as hearing from
+  // the worker. Returns the jobs that got new readable results (each once),
+  // so their watchers can be woken.
   std::vector<JobId> RecordResults(WorkerKey worker,
                                    std::vector<v1::TaskResult> results);
 
-  // Results recorded at or after `cursor` (completion order), at most
-  // `max_results`. A cursor past the end reads from the end. NOT_FOUND for an
-  // unknown job.
+  // Readable results recorded at or after `cursor` (completion order), at
+  // most `max_results`. A cursor past the end reads from the end. NOT_FOUND
+  // for an unknown job.
   absl::StatusOr<ResultsPage> ReadResults(JobId job, size_t cursor,
                                           size_t max_results) const;
 
-  // The job's counters and state: RUNNING until every task has a final
-  // result, then DONE if all are OK, CANCELLED if CancelJob() cancelled some,
-  // FAILED otherwise. NOT_FOUND for an unknown job.
+  // The job's counters and state: RUNNING until every task has a readable
+  // final result, then DONE if all are OK, CANCELLED if CancelJob()
+  // cancelled some, FAILED otherwise. The counters include results recorded
+  // but not durable yet. NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobInfo> GetJob(JobId job) const;
+
+  // Where one task stands: QUEUED (waiting, perhaps out a retry backoff),
+  // RUNNING, or its final state (recorded, perhaps not durable yet).
+  // NOT_FOUND for an unknown job; INVALID_ARGUMENT for an index past the
+  // job's tasks.
+  absl::StatusOr<v1::TaskState> GetTaskState(JobId job, uint32_t index) const;
 
   // Records every unfinished task of the job as CANCELLED. Queued tasks never
   // start; workers running some are returned so they can be told. Results
   // arriving later for those tasks are dropped, and they no longer count as
   // the workers' in-flight tasks (the workers still hold the slots until they
   // grant them back with AddCredits). A finished job is left as it is
-  // (cancelled = 0). NOT_FOUND for an unknown job.
+  // (cancelled = 0). With a journal, the cancellation is appended to it and
+  // the CANCELLED results are readable once it is durable. NOT_FOUND for an
+  // unknown job.
   absl::StatusOr<CancelOutcome> CancelJob(JobId job);
 
   // The connected workers, in connection order.
   std::vector<v1::WorkerInfo> ListWorkers() const;
 
-  // Tasks waiting for a worker.
+  // Tasks waiting for a worker, including those waiting out a backoff.
   size_t queued() const;
 
  private:
@@ -161,6 +293,7 @@ class Scheduler {
   struct TaskEntry;
   struct Job;
   struct Worker;
+  struct Changes;
 
   // One task of one job; what the queue and the workers' in-flight sets hold.
   struct TaskRef {
@@ -174,9 +307,43 @@ class Scheduler {
     }
   };
 
+  // A task waiting out its retry backoff.
+  struct Delayed {
+    int64_t not_before_us = 0;
+    TaskRef ref;
+  };
+  // Orders the min-heap delayed_: earliest first, then job, then index.
+  struct Later {
+    bool operator()(const Delayed& a, const Delayed& b) const;
+  };
+
   uint32_t MaxAttempts(const v1::Task& task) const;
-  // Takes the next live task off the queue; `cache` speeds up the job
-  // lookup. The queue must hold a live task (queued_ > 0).
+  absl::Duration Backoff(uint32_t attempt) const;
+  // Records the final result of a queued or running task and notes it in
+  // `changes` (for the journal, when there is one).
+  void Finish(Job& job, uint32_t index, v1::TaskResult result, int64_t now_us,
+              Changes& changes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a mutation that may have recorded results: registers its journal
+  // ticket and returns the jobs to report as changed now.
+  std::vector<JobId> Commit(Changes& changes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends the results in `changes` to `journal` (if any), outside the lock;
+  // as a cancellation of `cancelled_job` when it is not 0.
+  void SendToJournal(ResultJournal* journal, Changes changes,
+                     JobId cancelled_job = 0) ABSL_LOCKS_EXCLUDED(mu_);
+  // The journal made ticket `ticket` durable (or failed to).
+  void OnDurable(uint64_t ticket, const absl::Status& status)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes the worker; requeues or fails its tasks. `reason` ends the
+  // failed tasks' errors.
+  void RemoveWorkerLocked(
+      std::map<WorkerKey, std::unique_ptr<Worker>>::iterator it,
+      const std::string& reason, int64_t now_us, Changes& changes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves delayed tasks whose backoff ended to the retry queue.
+  void PromoteDue(int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the next live task off the retry queue, else the queue; `cache`
+  // speeds up the job lookup. They must hold a live task (ready_ > 0).
   std::pair<Job*, uint32_t> PopQueued(Job*& cache)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops cancelled entries once they outnumber the live ones.
@@ -191,14 +358,36 @@ class Scheduler {
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
   // Ordered by key, that is by connection time.
   std::map<WorkerKey, std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
-  // Tasks waiting, oldest first; also holds `stale_` entries of tasks
-  // cancelled while queued, skipped when met.
+  // Tasks eligible for dispatch: retried ones in the order their backoff
+  // ended, then queue_, oldest first. Both also hold `stale_` entries of
+  // tasks cancelled while waiting there, skipped when met.
+  std::deque<TaskRef> retry_ ABSL_GUARDED_BY(mu_);
   std::deque<TaskRef> queue_ ABSL_GUARDED_BY(mu_);
-  // Live entries of queue_.
+  // Tasks waiting out a backoff: a min-heap by Later. May hold entries of
+  // tasks cancelled meanwhile, dropped when they come due.
+  std::vector<Delayed> delayed_ ABSL_GUARDED_BY(mu_);
+  // Live waiting tasks: eligible or delayed.
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
+  // Live entries of retry_ and queue_.
+  size_t ready_ ABSL_GUARDED_BY(mu_) = 0;
   size_t stale_ ABSL_GUARDED_BY(mu_) = 0;
   // Where the next TakeDispatches() starts its round-robin.
   WorkerKey next_first_worker_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Journal mode (SetJournal()): each mutation that records results takes a
+  // ticket; results become readable when every ticket up to theirs is
+  // durable.
+  ResultJournal* journal_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::function<void(const std::vector<JobId>&)> on_readable_
+      ABSL_GUARDED_BY(mu_);
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
+  // Every ticket up to this one is durable.
+  uint64_t readable_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  // Durable tickets past readable_ticket_ + 1.
+  absl::flat_hash_set<uint64_t> durable_ahead_ ABSL_GUARDED_BY(mu_);
+  // The jobs with results under each ticket not readable yet.
+  absl::flat_hash_map<uint64_t, std::vector<JobId>> ticket_jobs_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qfarm::coordinator

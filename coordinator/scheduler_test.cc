@@ -2,6 +2,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -9,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "gmock/gmock.h"
@@ -37,6 +40,12 @@ std::vector<v1::Task> Echoes(size_t n) {
   tasks.reserve(n);
   for (size_t i = 0; i < n; ++i) tasks.push_back(Echo(absl::StrCat("t", i)));
   return tasks;
+}
+
+v1::Task EchoWithAttempts(std::string text, uint32_t max_attempts) {
+  v1::Task task = Echo(std::move(text));
+  task.set_max_attempts(max_attempts);
+  return task;
 }
 
 v1::TaskResult ResultFor(const v1::Assignment& a,
@@ -132,6 +141,99 @@ class SmallQueueTest : public SchedulerTest {
 class SmallBatchTest : public SchedulerTest {
  protected:
   SmallBatchTest() : SchedulerTest({.max_batch = 4}) {}
+};
+
+class ShortBackoffCapTest : public SchedulerTest {
+ protected:
+  ShortBackoffCapTest()
+      : SchedulerTest({.retry_backoff_base = absl::Milliseconds(100),
+                       .retry_backoff_max = absl::Milliseconds(500)}) {}
+};
+
+class NoBackoffTest : public SchedulerTest {
+ protected:
+  NoBackoffTest()
+      : SchedulerTest({.retry_backoff_base = absl::ZeroDuration()}) {}
+};
+
+class NoExpiryTest : public SchedulerTest {
+ protected:
+  NoExpiryTest()
+      : SchedulerTest({.heartbeat_timeout = absl::InfiniteDuration()}) {}
+};
+
+// A journal that keeps what it is given and completes an append only when the
+// test says so.
+class FakeJournal : public ResultJournal {
+ public:
+  uint64_t AppendResults(std::vector<v1::TaskResult> results,
+                         Done done) override {
+    return Add(0, std::move(results), std::move(done));
+  }
+  uint64_t AppendCancel(JobId job, std::vector<v1::TaskResult> results,
+                        Done done) override {
+    return Add(job, std::move(results), std::move(done));
+  }
+
+  size_t size() const {
+    absl::MutexLock lock(&mu_);
+    return appends_.size();
+  }
+  // The job append `i` cancelled; 0 for plain results.
+  JobId cancelled_job(size_t i) const {
+    absl::MutexLock lock(&mu_);
+    return appends_.at(i).cancelled_job;
+  }
+  std::vector<v1::TaskResult> results(size_t i) const {
+    absl::MutexLock lock(&mu_);
+    return appends_.at(i).results;
+  }
+  // Reports append `i` durable (or failed). Each append once.
+  void Complete(size_t i, absl::Status status = absl::OkStatus()) {
+    Done done;
+    {
+      absl::MutexLock lock(&mu_);
+      done = std::move(appends_.at(i).done);
+    }
+    ASSERT_TRUE(done) << "append " << i << " completed twice";
+    std::move(done)(std::move(status));
+  }
+
+ private:
+  struct Append {
+    JobId cancelled_job = 0;
+    std::vector<v1::TaskResult> results;
+    Done done;
+  };
+
+  uint64_t Add(JobId job, std::vector<v1::TaskResult> results, Done done) {
+    absl::MutexLock lock(&mu_);
+    appends_.push_back({job, std::move(results), std::move(done)});
+    return appends_.size();
+  }
+
+  mutable absl::Mutex mu_;
+  std::deque<Append> appends_ ABSL_GUARDED_BY(mu_);
+};
+
+class JournaledTest : public SchedulerTest {
+ protected:
+  JournaledTest() {
+    scheduler_.SetJournal(&journal_, [this](const std::vector<JobId>& jobs) {
+      absl::MutexLock lock(&mu_);
+      woken_.push_back(jobs);
+    });
+  }
+
+  // What on_readable was called with since the last call.
+  std::vector<std::vector<JobId>> TakeWoken() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(woken_, {});
+  }
+
+  FakeJournal journal_;
+  absl::Mutex mu_;
+  std::vector<std::vector<JobId>> woken_ ABSL_GUARDED_BY(mu_);
 };
 
 // --- SubmitJob --------------------------------------------------------------
@@ -546,6 +648,7 @@ TEST_F(SchedulerTest, LostTasksKeepTheirOrderAheadOfOtherJobs) {
   WorkerKey w1 = Worker("w1", 3);
   EXPECT_THAT(Flatten(scheduler_.TakeDispatches()), SizeIs(3));  // a0 a1 b0
   scheduler_.RemoveWorker(w1);
+  clock_.Advance(absl::Milliseconds(100));  // The first retry's backoff.
   Worker("w2", 10);
   EXPECT_THAT(Ids(Flatten(scheduler_.TakeDispatches())),
               ElementsAre(absl::StrCat(a, ":0@2"), absl::StrCat(a, ":1@2"),
@@ -561,6 +664,7 @@ TEST_F(SchedulerTest, TaskFailsAfterItsAttemptsAreUsed) {
     EXPECT_EQ(got[0].attempt(), attempt);
     EXPECT_THAT(scheduler_.RemoveWorker(w), IsEmpty());
     EXPECT_EQ(scheduler_.queued(), 1u);
+    clock_.Advance(absl::Seconds(1));  // Past the backoff.
   }
   WorkerKey w3 = Worker("w3", 1);
   std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
@@ -576,11 +680,12 @@ TEST_F(SchedulerTest, TaskFailsAfterItsAttemptsAreUsed) {
   EXPECT_EQ(results[0].attempt(), 3u);
   EXPECT_EQ(results[0].worker(), "w3");
   EXPECT_EQ(results[0].error(),
-            "worker w3 lost while running the task (attempt 3 of 3)");
+            "worker lost while running the task 3 times (attempt 3 of 3); "
+            "last worker: w3 (connection ended)");
   v1::JobInfo info = Job(job);
   EXPECT_EQ(info.state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(info.failed(), 1u);
-  EXPECT_EQ(info.finished_us(), kStartUs + 2'000'000);
+  EXPECT_EQ(info.finished_us(), kStartUs + 4'000'000);
 }
 
 TEST_F(SchedulerTest, TaskMaxAttemptsOverridesTheDefault) {
@@ -594,7 +699,8 @@ TEST_F(SchedulerTest, TaskMaxAttemptsOverridesTheDefault) {
   ASSERT_THAT(results, SizeIs(1));
   EXPECT_EQ(results[0].index(), 0u);
   EXPECT_EQ(results[0].error(),
-            "worker w1 lost while running the task (attempt 1 of 1)");
+            "worker lost while running the task 1 time (attempt 1 of 1); "
+            "last worker: w1 (connection ended)");
   EXPECT_EQ(scheduler_.queued(), 1u);
   v1::JobInfo info = Job(job);
   EXPECT_EQ(info.state(), v1::JOB_STATE_RUNNING);
@@ -624,6 +730,294 @@ TEST_F(SchedulerTest, FinishedTasksAreNotRequeuedOnWorkerLoss) {
   v1::JobInfo info = Job(job);
   EXPECT_EQ(info.ok(), 1u);
   EXPECT_EQ(info.queued(), 1u);
+}
+
+// --- Retry backoff ----------------------------------------------------------
+
+TEST_F(SchedulerTest, LostTaskWaitsOutItsBackoffWhileOthersGo) {
+  JobId job = Submit(Echoes(3));
+  WorkerKey w1 = Worker("w1", 1);
+  EXPECT_THAT(Ids(Flatten(scheduler_.TakeDispatches())),
+              ElementsAre(absl::StrCat(job, ":0@1")));
+  EXPECT_EQ(scheduler_.NextWakeup(), absl::InfiniteFuture());
+  scheduler_.RemoveWorker(w1);
+  EXPECT_EQ(scheduler_.queued(), 3u);
+  EXPECT_EQ(Job(job).queued(), 3u);
+  EXPECT_EQ(scheduler_.GetTaskState(job, 0).value_or(v1::TASK_STATE_OK),
+            v1::TASK_STATE_QUEUED);
+  EXPECT_EQ(scheduler_.NextWakeup(),
+            absl::FromUnixMicros(kStartUs) + absl::Milliseconds(100));
+
+  // The others are not held up by it.
+  WorkerKey w2 = Worker("w2", 10);
+  EXPECT_THAT(
+      Ids(Flatten(scheduler_.TakeDispatches())),
+      ElementsAre(absl::StrCat(job, ":1@1"), absl::StrCat(job, ":2@1")));
+  EXPECT_EQ(scheduler_.queued(), 1u);
+
+  clock_.Advance(absl::Milliseconds(100) - absl::Microseconds(1));
+  EXPECT_THAT(scheduler_.TakeDispatches(), IsEmpty());
+  clock_.Advance(absl::Microseconds(1));
+  std::vector<Dispatch> d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  EXPECT_EQ(d[0].worker, w2);
+  EXPECT_THAT(Ids(d[0].assignments), ElementsAre(absl::StrCat(job, ":0@2")));
+  EXPECT_EQ(scheduler_.queued(), 0u);
+  EXPECT_EQ(scheduler_.NextWakeup(), absl::InfiniteFuture());
+}
+
+TEST_F(SchedulerTest, DueTaskWaitsForCreditsAndThenGoesFirst) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w1 = Worker("w1", 1);
+  scheduler_.TakeDispatches();
+  scheduler_.RemoveWorker(w1);
+  clock_.Advance(absl::Seconds(5));
+  WorkerKey w2 = Worker("w2");
+  EXPECT_THAT(scheduler_.TakeDispatches(), IsEmpty());  // No credits yet.
+  JobId later = Submit(Echoes(1));
+  scheduler_.AddCredits(w2, 3);
+  EXPECT_THAT(Ids(Flatten(scheduler_.TakeDispatches())),
+              ElementsAre(absl::StrCat(job, ":0@2"), absl::StrCat(job, ":1@1"),
+                          absl::StrCat(later, ":0@1")));
+}
+
+TEST_F(ShortBackoffCapTest, BackoffDoublesPerAttemptUpToTheMax) {
+  JobId job = Submit({EchoWithAttempts("x", 10)});
+  const int64_t expected_ms[] = {100, 200, 400, 500, 500, 500};
+  for (uint32_t attempt = 1; attempt <= 6; ++attempt) {
+    WorkerKey w = Worker(absl::StrCat("w", attempt), 1);
+    std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+    ASSERT_THAT(got, SizeIs(1));
+    EXPECT_EQ(got[0].attempt(), attempt);
+    scheduler_.RemoveWorker(w);
+    const absl::Duration wait = scheduler_.NextWakeup() - clock_.Now();
+    EXPECT_EQ(wait, absl::Milliseconds(expected_ms[attempt - 1]))
+        << "after attempt " << attempt;
+    // Not a microsecond early.
+    clock_.Advance(wait - absl::Microseconds(1));
+    WorkerKey next = Worker("probe", 1);
+    EXPECT_THAT(scheduler_.TakeDispatches(), IsEmpty());
+    scheduler_.RemoveWorker(next);
+    clock_.Advance(absl::Microseconds(1));
+  }
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_RUNNING);
+}
+
+TEST_F(NoBackoffTest, ZeroBackoffRequeuesAtOnce) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w1 = Worker("w1", 2);
+  scheduler_.TakeDispatches();
+  scheduler_.RemoveWorker(w1);
+  EXPECT_EQ(scheduler_.NextWakeup(), absl::InfiniteFuture());
+  Worker("w2", 2);
+  EXPECT_THAT(
+      Ids(Flatten(scheduler_.TakeDispatches())),
+      ElementsAre(absl::StrCat(job, ":0@2"), absl::StrCat(job, ":1@2")));
+}
+
+TEST_F(SchedulerTest, RetriesGoInTheOrderTheirBackoffEnded) {
+  JobId job = Submit(Echoes(4));
+  WorkerKey w1 = Worker("w1", 1);  // Takes 0.
+  WorkerKey w2 = Worker("w2", 0);
+  scheduler_.TakeDispatches();
+  scheduler_.AddCredits(w2, 1);  // Takes 1.
+  scheduler_.TakeDispatches();
+  scheduler_.RemoveWorker(w2);  // 1 is due at +100 ms.
+  clock_.Advance(absl::Milliseconds(50));
+  scheduler_.RemoveWorker(w1);  // 0 is due at +150 ms.
+  EXPECT_EQ(scheduler_.NextWakeup(),
+            absl::FromUnixMicros(kStartUs) + absl::Milliseconds(100));
+  clock_.Advance(absl::Milliseconds(100));
+  Worker("w3", 10);
+  EXPECT_THAT(
+      Ids(Flatten(scheduler_.TakeDispatches())),
+      ElementsAre(absl::StrCat(job, ":1@2"), absl::StrCat(job, ":0@2"),
+                  absl::StrCat(job, ":2@1"), absl::StrCat(job, ":3@1")));
+}
+
+TEST_F(SchedulerTest, CancelledWhileWaitingOutTheBackoff) {
+  JobId job = Submit(Echoes(2));
+  JobId other = Submit(Echoes(1));
+  WorkerKey w1 = Worker("w1", 2);
+  scheduler_.TakeDispatches();
+  scheduler_.RemoveWorker(w1);
+  EXPECT_EQ(scheduler_.queued(), 3u);
+  absl::StatusOr<CancelOutcome> outcome = scheduler_.CancelJob(job);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->cancelled, 2u);
+  EXPECT_THAT(outcome->workers_to_notify, IsEmpty());
+  EXPECT_EQ(scheduler_.queued(), 1u);
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_CANCELLED);
+  clock_.Advance(absl::Seconds(1));
+  Worker("w2", 10);
+  EXPECT_THAT(Ids(Flatten(scheduler_.TakeDispatches())),
+              ElementsAre(absl::StrCat(other, ":0@1")));
+  EXPECT_EQ(scheduler_.queued(), 0u);
+  EXPECT_EQ(scheduler_.NextWakeup(), absl::InfiniteFuture());
+  EXPECT_THAT(AllResults(job), SizeIs(2));
+}
+
+// A hundred thousand lost tasks come back in order; each TakeDispatches()
+// only touches what is due (no quadratic scan of the waiting tasks).
+TEST_F(SchedulerTest, ManyDelayedTasksComeBackInOrder) {
+  constexpr size_t kTasks = 100'000;
+  JobId job = Submit(Echoes(kTasks));
+  WorkerKey w1 = Worker("w1", kTasks);
+  EXPECT_THAT(Flatten(scheduler_.TakeDispatches()), SizeIs(kTasks));
+  scheduler_.RemoveWorker(w1);
+  WorkerKey w2 = Worker("w2", kTasks);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_THAT(scheduler_.TakeDispatches(), IsEmpty());
+  }
+  clock_.Advance(absl::Milliseconds(100));
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(kTasks));
+  for (uint32_t i = 0; i < kTasks; ++i) {
+    ASSERT_EQ(got[i].index(), i);
+    ASSERT_EQ(got[i].attempt(), 2u);
+  }
+  scheduler_.RecordResults(w2, ResultsFor(got));
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_DONE);
+}
+
+// --- Liveness ---------------------------------------------------------------
+
+TEST_F(SchedulerTest, SilentWorkerIsDeclaredDeadAfterTheTimeout) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w1 = Worker("w1", 2);
+  std::vector<v1::Assignment> first = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(first, SizeIs(2));
+
+  clock_.Advance(absl::Seconds(10));  // Exactly the timeout: still alive.
+  Expiry expiry = scheduler_.ExpireSilentWorkers();
+  EXPECT_THAT(expiry.workers, IsEmpty());
+  EXPECT_THAT(scheduler_.ListWorkers(), SizeIs(1));
+
+  clock_.Advance(absl::Microseconds(1));
+  expiry = scheduler_.ExpireSilentWorkers();
+  EXPECT_THAT(expiry.workers, ElementsAre(w1));
+  EXPECT_THAT(expiry.jobs, IsEmpty());  // Requeued, nothing failed.
+  EXPECT_THAT(scheduler_.ListWorkers(), IsEmpty());
+  EXPECT_EQ(scheduler_.queued(), 2u);
+  EXPECT_FALSE(scheduler_.Heartbeat(w1));
+  // Declared once.
+  EXPECT_THAT(scheduler_.ExpireSilentWorkers().workers, IsEmpty());
+
+  clock_.Advance(absl::Milliseconds(100));
+  WorkerKey w2 = Worker("w2", 2);
+  std::vector<v1::Assignment> second = Flatten(scheduler_.TakeDispatches());
+  EXPECT_THAT(Ids(second), ElementsAre(absl::StrCat(job, ":0@2"),
+                                       absl::StrCat(job, ":1@2")));
+  // The frozen worker wakes up and reports: dropped, before and after the
+  // re-run reports, and so are duplicates of the re-run's results.
+  EXPECT_THAT(scheduler_.RecordResults(w1, ResultsFor(first)), IsEmpty());
+  EXPECT_THAT(scheduler_.RecordResults(w2, ResultsFor(second)),
+              ElementsAre(job));
+  EXPECT_THAT(scheduler_.RecordResults(w1, ResultsFor(first)), IsEmpty());
+  EXPECT_THAT(scheduler_.RecordResults(w2, ResultsFor(second)), IsEmpty());
+  scheduler_.AddCredits(w1, 5);  // Ignored.
+  std::vector<v1::TaskResult> results = AllResults(job);
+  ASSERT_THAT(results, SizeIs(2));
+  EXPECT_EQ(results[0].attempt(), 2u);
+  EXPECT_EQ(results[0].worker(), "w2");
+  EXPECT_EQ(results[1].attempt(), 2u);
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_DONE);
+  std::vector<v1::WorkerInfo> workers = scheduler_.ListWorkers();
+  ASSERT_THAT(workers, SizeIs(1));
+  EXPECT_EQ(workers[0].worker_id(), "w2");
+  EXPECT_EQ(workers[0].completed(), 2u);
+}
+
+TEST_F(SchedulerTest, AnyMessageCountsAsHeard) {
+  WorkerKey beats = Worker("beats");
+  WorkerKey grants = Worker("grants");
+  WorkerKey reports = Worker("reports");
+  WorkerKey quiet = Worker("quiet");
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_TRUE(scheduler_.Heartbeat(beats));
+  scheduler_.AddCredits(grants, 1);
+  scheduler_.RecordResults(reports, {});  // Even an empty batch.
+  clock_.Advance(absl::Seconds(6));
+  EXPECT_THAT(scheduler_.ExpireSilentWorkers().workers, ElementsAre(quiet));
+  clock_.Advance(absl::Seconds(4));  // 10 s since they were heard.
+  EXPECT_THAT(scheduler_.ExpireSilentWorkers().workers, IsEmpty());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_THAT(scheduler_.ExpireSilentWorkers().workers,
+              ElementsAre(beats, grants, reports));
+  EXPECT_THAT(scheduler_.ListWorkers(), IsEmpty());
+}
+
+TEST_F(SchedulerTest, HeartbeatsKeepABusyWorkerAlive) {
+  JobId job = Submit(Echoes(1));
+  WorkerKey w = Worker("w1", 1);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  for (int i = 0; i < 100; ++i) {
+    clock_.Advance(absl::Seconds(3));
+    EXPECT_TRUE(scheduler_.Heartbeat(w));
+    EXPECT_THAT(scheduler_.ExpireSilentWorkers().workers, IsEmpty());
+  }
+  EXPECT_THAT(scheduler_.RecordResults(w, ResultsFor(got)), ElementsAre(job));
+}
+
+TEST_F(SchedulerTest, PoisonTaskFailsAfterItsAttemptsThroughExpiry) {
+  JobId job = Submit({EchoWithAttempts("poison", 2), Echo("fine")});
+  WorkerKey w1 = Worker("w1", 1);
+  ASSERT_THAT(Flatten(scheduler_.TakeDispatches()), SizeIs(1));  // poison@1
+  clock_.Advance(absl::Seconds(11));
+  Worker("w2", 0);  // Heard just now; w1 has been silent 11 s.
+  Expiry expiry = scheduler_.ExpireSilentWorkers();
+  EXPECT_THAT(expiry.workers, ElementsAre(w1));
+  EXPECT_THAT(expiry.jobs, IsEmpty());
+
+  clock_.Advance(absl::Milliseconds(100));
+  WorkerKey w3 = Worker("w3", 1);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  EXPECT_THAT(Ids(got), ElementsAre(absl::StrCat(job, ":0@2")));
+  clock_.Advance(absl::Seconds(10) + absl::Microseconds(500));
+  expiry = scheduler_.ExpireSilentWorkers();
+  // w2 has been silent for longer too.
+  EXPECT_THAT(expiry.workers, UnorderedElementsAre(w3, WorkerKey{2}));
+  EXPECT_THAT(expiry.jobs, ElementsAre(job));
+
+  std::vector<v1::TaskResult> results = AllResults(job);
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].index(), 0u);
+  EXPECT_EQ(results[0].state(), v1::TASK_STATE_FAILED);
+  EXPECT_EQ(results[0].attempt(), 2u);
+  EXPECT_EQ(results[0].worker(), "w3");
+  EXPECT_EQ(results[0].error(),
+            "worker lost while running the task 2 times (attempt 2 of 2); "
+            "last worker: w3 (silent for 10.0005s)");
+  v1::JobInfo info = Job(job);
+  EXPECT_EQ(info.state(), v1::JOB_STATE_RUNNING);  // "fine" is still queued.
+  EXPECT_EQ(info.failed(), 1u);
+  EXPECT_EQ(info.queued(), 1u);
+  EXPECT_EQ(scheduler_.NextWakeup(), absl::InfiniteFuture());
+  // The late result of the last attempt is dropped.
+  EXPECT_THAT(scheduler_.RecordResults(w3, ResultsFor(got)), IsEmpty());
+  EXPECT_THAT(AllResults(job), SizeIs(1));
+}
+
+TEST_F(NoExpiryTest, InfiniteTimeoutNeverExpires) {
+  Worker("w1");
+  clock_.Advance(absl::Hours(24 * 365));
+  EXPECT_THAT(scheduler_.ExpireSilentWorkers().workers, IsEmpty());
+  EXPECT_THAT(scheduler_.ListWorkers(), SizeIs(1));
+}
+
+TEST_F(SchedulerTest, UnnamedWorkerIsNamedAfterItsKey) {
+  JobId job = Submit({EchoWithAttempts("x", 1)});
+  WorkerKey w = scheduler_.AddWorker({.mode = "thread", .slots = 1});
+  scheduler_.AddCredits(w, 1);
+  scheduler_.TakeDispatches();
+  std::vector<v1::WorkerInfo> workers = scheduler_.ListWorkers();
+  ASSERT_THAT(workers, SizeIs(1));
+  EXPECT_EQ(workers[0].worker_id(), absl::StrCat("worker-", w));
+  scheduler_.RemoveWorker(w);
+  std::vector<v1::TaskResult> results = AllResults(job);
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_THAT(results[0].error(),
+              HasSubstr(absl::StrCat("last worker: worker-", w, " (")));
 }
 
 // --- Job state --------------------------------------------------------------
@@ -682,6 +1076,35 @@ TEST_F(SchedulerTest, JobWithAFailedOrTimedOutTaskFails) {
   std::vector<v1::TaskResult> results = AllResults(job);
   ASSERT_THAT(results, SizeIs(3));
   EXPECT_EQ(results[0].error(), "boom");
+}
+
+TEST_F(SchedulerTest, TaskStateFollowsTheTask) {
+  JobId job = Submit(Echoes(3));
+  auto state = [&](uint32_t index) {
+    absl::StatusOr<v1::TaskState> s = scheduler_.GetTaskState(job, index);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.value_or(v1::TASK_STATE_UNSPECIFIED);
+  };
+  EXPECT_EQ(state(0), v1::TASK_STATE_QUEUED);
+  WorkerKey w = Worker("w1", 2);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  EXPECT_EQ(state(0), v1::TASK_STATE_RUNNING);
+  EXPECT_EQ(state(1), v1::TASK_STATE_RUNNING);
+  EXPECT_EQ(state(2), v1::TASK_STATE_QUEUED);
+  scheduler_.RecordResults(
+      w, {ResultFor(got[0]), ResultFor(got[1], v1::TASK_STATE_TIMED_OUT)});
+  EXPECT_EQ(state(0), v1::TASK_STATE_OK);
+  EXPECT_EQ(state(1), v1::TASK_STATE_TIMED_OUT);
+  ASSERT_TRUE(scheduler_.CancelJob(job).ok());
+  EXPECT_EQ(state(2), v1::TASK_STATE_CANCELLED);
+
+  absl::StatusOr<v1::TaskState> bad = scheduler_.GetTaskState(job, 3);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      bad.status().message(),
+      absl::StrCat("task index 3 is out of range: job ", job, " has 3 tasks"));
+  EXPECT_EQ(scheduler_.GetTaskState(job + 1, 0).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // --- CancelJob --------------------------------------------------------------
@@ -795,6 +1218,358 @@ TEST_F(SchedulerTest, ManyCancelledJobsLeaveTheQueueUsable) {
       ElementsAre(absl::StrCat(keep, ":0@1"), absl::StrCat(keep, ":1@1"),
                   absl::StrCat(keep, ":2@1"), absl::StrCat(last, ":0@1"),
                   absl::StrCat(last, ":1@1")));
+}
+
+// --- Journal mode -----------------------------------------------------------
+
+TEST_F(JournaledTest, ResultsAreReadableOnlyOnceDurable) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w = Worker("w1", 2);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  clock_.Advance(absl::Milliseconds(3));
+  EXPECT_THAT(scheduler_.RecordResults(w, ResultsFor(got)), IsEmpty());
+
+  // Recorded (counted, never recorded twice) but not readable.
+  EXPECT_THAT(AllResults(job), IsEmpty());
+  absl::StatusOr<ResultsPage> page = scheduler_.ReadResults(job, 0, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_FALSE(page->finished);
+  v1::JobInfo info = Job(job);
+  EXPECT_EQ(info.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(info.ok(), 2u);
+  EXPECT_EQ(info.finished_us(), 0);
+  EXPECT_THAT(scheduler_.RecordResults(w, ResultsFor(got)), IsEmpty());
+
+  // The journal got them complete, with the coordinator's fields.
+  ASSERT_EQ(journal_.size(), 1u);
+  EXPECT_EQ(journal_.cancelled_job(0), 0u);
+  std::vector<v1::TaskResult> journaled = journal_.results(0);
+  ASSERT_THAT(journaled, SizeIs(2));
+  EXPECT_EQ(journaled[0].job_id(), job);
+  EXPECT_EQ(journaled[0].index(), 0u);
+  EXPECT_EQ(journaled[0].worker(), "w1");
+  EXPECT_EQ(journaled[0].queued_us(), kStartUs);
+  EXPECT_EQ(journaled[1].index(), 1u);
+  EXPECT_THAT(TakeWoken(), IsEmpty());
+
+  journal_.Complete(0);
+  EXPECT_THAT(TakeWoken(), ElementsAre(ElementsAre(job)));
+  std::vector<v1::TaskResult> results = AllResults(job);
+  ASSERT_THAT(results, SizeIs(2));
+  EXPECT_EQ(results[0].SerializeAsString(), journaled[0].SerializeAsString());
+  info = Job(job);
+  EXPECT_EQ(info.state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(info.finished_us(), kStartUs + 3000);
+  page = scheduler_.ReadResults(job, 0, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->finished);
+}
+
+TEST_F(JournaledTest, AppendsBecomeReadableInTheirOrder) {
+  JobId a = Submit(Echoes(2));
+  JobId b = Submit(Echoes(1));
+  WorkerKey w = Worker("w1", 3);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(3));
+  scheduler_.RecordResults(w, {ResultFor(got[0])});  // a:0, append 0
+  scheduler_.RecordResults(w, {ResultFor(got[1]), ResultFor(got[2])});  // 1
+  ASSERT_EQ(journal_.size(), 2u);
+
+  // The later append is durable first: a:1 must not be readable before a:0,
+  // so nothing is yet.
+  journal_.Complete(1);
+  EXPECT_THAT(TakeWoken(), IsEmpty());
+  EXPECT_THAT(AllResults(a), IsEmpty());
+  EXPECT_THAT(AllResults(b), IsEmpty());
+
+  journal_.Complete(0);
+  EXPECT_THAT(TakeWoken(), ElementsAre(ElementsAre(a, b)));
+  std::vector<v1::TaskResult> results = AllResults(a);
+  ASSERT_THAT(results, SizeIs(2));
+  EXPECT_EQ(results[0].index(), 0u);
+  EXPECT_EQ(results[1].index(), 1u);
+  EXPECT_THAT(AllResults(b), SizeIs(1));
+  EXPECT_EQ(Job(a).state(), v1::JOB_STATE_DONE);
+}
+
+TEST_F(JournaledTest, PageStopsAtTheFirstResultNotDurable) {
+  JobId job = Submit(Echoes(3));
+  WorkerKey w = Worker("w1", 3);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  scheduler_.RecordResults(w, {ResultFor(got[2])});
+  journal_.Complete(0);
+  scheduler_.RecordResults(w, {ResultFor(got[0])});
+  absl::StatusOr<ResultsPage> page = scheduler_.ReadResults(job, 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_THAT(page->results, SizeIs(1));
+  EXPECT_EQ(page->results[0].index(), 2u);
+  EXPECT_EQ(page->next_cursor, 1u);
+  journal_.Complete(1);
+  page = scheduler_.ReadResults(job, 1, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_THAT(page->results, SizeIs(1));
+  EXPECT_EQ(page->results[0].index(), 0u);
+  EXPECT_FALSE(page->finished);
+}
+
+TEST_F(JournaledTest, LostExpiredAndCancelledResultsAreJournaledToo) {
+  JobId job = Submit({EchoWithAttempts("a", 1), EchoWithAttempts("b", 1),
+                      Echo("c"), Echo("d")});
+  WorkerKey w1 = Worker("w1", 1);
+  WorkerKey w2 = Worker("w2", 0);
+  scheduler_.TakeDispatches();  // a on w1
+  scheduler_.AddCredits(w2, 1);
+  scheduler_.TakeDispatches();  // b on w2
+  scheduler_.Heartbeat(w2);
+
+  EXPECT_THAT(scheduler_.RemoveWorker(w1), IsEmpty());
+  ASSERT_EQ(journal_.size(), 1u);
+  ASSERT_THAT(journal_.results(0), SizeIs(1));
+  EXPECT_EQ(journal_.results(0)[0].index(), 0u);
+  EXPECT_THAT(journal_.results(0)[0].error(), HasSubstr("connection ended"));
+
+  clock_.Advance(absl::Seconds(11));
+  Expiry expiry = scheduler_.ExpireSilentWorkers();
+  EXPECT_THAT(expiry.workers, ElementsAre(w2));
+  EXPECT_THAT(expiry.jobs, IsEmpty());  // Readable later.
+  ASSERT_EQ(journal_.size(), 2u);
+  ASSERT_THAT(journal_.results(1), SizeIs(1));
+  EXPECT_EQ(journal_.results(1)[0].index(), 1u);
+  EXPECT_THAT(journal_.results(1)[0].error(), HasSubstr("silent for 11s"));
+
+  absl::StatusOr<CancelOutcome> outcome = scheduler_.CancelJob(job);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->cancelled, 2u);
+  ASSERT_EQ(journal_.size(), 3u);
+  EXPECT_EQ(journal_.cancelled_job(2), job);
+  std::vector<v1::TaskResult> cancelled = journal_.results(2);
+  ASSERT_THAT(cancelled, SizeIs(2));
+  EXPECT_EQ(cancelled[0].state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(cancelled[0].index(), 2u);
+  EXPECT_EQ(cancelled[1].index(), 3u);
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_RUNNING);
+  // A second cancel finds nothing to do and journals nothing.
+  ASSERT_TRUE(scheduler_.CancelJob(job).ok());
+  EXPECT_EQ(journal_.size(), 3u);
+
+  journal_.Complete(0);
+  journal_.Complete(1);
+  journal_.Complete(2);
+  EXPECT_THAT(TakeWoken(), ElementsAre(ElementsAre(job), ElementsAre(job),
+                                       ElementsAre(job)));
+  EXPECT_THAT(AllResults(job), SizeIs(4));
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_CANCELLED);
+}
+
+TEST_F(JournaledTest, FailedAppendKeepsItsAndLaterResultsUnreadable) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w = Worker("w1", 2);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  scheduler_.RecordResults(w, {ResultFor(got[0])});
+  scheduler_.RecordResults(w, {ResultFor(got[1])});
+  journal_.Complete(0, absl::ResourceExhaustedError("disk full"));
+  journal_.Complete(1);
+  EXPECT_THAT(TakeWoken(), IsEmpty());
+  EXPECT_THAT(AllResults(job), IsEmpty());
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_RUNNING);
+}
+
+TEST_F(JournaledTest, NothingIsJournaledWhenNothingIsRecorded) {
+  Submit(Echoes(2));
+  WorkerKey w = Worker("w1", 2);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  v1::TaskResult stale = ResultFor(got[0]);
+  stale.set_attempt(7);
+  scheduler_.RecordResults(w, {stale});
+  scheduler_.RemoveWorker(w);  // Both requeued, none failed.
+  EXPECT_EQ(journal_.size(), 0u);
+}
+
+// Results recorded from one thread while another completes the journal's
+// appends in whatever order: every result becomes readable exactly once.
+// Meant for ThreadSanitizer.
+TEST_F(JournaledTest, ConcurrentRecordAndDurability) {
+  constexpr size_t kTasks = 2000;
+  JobId job = Submit(Echoes(kTasks));
+  WorkerKey w = Worker("w1", kTasks);
+  std::thread completer([&] {
+    size_t completed = 0;
+    while (completed < kTasks / 10) {
+      const size_t size = journal_.size();
+      // Newest first, to exercise out-of-order durability.
+      for (size_t i = size; i > completed; --i) journal_.Complete(i - 1);
+      completed = size;
+      std::this_thread::yield();
+    }
+  });
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(kTasks));
+  size_t cursor = 0;
+  size_t read = 0;
+  for (size_t i = 0; i < kTasks; i += 10) {
+    std::vector<v1::Assignment> batch(got.begin() + i, got.begin() + i + 10);
+    scheduler_.RecordResults(w, ResultsFor(batch));
+    absl::StatusOr<ResultsPage> page = scheduler_.ReadResults(job, cursor, 7);
+    ASSERT_TRUE(page.ok());
+    read += page->results.size();
+    cursor = page->next_cursor;
+  }
+  completer.join();
+  absl::StatusOr<ResultsPage> page =
+      scheduler_.ReadResults(job, cursor, kTasks);
+  ASSERT_TRUE(page.ok());
+  read += page->results.size();
+  EXPECT_TRUE(page->finished);
+  EXPECT_EQ(read, kTasks);
+  EXPECT_EQ(Job(job).state(), v1::JOB_STATE_DONE);
+}
+
+// --- Restore ----------------------------------------------------------------
+
+v1::TaskResult Recorded(JobId job, uint32_t index, v1::TaskState state,
+                        int64_t finished_us) {
+  v1::TaskResult result;
+  result.set_job_id(job);
+  result.set_index(index);
+  result.set_attempt(1);
+  result.set_state(state);
+  result.set_value(absl::StrCat("v", index));
+  result.set_worker("old");
+  result.set_queued_us(kStartUs - 5000);
+  result.set_dispatched_us(kStartUs - 4000);
+  result.set_finished_us(finished_us);
+  return result;
+}
+
+RecoveredState SampleState() {
+  RecoveredState state;
+  // Listed out of order on purpose.
+  state.jobs.push_back({.id = 9,
+                        .created_us = kStartUs - 9000,
+                        .tasks = Echoes(2),
+                        .results = {Recorded(9, 1, v1::TASK_STATE_OK, 100),
+                                    Recorded(9, 0, v1::TASK_STATE_OK, 300)}});
+  state.jobs.push_back(
+      {.id = 5,
+       .created_us = kStartUs - 5000,
+       .tasks = Echoes(3),
+       .results = {Recorded(5, 1, v1::TASK_STATE_FAILED, 200)}});
+  state.jobs.push_back(
+      {.id = 7,
+       .created_us = kStartUs - 7000,
+       .cancelled = true,
+       .tasks = Echoes(3),
+       .results = {Recorded(7, 2, v1::TASK_STATE_OK, 150),
+                   Recorded(7, 0, v1::TASK_STATE_CANCELLED, 160)}});
+  return state;
+}
+
+TEST_F(SchedulerTest, RestoreKeepsResultsAndRequeuesTheRest) {
+  ASSERT_TRUE(scheduler_.Restore(SampleState()).ok());
+  EXPECT_EQ(scheduler_.queued(), 2u);  // 5:0 and 5:2.
+
+  v1::JobInfo five = Job(5);
+  EXPECT_EQ(five.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(five.total(), 3u);
+  EXPECT_EQ(five.queued(), 2u);
+  EXPECT_EQ(five.failed(), 1u);
+  EXPECT_EQ(five.created_us(), kStartUs - 5000);
+  std::vector<v1::TaskResult> results = AllResults(5);
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].SerializeAsString(),
+            Recorded(5, 1, v1::TASK_STATE_FAILED, 200).SerializeAsString());
+
+  v1::JobInfo nine = Job(9);
+  EXPECT_EQ(nine.state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(nine.ok(), 2u);
+  EXPECT_EQ(nine.finished_us(), 300);
+  results = AllResults(9);
+  ASSERT_THAT(results, SizeIs(2));
+  EXPECT_EQ(results[0].index(), 1u);  // In journal order.
+  EXPECT_EQ(results[1].index(), 0u);
+
+  // The cancelled job's task without a result is cancelled now.
+  v1::JobInfo seven = Job(7);
+  EXPECT_EQ(seven.state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(seven.ok(), 1u);
+  EXPECT_EQ(seven.cancelled(), 2u);
+  results = AllResults(7);
+  ASSERT_THAT(results, SizeIs(3));
+  EXPECT_EQ(results[2].index(), 1u);
+  EXPECT_EQ(results[2].state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(results[2].error(), "job cancelled");
+  EXPECT_EQ(scheduler_.GetTaskState(7, 1).value_or(v1::TASK_STATE_UNSPECIFIED),
+            v1::TASK_STATE_CANCELLED);
+
+  // New jobs continue after the largest id; the requeued tasks go first with
+  // their attempts starting over.
+  EXPECT_EQ(Submit(Echoes(1)), 10u);
+  WorkerKey w = Worker("w1", 10);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  EXPECT_THAT(Ids(got), ElementsAre("5:0@1", "5:2@1", "10:0@1"));
+  EXPECT_EQ(got[0].task().text(), "t0");
+  EXPECT_THAT(scheduler_.RecordResults(w, ResultsFor(got)), ElementsAre(5, 10));
+  EXPECT_EQ(Job(5).state(), v1::JOB_STATE_FAILED);
+  results = AllResults(5);
+  ASSERT_THAT(results, SizeIs(3));
+  EXPECT_EQ(results[1].queued_us(), kStartUs - 5000);
+}
+
+TEST_F(JournaledTest, RestoredResultsAreReadableAtOnce) {
+  ASSERT_TRUE(scheduler_.Restore(SampleState()).ok());
+  EXPECT_THAT(AllResults(9), SizeIs(2));
+  EXPECT_EQ(Job(9).state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(journal_.size(), 0u);
+}
+
+TEST_F(SchedulerTest, RestoreNeedsAnEmptyScheduler) {
+  Submit(Echoes(1));
+  absl::Status status = scheduler_.Restore(SampleState());
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(),
+            "Restore() needs an empty scheduler; it has 1 jobs and 0 workers");
+}
+
+TEST_F(SchedulerTest, RestoreOfNothingIsFine) {
+  ASSERT_TRUE(scheduler_.Restore({}).ok());
+  EXPECT_EQ(Submit(Echoes(1)), 1u);
+}
+
+TEST_F(SchedulerTest, RestoreRefusesAnInconsistentStateWhole) {
+  struct Case {
+    std::string name;
+    std::function<void(RecoveredState&)> breakit;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"id 0", [](RecoveredState& s) { s.jobs[0].id = 0; },
+       "recovered job id 0"},
+      {"twice", [](RecoveredState& s) { s.jobs[0].id = 5; },
+       "recovered job 5 appears twice"},
+      {"no tasks", [](RecoveredState& s) { s.jobs[1].tasks.clear(); },
+       "recovered job 5 has no tasks"},
+      {"index", [](RecoveredState& s) { s.jobs[1].results[0].set_index(3); },
+       "recovered job 5: result for task 3, past its 3 tasks"},
+      {"second", [](RecoveredState& s) { s.jobs[0].results[1].set_index(1); },
+       "recovered job 9: a second result for task 1"},
+      {"not final",
+       [](RecoveredState& s) {
+         s.jobs[1].results[0].set_state(v1::TASK_STATE_RUNNING);
+       },
+       "recovered job 5: result for task 1 has state running, which is not "
+       "final"},
+  };
+  for (const Case& c : cases) {
+    RecoveredState state = SampleState();
+    c.breakit(state);
+    absl::Status status = scheduler_.Restore(std::move(state));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_EQ(status.message(), c.message) << c.name;
+    // Nothing was restored.
+    EXPECT_EQ(scheduler_.GetJob(9).status().code(), absl::StatusCode::kNotFound)
+        << c.name;
+    EXPECT_EQ(scheduler_.queued(), 0u) << c.name;
+  }
 }
 
 // --- ReadResults, unknown jobs, workers -------------------------------------

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "coordinator/call_auth.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -200,10 +201,27 @@ class WorkerStream final
   absl::Status finish_status_;  // Set once, under mu_, before finishing_.
 };
 
+// A worker stream refused before it started.
+class RefusedStream final
+    : public grpc::ServerBidiReactor<v1::WorkerMessage,
+                                     v1::CoordinatorMessage> {
+ public:
+  explicit RefusedStream(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>*
 WorkerLinkService::Connect(grpc::CallbackServerContext* context) {
+  absl::Status auth = auth_->Check(AuthorizationOf(*context), Role::kWorker);
+  if (!auth.ok()) {
+    QFARM_LOG(WARNING) << "worker stream from " << context->peer()
+                       << " refused: " << auth.message();
+    return new RefusedStream(auth);
+  }
   auto stream =
       std::make_shared<WorkerStream>(scheduler_, router_, context->peer());
   stream->Start();

@@ -4,6 +4,7 @@
 // scheduler calls and routes the outcome.
 #pragma once
 
+#include "common/auth.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "qfarm/v1/worker_link.grpc.pb.h"
@@ -12,8 +13,9 @@ namespace qfarm::coordinator {
 
 class WorkerLinkService final : public v1::WorkerLink::CallbackService {
  public:
-  WorkerLinkService(Scheduler* scheduler, Router* router)
-      : scheduler_(scheduler), router_(router) {}
+  // `auth` is not owned and must outlive the service.
+  WorkerLinkService(Scheduler* scheduler, Router* router, const TokenAuth* auth)
+      : scheduler_(scheduler), router_(router), auth_(auth) {}
 
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* context) override;
@@ -21,6 +23,7 @@ class WorkerLinkService final : public v1::WorkerLink::CallbackService {
  private:
   Scheduler* const scheduler_;
   Router* const router_;
+  const TokenAuth* const auth_;
 };
 
 }  // namespace qfarm::coordinator

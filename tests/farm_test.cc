@@ -225,9 +225,11 @@ TEST_P(FarmTest, CtrlCOnMapCancelsTheJob) {
   absl::StatusOr<int> code = (*map)->WaitFor(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 1);
-  std::vector<std::string> lines = absl::StrSplit(rest, '\n', absl::SkipEmpty());
+  std::vector<std::string> lines =
+      absl::StrSplit(rest, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u) << rest;
-  for (const std::string& line : lines) EXPECT_THAT(line, HasSubstr("cancelled"));
+  for (const std::string& line : lines)
+    EXPECT_THAT(line, HasSubstr("cancelled"));
   CommandResult next = farm_->Qfarm({"map", "echo:after", "--repeat=6"});
   EXPECT_EQ(next.exit_code, 0) << Diagnose(next);
 }
@@ -241,8 +243,8 @@ class LocalCtrlCTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(LocalCtrlCTest, CtrlCOnLocalMapCancelsRunningTasks) {
   TempDir dir;
   auto map = Subprocess::Start(
-      {BinPath("qfarm"), "map", "--local", "--mode=" + GetParam(),
-       "echo:first", "sleep:60s", "cpu:1000000000"},
+      {BinPath("qfarm"), "map", "--local", "--mode=" + GetParam(), "echo:first",
+       "sleep:60s", "cpu:1000000000"},
       {.stderr_path = dir.path() + "/err"});
   ASSERT_TRUE(map.ok()) << map.status();
   absl::StatusOr<std::string> first = (*map)->ReadLine(absl::Seconds(30));
@@ -252,9 +254,11 @@ TEST_P(LocalCtrlCTest, CtrlCOnLocalMapCancelsRunningTasks) {
   absl::StatusOr<int> code = (*map)->WaitFor(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 1);
-  std::vector<std::string> lines = absl::StrSplit(rest, '\n', absl::SkipEmpty());
+  std::vector<std::string> lines =
+      absl::StrSplit(rest, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u) << rest;
-  for (const std::string& line : lines) EXPECT_THAT(line, HasSubstr("cancelled"));
+  for (const std::string& line : lines)
+    EXPECT_THAT(line, HasSubstr("cancelled"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LocalCtrlCTest,

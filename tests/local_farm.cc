@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -9,14 +10,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "client/farm_client.h"
 
 namespace qfarm::testing {
 
 absl::StatusOr<std::unique_ptr<LocalFarm>> LocalFarm::Start(
     const std::vector<WorkerSpec>& workers,
-    const std::vector<std::string>& coordinator_flags) {
+    const std::vector<std::string>& coordinator_flags,
+    const std::vector<std::string>& client_flags) {
   std::unique_ptr<LocalFarm> farm(new LocalFarm);
+  farm->client_flags_ = client_flags;
   std::vector<std::string> argv = {BinPath("qfarm-coordinator"),
                                    "--listen=127.0.0.1:0"};
   argv.insert(argv.end(), coordinator_flags.begin(), coordinator_flags.end());
@@ -66,17 +68,21 @@ absl::Status LocalFarm::StartWorker(const WorkerSpec& spec) {
 }
 
 absl::Status LocalFarm::WaitForWorkers(size_t count, absl::Duration timeout) {
-  auto client = client::FarmClient::Create(
-      {.address = address_, .call_timeout = absl::Seconds(5)});
   const absl::Time deadline = absl::Now() + timeout;
   absl::Duration pause = absl::Milliseconds(5);
   while (true) {
-    auto workers = client->ListWorkers();
-    if (workers.ok() && workers->size() >= count) return absl::OkStatus();
+    CommandResult listed = Qfarm({"workers"});
+    // A header line, then one line per worker.
+    const size_t lines = listed.exit_code == 0
+                             ? static_cast<size_t>(std::count(
+                                   listed.out.begin(), listed.out.end(), '\n'))
+                             : 0;
+    if (lines > 0 && lines - 1 >= count) return absl::OkStatus();
     if (absl::Now() > deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat("coordinator lists ", workers.ok() ? workers->size() : 0,
-                       " of ", count, " workers\n", Logs()));
+          absl::StrCat("coordinator lists ", lines > 0 ? lines - 1 : 0, " of ",
+                       count, " workers (qfarm workers exit ", listed.exit_code,
+                       ")\n", listed.out, listed.err, Logs()));
     }
     absl::SleepFor(pause);  // Polling a remote condition, with backoff.
     pause = std::min(pause * 2, absl::Milliseconds(100));
@@ -116,6 +122,7 @@ CommandResult LocalFarm::Qfarm(const std::vector<std::string>& args,
                                const std::string& stdin_data) const {
   std::vector<std::string> argv = {BinPath("qfarm"),
                                    absl::StrCat("--coordinator=", address_)};
+  argv.insert(argv.end(), client_flags_.begin(), client_flags_.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, stdin_data);
 }

@@ -24,10 +24,12 @@ struct WorkerSpec {
 class LocalFarm {
  public:
   // Starts a coordinator (with `coordinator_flags`) and the workers, and
-  // waits until the coordinator lists every worker.
+  // waits until the coordinator lists every worker. `client_flags` go to
+  // every `qfarm` this farm runs (TLS, token).
   static absl::StatusOr<std::unique_ptr<LocalFarm>> Start(
       const std::vector<WorkerSpec>& workers,
-      const std::vector<std::string>& coordinator_flags = {});
+      const std::vector<std::string>& coordinator_flags = {},
+      const std::vector<std::string>& client_flags = {});
 
   ~LocalFarm();
 
@@ -55,6 +57,7 @@ class LocalFarm {
   LocalFarm() = default;
 
   TempDir dir_;
+  std::vector<std::string> client_flags_;
   std::string address_;
   std::unique_ptr<Subprocess> coordinator_;
   std::map<std::string, std::unique_ptr<Subprocess>> workers_;

@@ -1,14 +1,17 @@
 // The async mode: one Asio event-loop thread ("async") runs up to `slots`
 // tasks at once as C++20 coroutines; the rest wait in a FIFO and start as
-// slots free. Sleeps are steady_timers, so thousands of sleeping tasks cost
-// one thread. cpu work runs on the loop thread and holds it up until done
-// (inherent to this mode); echo, http and invalid tasks finish at once.
+// slots free. Sleeps are steady_timers and http GETs are libcurl transfers
+// driven by the loop (worker/http_multi.h), so thousands of sleeping or
+// downloading tasks cost one thread. cpu work runs on the loop thread and
+// holds it up until done (inherent to this mode; the auto mode sends it to
+// a pool instead); echo and invalid tasks finish at once.
 //
 // Execution model: Submit() and CancelJob() post to the loop; the queue,
-// the in-flight count and the sleeping timers belong to the loop thread and
-// need no lock. CancelJob() also sets the job's CancelToken directly, so
-// cpu work on the loop sees it without waiting for the loop; sleeping
-// timers are cancelled as soon as the loop runs the posted cancel.
+// the in-flight count, the waiting timers and the http transfers belong to
+// the loop thread and need no lock. CancelJob() also sets the job's
+// CancelToken directly, so cpu work on the loop sees it without waiting for
+// the loop; sleeps and transfers are stopped as soon as the loop runs the
+// posted cancel (a cancelled transfer leaves curl at once).
 //
 // Results go to the sink from the loop thread, labelled "async", except a
 // Submit() after Shutdown(), reported from the caller's thread. Tasks that
@@ -33,6 +36,7 @@
 #include "common/clock.h"
 #include "qfarm/v1/task.pb.h"
 #include "worker/executor.h"
+#include "worker/http_multi.h"
 #include "worker/task_kinds.h"
 
 namespace qfarm::worker {
@@ -60,11 +64,26 @@ class AsyncExecutor final : public Executor {
   Mode mode() const override { return Mode::kAsync; }
   int slots() const override { return slots_; }
 
+  // For executors built on this one (auto mode), which keep their own
+  // JobCancellations: runs `assignment` under `cancel`, a token the caller
+  // owns. CancelTasks() then stops it. Do not mix with Submit() and
+  // CancelJob() for the same job.
+  void SubmitWithToken(v1::Assignment assignment,
+                       std::shared_ptr<CancelToken> cancel);
+  // Cancels `cancel` and stops the tasks submitted with it, as CancelJob().
+  void CancelTasks(std::shared_ptr<CancelToken> cancel);
+
  private:
   struct Pending {
     v1::Assignment assignment;
     std::shared_ptr<CancelToken> cancel;
+    // Whether `cancel` came from cancels_ (and goes back to it).
+    bool own_token = true;
   };
+
+  // Counts the task and posts it to the loop; null `cancel`: one from
+  // cancels_.
+  void Accept(v1::Assignment assignment, std::shared_ptr<CancelToken> cancel);
 
   // Loop thread only.
   void Enqueue(Pending pending);
@@ -72,6 +91,9 @@ class AsyncExecutor final : public Executor {
   void DropCancelled(const CancelToken& cancel);
   asio::awaitable<void> Run(Pending pending);
   asio::awaitable<TaskOutcome> Sleep(const Pending& pending);
+  asio::awaitable<TaskOutcome> Http(const Pending& pending);
+  // `timer` no longer waits for `cancel`.
+  void Unwait(const CancelToken* cancel, asio::steady_timer* timer);
   void ReportNotStarted(const v1::Assignment& assignment,
                         absl::string_view why);
 
@@ -95,15 +117,19 @@ class AsyncExecutor final : public Executor {
   // Loop thread only.
   std::deque<Pending> queue_;
   int in_flight_ = 0;
-  // Timers of sleeping tasks, by the token that cancels them.
+  // Timers that sleeping tasks and http tasks wait on, by the token that
+  // cancels them.
   absl::flat_hash_map<const CancelToken*,
                       absl::flat_hash_set<asio::steady_timer*>>
-      sleeping_;
+      waiting_;
 
   // Declared after the loop-thread state so that handlers the loop never
   // ran are destroyed first.
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // Loop thread only. Made on the first http task; destroyed on the loop
+  // thread by Shutdown().
+  std::unique_ptr<HttpMulti> http_;
 
   // Serializes Shutdown() calls around the join.
   absl::Mutex join_mu_;

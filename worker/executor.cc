@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "worker/async_executor.h"
+#include "worker/auto_executor.h"
 #include "worker/thread_executor.h"
 
 namespace qfarm::worker {
@@ -11,8 +12,10 @@ absl::StatusOr<Mode> ParseMode(absl::string_view text) {
   if (text == "serial") return Mode::kSerial;
   if (text == "thread") return Mode::kThread;
   if (text == "async") return Mode::kAsync;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "executor mode \"", text, "\" is not one of serial, thread, async"));
+  if (text == "auto") return Mode::kAuto;
+  return absl::InvalidArgumentError(
+      absl::StrCat("executor mode \"", text,
+                   "\" is not one of serial, thread, async, auto"));
 }
 
 absl::string_view ModeName(Mode mode) {
@@ -23,6 +26,8 @@ absl::string_view ModeName(Mode mode) {
       return "thread";
     case Mode::kAsync:
       return "async";
+    case Mode::kAuto:
+      return "auto";
   }
   return "unknown";
 }
@@ -34,6 +39,8 @@ std::unique_ptr<Executor> MakeExecutor(const ExecutorOptions& options) {
       return std::make_unique<ThreadExecutor>(options);
     case Mode::kAsync:
       return std::make_unique<AsyncExecutor>(options);
+    case Mode::kAuto:
+      return std::make_unique<AutoExecutor>(options);
   }
   QFARM_CHECK(false) << "unknown executor mode "
                      << static_cast<int>(options.mode);

@@ -1,9 +1,14 @@
 // Executors run tasks inside one process, in one of the worker modes:
 //
 //   serial  one task at a time, on one thread ("serial")
-//   thread  N tasks at once on N threads, blocking calls ("thread-0".."thread-N-1")
-//   async   up to N tasks in flight on one Asio event-loop thread running C++20
-//           coroutines; sleeps are timers, never blocked threads ("async")
+//   thread  N tasks at once on N threads, blocking calls
+//   ("thread-0".."thread-N-1") async   up to N tasks in flight on one Asio
+//   event-loop thread running C++20
+//           coroutines; sleeps are timers and http GETs are transfers driven
+//           by the loop, never blocked threads ("async")
+//   auto    the worker chooses per task: IO kinds (sleep, http, echo) on an
+//           async loop ("async"), cpu tasks on a pool of threads sized to the
+//           cores ("cpu-0".."cpu-<N-1>"); up to N tasks in flight in all
 //
 // The same executors serve a worker process (tasks from the coordinator) and
 // the client's in-process pool (`qfarm --local`).
@@ -29,9 +34,9 @@
 
 namespace qfarm::worker {
 
-enum class Mode { kSerial, kThread, kAsync };
+enum class Mode { kSerial, kThread, kAsync, kAuto };
 
-// "serial", "thread", "async"; INVALID_ARGUMENT otherwise.
+// "serial", "thread", "async", "auto"; INVALID_ARGUMENT otherwise.
 absl::StatusOr<Mode> ParseMode(absl::string_view text);
 absl::string_view ModeName(Mode mode);
 

@@ -21,6 +21,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "worker/async_executor.h"
+#include "worker/auto_executor.h"
+#include "worker/executor_test_util.h"
 #include "worker/task_kinds.h"
 #include "worker/thread_executor.h"
 
@@ -30,191 +32,27 @@ namespace {
 using ::testing::AnyOf;
 using ::testing::StartsWith;
 
-// Far longer than any test may take: such a sleep ends only by cancellation.
-constexpr int64_t kHourMs = 3'600'000;
-// Only a hang reaches it; it never paces a passing test.
-constexpr absl::Duration kHangDeadline = absl::Seconds(60);
-
 constexpr char kCpu1[] =
     "7438316555053085e8332db3a573a17774178d881f8ae904b165c0f7b791736f";
 
-using Key = std::pair<uint64_t, uint32_t>;  // (job_id, index)
-
-Key KeyOf(const v1::TaskResult& result) {
-  return {result.job_id(), result.index()};
-}
-
-// Monotonic, so intervals measured on one thread never overlap because the
-// wall clock stepped.
-class SteadyClock : public Clock {
- public:
-  absl::Time Now() const override {
-    return absl::UnixEpoch() +
-           absl::FromChrono(
-               std::chrono::steady_clock::now().time_since_epoch());
-  }
-};
-
-// Collects results, and task starts through the executors' test hook, so a
-// test can wait for either and count what ran at once. Thread-safe.
-class Recorder : public ResultSink {
- public:
-  std::function<void(const v1::Assignment&)> StartHook() {
-    return [this](const v1::Assignment& assignment) { OnStart(assignment); };
-  }
-
-  void OnResult(v1::TaskResult result) override {
-    absl::MutexLock lock(&mu_);
-    if (started_.contains(KeyOf(result))) --running_;
-    threads_by_label_[result.executor()].insert(std::this_thread::get_id());
-    result_threads_.insert(std::this_thread::get_id());
-    results_.push_back(std::move(result));
-  }
-
-  // Waits until `n` results arrived; false if that took kHangDeadline.
-  bool WaitForResults(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return results_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), kHangDeadline);
-  }
-
-  // Waits until `n` tasks started; false if that took kHangDeadline.
-  bool WaitForStarts(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return started_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), kHangDeadline);
-  }
-
-  std::vector<v1::TaskResult> results() const {
-    absl::MutexLock lock(&mu_);
-    return results_;
-  }
-  // By (job, index); fails the test on a duplicate.
-  std::map<Key, v1::TaskResult> results_by_key() const {
-    std::map<Key, v1::TaskResult> by_key;
-    for (v1::TaskResult& result : results()) {
-      EXPECT_TRUE(by_key.emplace(KeyOf(result), result).second)
-          << "duplicate result for job " << result.job_id() << " index "
-          << result.index();
-    }
-    return by_key;
-  }
-  size_t num_results() const {
-    absl::MutexLock lock(&mu_);
-    return results_.size();
-  }
-  bool started(const Key& key) const {
-    absl::MutexLock lock(&mu_);
-    return started_.contains(key);
-  }
-  size_t num_started() const {
-    absl::MutexLock lock(&mu_);
-    return started_.size();
-  }
-  // Most tasks between their start and their result at any moment.
-  int max_running() const {
-    absl::MutexLock lock(&mu_);
-    return max_running_;
-  }
-  // Threads that delivered results with each executor label.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::thread::id>>
-  threads_by_label() const {
-    absl::MutexLock lock(&mu_);
-    return threads_by_label_;
-  }
-  absl::flat_hash_set<std::thread::id> result_threads() const {
-    absl::MutexLock lock(&mu_);
-    return result_threads_;
-  }
-
- private:
-  void OnStart(const v1::Assignment& assignment) {
-    absl::MutexLock lock(&mu_);
-    EXPECT_TRUE(
-        started_.insert({assignment.job_id(), assignment.index()}).second)
-        << "started twice: job " << assignment.job_id() << " index "
-        << assignment.index();
-    max_running_ = std::max(max_running_, ++running_);
-  }
-
-  mutable absl::Mutex mu_;
-  std::vector<v1::TaskResult> results_ ABSL_GUARDED_BY(mu_);
-  std::set<Key> started_ ABSL_GUARDED_BY(mu_);
-  int running_ ABSL_GUARDED_BY(mu_) = 0;
-  int max_running_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::thread::id>>
-      threads_by_label_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_set<std::thread::id> result_threads_ ABSL_GUARDED_BY(mu_);
-};
-
-// The most [started_us, finished_us] intervals of started tasks that share
-// an instant; an interval ending when another starts does not overlap it.
-int MaxOverlap(const std::vector<v1::TaskResult>& results) {
-  std::vector<std::pair<int64_t, int>> events;  // (time, +1 start / -1 end)
-  for (const v1::TaskResult& result : results) {
-    if (result.started_us() == 0) continue;
-    events.push_back({result.started_us(), +1});
-    events.push_back({result.finished_us(), -1});
-  }
-  std::sort(events.begin(), events.end());  // Ends sort before starts.
-  int now = 0;
-  int most = 0;
-  for (const auto& [time, delta] : events) most = std::max(most, now += delta);
-  return most;
-}
-
-v1::Assignment Assign(uint64_t job, uint32_t index, v1::TaskKind kind,
-                      int64_t arg, int64_t timeout_ms = 0) {
-  v1::Assignment assignment;
-  assignment.set_job_id(job);
-  assignment.set_index(index);
-  assignment.set_attempt(1);
-  assignment.mutable_task()->set_kind(kind);
-  assignment.mutable_task()->set_arg(arg);
-  assignment.mutable_task()->set_timeout_ms(timeout_ms);
-  return assignment;
-}
-
-v1::Assignment Sleep(uint64_t job, uint32_t index, int64_t ms,
-                     int64_t timeout_ms = 0) {
-  return Assign(job, index, v1::TASK_KIND_SLEEP, ms, timeout_ms);
-}
-
-v1::Assignment Echo(uint64_t job, uint32_t index, std::string text) {
-  v1::Assignment assignment = Assign(job, index, v1::TASK_KIND_ECHO, 0);
-  assignment.mutable_task()->set_text(std::move(text));
-  return assignment;
-}
-
-v1::Assignment Cpu(uint64_t job, uint32_t index, int64_t units,
-                   int64_t timeout_ms = 0) {
-  return Assign(job, index, v1::TASK_KIND_CPU, units, timeout_ms);
-}
-
 std::unique_ptr<Executor> MakeHooked(Mode mode, int slots, Recorder& recorder,
                                      Clock* clock) {
-  ExecutorOptions options{.mode = mode,
-                          .slots = slots,
-                          .worker_name = "w1",
-                          .clock = clock,
-                          .sink = &recorder};
-  if (mode == Mode::kAsync) {
-    return std::make_unique<AsyncExecutor>(options, recorder.StartHook());
-  }
-  return std::make_unique<ThreadExecutor>(options, recorder.StartHook());
+  return MakeWithStartHook({.mode = mode,
+                            .slots = slots,
+                            .worker_name = "w1",
+                            .clock = clock,
+                            .sink = &recorder},
+                           recorder.StartHook());
 }
 
 TEST(ModeTest, ParseAndName) {
-  for (Mode mode : {Mode::kSerial, Mode::kThread, Mode::kAsync}) {
+  for (Mode mode : {Mode::kSerial, Mode::kThread, Mode::kAsync, Mode::kAuto}) {
     absl::StatusOr<Mode> parsed = ParseMode(ModeName(mode));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, mode);
   }
   EXPECT_EQ(ModeName(Mode::kThread), "thread");
+  EXPECT_EQ(ModeName(Mode::kAuto), "auto");
   absl::StatusOr<Mode> bad = ParseMode("threads");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), StartsWith("executor mode"));
@@ -234,6 +72,11 @@ TEST(MakeExecutorTest, BuildsEachMode) {
       MakeExecutor({.mode = Mode::kAsync, .slots = 100, .sink = &recorder});
   EXPECT_EQ(async->mode(), Mode::kAsync);
   EXPECT_EQ(async->slots(), 100);
+  auto automatic =
+      MakeExecutor({.mode = Mode::kAuto, .slots = 50, .sink = &recorder});
+  EXPECT_EQ(automatic->mode(), Mode::kAuto);
+  EXPECT_EQ(automatic->slots(), 50);
+  automatic->Shutdown();
   async->Submit(Echo(1, 0, "x"));
   async->Shutdown();
   ASSERT_EQ(recorder.num_results(), 1u);
@@ -264,20 +107,21 @@ class ExecutorTest : public testing::TestWithParam<ModeCase> {
   std::unique_ptr<Executor> executor_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Modes, ExecutorTest,
-                         testing::Values(ModeCase{Mode::kSerial, 1},
-                                         ModeCase{Mode::kThread, 1},
-                                         ModeCase{Mode::kThread, 4},
-                                         ModeCase{Mode::kAsync, 1},
-                                         ModeCase{Mode::kAsync, 3}),
-                         CaseName);
+INSTANTIATE_TEST_SUITE_P(
+    Modes, ExecutorTest,
+    testing::Values(ModeCase{Mode::kSerial, 1}, ModeCase{Mode::kThread, 1},
+                    ModeCase{Mode::kThread, 4}, ModeCase{Mode::kAsync, 1},
+                    ModeCase{Mode::kAsync, 3}, ModeCase{Mode::kAuto, 1},
+                    ModeCase{Mode::kAuto, 3}),
+    CaseName);
 
 TEST_P(ExecutorTest, RunsEveryKind) {
   executor_->Submit(Sleep(1, 0, 5));
   executor_->Submit(Echo(1, 1, "hello"));
   executor_->Submit(Cpu(1, 2, 1));
+  // Refused before any network traffic; http_task_test.cc has real GETs.
   v1::Assignment http = Assign(1, 3, v1::TASK_KIND_HTTP, 0);
-  http.mutable_task()->set_text("http://example.com/");
+  http.mutable_task()->set_text("ftp://example.com/");
   executor_->Submit(http);
   executor_->Submit(Assign(1, 4, static_cast<v1::TaskKind>(42), 0));
   ASSERT_TRUE(recorder_.WaitForResults(5));
@@ -293,7 +137,8 @@ TEST_P(ExecutorTest, RunsEveryKind) {
   }
   EXPECT_EQ(by_key[Key(1, 3)].state(), v1::TASK_STATE_FAILED);
   EXPECT_EQ(by_key[Key(1, 3)].error(),
-            "http tasks are not supported by this worker yet");
+            "invalid task: http url \"ftp://example.com/\" must be an http:// "
+            "or https:// URL with a host");
   EXPECT_EQ(by_key[Key(1, 4)].state(), v1::TASK_STATE_FAILED);
   EXPECT_THAT(by_key[Key(1, 4)].error(),
               testing::HasSubstr("not a known task kind"));
@@ -311,6 +156,13 @@ TEST_P(ExecutorTest, RunsEveryKind) {
         break;
       case Mode::kAsync:
         EXPECT_EQ(result.executor(), "async");
+        break;
+      case Mode::kAuto:
+        if (key.second == 2) {  // The cpu task.
+          EXPECT_THAT(result.executor(), StartsWith("cpu-"));
+        } else {
+          EXPECT_EQ(result.executor(), "async");
+        }
         break;
     }
     EXPECT_GT(result.started_us(), 0);
@@ -383,7 +235,8 @@ class MultiSlotExecutorTest : public ExecutorTest {};
 
 INSTANTIATE_TEST_SUITE_P(Modes, MultiSlotExecutorTest,
                          testing::Values(ModeCase{Mode::kThread, 4},
-                                         ModeCase{Mode::kAsync, 3}),
+                                         ModeCase{Mode::kAsync, 3},
+                                         ModeCase{Mode::kAuto, 3}),
                          CaseName);
 
 TEST_P(MultiSlotExecutorTest, CancelJobSparesOtherJobsRunningTasks) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/task_spec.h"
+#include "worker/http_task.h"
 
 namespace qfarm::worker {
 namespace {
@@ -153,9 +154,6 @@ size_t JobCancellations::size() const {
 }
 
 TaskOutcome CheckRunnable(const v1::Task& task) {
-  if (task.kind() == v1::TASK_KIND_HTTP) {
-    return Failed("http tasks are not supported by this worker yet");
-  }
   absl::Status valid = ValidateTask(task);
   if (!valid.ok())
     return Failed(absl::StrCat("invalid task: ", valid.message()));
@@ -176,6 +174,8 @@ TaskOutcome RunTaskBlocking(const v1::Task& task, const CancelToken& cancel) {
       return Ok(task.text());
     case v1::TASK_KIND_CPU:
       return RunCpu(task, cancel);
+    case v1::TASK_KIND_HTTP:
+      return RunHttpBlocking(task, cancel);
     default:
       // CheckRunnable() refuses every other kind.
       return Failed(

@@ -13,10 +13,16 @@
 //   cpu    SHA-256("qfarm"), then SHA-256 of the 32-byte digest `arg` times;
 //          value = lowercase hex of the last digest. Polls cancellation and
 //          the timeout every 1024 iterations.
-//   http   not supported yet: FAILED.
+//   http   a GET of the URL in `text` through libcurl; value
+//          "status=200 bytes=1234 sha256=<16 hex> ttfb_ms=12.3 total_ms=104.2";
+//          non-2xx statuses and connection errors are FAILED. Rules and
+//          formats: worker/http_task.h. RunTaskBlocking() runs it on the
+//          calling thread, polling cancellation every kHttpCancelPollMs; the
+//          async executor drives it from its loop instead (HttpMulti).
 // A task that ValidateTask() refuses (unknown kind, negative arg, ...) is
-// FAILED with the reason. With timeout_ms > 0, a sleep or cpu attempt that
-// runs past it is TIMED_OUT ("timed out after <N>ms").
+// FAILED with the reason. With timeout_ms > 0, an attempt that runs past it
+// is TIMED_OUT ("timed out after <N>ms"); an http task without one is
+// bounded by kHttpDefaultTimeoutMs.
 //
 // Sleeps and timeouts run on real (steady) time; an injected Clock only
 // stamps started_us/finished_us.
@@ -98,13 +104,13 @@ class JobCancellations {
   absl::flat_hash_map<uint64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
 };
 
-// Runs `task` to its outcome on the calling thread, blocking for sleeps and
-// cpu work. Returns CANCELLED if `cancel` is (or becomes) set before the
-// task completes.
+// Runs `task` to its outcome on the calling thread, blocking for sleeps,
+// cpu work and http transfers. Returns CANCELLED if `cancel` is (or becomes)
+// set before the task completes.
 TaskOutcome RunTaskBlocking(const v1::Task& task, const CancelToken& cancel);
 
-// Why `task` may not run (http, or refused by ValidateTask()), as a FAILED
-// outcome; state UNSPECIFIED if it may run.
+// Why `task` may not run (refused by ValidateTask()), as a FAILED outcome;
+// state UNSPECIFIED if it may run.
 TaskOutcome CheckRunnable(const v1::Task& task);
 
 // How long a sleep task waits: `arg` ms, cut to timeout_ms if that is set

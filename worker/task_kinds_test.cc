@@ -99,13 +99,13 @@ TEST(RunTaskBlockingTest, CpuPastTimeoutTimesOut) {
   EXPECT_EQ(outcome.error, "timed out after 20ms");
 }
 
-TEST(RunTaskBlockingTest, HttpIsNotSupported) {
+TEST(RunTaskBlockingTest, HttpRefusesOtherSchemes) {
   CancelToken cancel;
   v1::Task task = MakeTask(v1::TASK_KIND_HTTP, 0);
-  task.set_text("http://example.com/");
+  task.set_text("file:///etc/passwd");
   TaskOutcome outcome = RunTaskBlocking(task, cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
-  EXPECT_EQ(outcome.error, "http tasks are not supported by this worker yet");
+  EXPECT_THAT(outcome.error, HasSubstr("must be an http:// or https:// URL"));
 }
 
 TEST(RunTaskBlockingTest, UnknownKindFails) {

@@ -18,9 +18,12 @@ void NameThisThread(const std::string& label) {
 }  // namespace
 
 ThreadExecutor::ThreadExecutor(const ExecutorOptions& options,
-                               StartHook on_start_for_testing)
+                               StartHook on_start_for_testing,
+                               std::string label)
     : mode_(options.mode),
       slots_(options.mode == Mode::kSerial ? 1 : options.slots),
+      label_(label.empty() ? std::string(ModeName(options.mode))
+                           : std::move(label)),
       worker_name_(options.worker_name),
       clock_(options.clock != nullptr ? options.clock : Clock::Real()),
       sink_(options.sink),
@@ -33,7 +36,7 @@ ThreadExecutor::ThreadExecutor(const ExecutorOptions& options,
   threads_.reserve(slots_);
   for (int i = 0; i < slots_; ++i) {
     std::string label =
-        mode_ == Mode::kSerial ? "serial" : absl::StrCat("thread-", i);
+        mode_ == Mode::kSerial ? label_ : absl::StrCat(label_, "-", i);
     threads_.emplace_back([this, label = std::move(label)] {
       NameThisThread(label);
       WorkerLoop(label);
@@ -44,25 +47,41 @@ ThreadExecutor::ThreadExecutor(const ExecutorOptions& options,
 ThreadExecutor::~ThreadExecutor() { Shutdown(); }
 
 void ThreadExecutor::Submit(v1::Assignment assignment) {
+  Accept(std::move(assignment), nullptr);
+}
+
+void ThreadExecutor::SubmitWithToken(v1::Assignment assignment,
+                                     std::shared_ptr<CancelToken> cancel) {
+  QFARM_CHECK(cancel != nullptr) << "SubmitWithToken needs a token";
+  Accept(std::move(assignment), std::move(cancel));
+}
+
+void ThreadExecutor::Accept(v1::Assignment assignment,
+                            std::shared_ptr<CancelToken> cancel) {
   {
     absl::MutexLock lock(&mu_);
     if (!shut_down_) {
-      std::shared_ptr<CancelToken> cancel =
-          cancels_.Acquire(assignment.job_id());
-      queue_.push_back({std::move(assignment), std::move(cancel)});
+      const bool own_token = cancel == nullptr;
+      if (own_token) cancel = cancels_.Acquire(assignment.job_id());
+      queue_.push_back({std::move(assignment), std::move(cancel), own_token});
       ++unfinished_;
       return;
     }
   }
   // Not counted in unfinished_: reported here and now.
-  sink_->OnResult(
-      MakeResult(assignment, CancelledOutcome("executor is shut down"),
-                 worker_name_, ModeName(mode_), 0, clock_->NowMicros()));
+  sink_->OnResult(MakeResult(assignment,
+                             CancelledOutcome("executor is shut down"),
+                             worker_name_, label_, 0, clock_->NowMicros()));
 }
 
 void ThreadExecutor::CancelJob(uint64_t job_id) {
   std::shared_ptr<CancelToken> cancel = cancels_.Cancel(job_id);
   if (cancel == nullptr) return;  // Nothing unfinished.
+  CancelTasks(cancel);
+}
+
+void ThreadExecutor::CancelTasks(const std::shared_ptr<CancelToken>& cancel) {
+  cancel->Cancel();
   // Running tasks wake on the token; queued ones are reported here rather
   // than when a thread frees up.
   std::vector<Queued> dropped;
@@ -118,7 +137,7 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
       if (on_start_) on_start_(assignment);
       TaskOutcome outcome = RunTaskBlocking(assignment.task(), *item.cancel);
       const int64_t finished_us = clock_->NowMicros();
-      cancels_.Release(assignment.job_id(), item.cancel);
+      if (item.own_token) cancels_.Release(assignment.job_id(), item.cancel);
       sink_->OnResult(MakeResult(assignment, std::move(outcome), worker_name_,
                                  label, started_us, finished_us));
     }
@@ -129,7 +148,7 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
 void ThreadExecutor::ReportNotStarted(const v1::Assignment& assignment,
                                       absl::string_view why) {
   sink_->OnResult(MakeResult(assignment, CancelledOutcome(why), worker_name_,
-                             ModeName(mode_), 0, clock_->NowMicros()));
+                             label_, 0, clock_->NowMicros()));
 }
 
 bool ThreadExecutor::HasWorkOrStop() const { return !queue_.empty() || stop_; }

@@ -3,16 +3,19 @@
 //
 //   serial  one thread, labelled "serial"
 //   thread  `slots` threads, labelled "thread-0".."thread-<slots-1>"
+// A label other than the mode's name may be given (the auto mode's cpu pool
+// is "cpu": "cpu-0", "cpu-1", ...).
 //
 // Execution model: Submit() and CancelJob() only touch the queue under a
 // mutex; tasks run on the executor's threads. Sleeps wait on the job's
-// CancelToken, so CancelJob() wakes them at once; cpu work polls it.
+// CancelToken, so CancelJob() wakes them at once; cpu work polls it; http
+// transfers poll it every kHttpCancelPollMs (worker/http_task.h).
 //
 // Results go to the sink from the thread that ran the task, labelled with
 // that thread's label. Tasks that never started (cancelled while queued,
 // submitted after Shutdown()) are reported from the thread that called
-// CancelJob() or Submit(), with started_us 0 and the mode's name ("serial",
-// "thread") as the executor label.
+// CancelJob() or Submit(), with started_us 0 and the label itself
+// ("serial", "thread") as the executor label.
 #pragma once
 
 #include <cstdint>
@@ -40,9 +43,11 @@ class ThreadExecutor final : public Executor {
   using StartHook = std::function<void(const v1::Assignment&)>;
 
   // options.mode is kSerial or kThread; for kThread, options.slots >= 1.
-  // `on_start_for_testing` may be null.
+  // `on_start_for_testing` may be null. An empty `label` means the mode's
+  // name.
   explicit ThreadExecutor(const ExecutorOptions& options,
-                          StartHook on_start_for_testing = nullptr);
+                          StartHook on_start_for_testing = nullptr,
+                          std::string label = "");
   ~ThreadExecutor() override;
 
   ThreadExecutor(const ThreadExecutor&) = delete;
@@ -55,11 +60,25 @@ class ThreadExecutor final : public Executor {
   Mode mode() const override { return mode_; }
   int slots() const override { return slots_; }
 
+  // For executors built on this one (auto mode), which keep their own
+  // JobCancellations: runs `assignment` under `cancel`, a token the caller
+  // owns. CancelTasks() then stops it. Do not mix with Submit() and
+  // CancelJob() for the same job.
+  void SubmitWithToken(v1::Assignment assignment,
+                       std::shared_ptr<CancelToken> cancel);
+  // Cancels `cancel` and stops the tasks submitted with it, as CancelJob().
+  void CancelTasks(const std::shared_ptr<CancelToken>& cancel);
+
  private:
   struct Queued {
     v1::Assignment assignment;
     std::shared_ptr<CancelToken> cancel;
+    // Whether `cancel` came from cancels_ (and goes back to it).
+    bool own_token = true;
   };
+
+  // Queues the task; null `cancel`: one from cancels_.
+  void Accept(v1::Assignment assignment, std::shared_ptr<CancelToken> cancel);
 
   void WorkerLoop(const std::string& label);
   // Reports a task that never started as CANCELLED.
@@ -71,6 +90,7 @@ class ThreadExecutor final : public Executor {
 
   const Mode mode_;
   const int slots_;
+  const std::string label_;
   const std::string worker_name_;
   Clock* const clock_;
   ResultSink* const sink_;

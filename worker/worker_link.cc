@@ -8,6 +8,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/logging.h"
 #include "qfarm/v1/worker_link.grpc.pb.h"
@@ -22,8 +23,15 @@ class WorkerLink::Connection {
   // Serves the stream until it ends. Returns true when the coordinator
   // welcomed this worker (so the backoff may reset).
   bool Serve() {
-    auto channel = MakeChannel(link_->options_.coordinator);
+    auto channel = link_->options_.credentials != nullptr
+                       ? MakeChannel(link_->options_.coordinator,
+                                     link_->options_.credentials)
+                       : MakeChannel(link_->options_.coordinator);
     auto stub = v1::WorkerLink::NewStub(channel);
+    if (!link_->options_.token.empty()) {
+      context_.AddMetadata("authorization",
+                           BearerHeader(link_->options_.token));
+    }
     stream_ = stub->Connect(&context_);
 
     v1::WorkerMessage hello;

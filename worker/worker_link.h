@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "grpcpp/security/credentials.h"
 #include "worker/executor.h"
 
 namespace qfarm::worker {
@@ -27,6 +28,10 @@ struct WorkerOptions {
   Mode mode = Mode::kThread;
   int slots = 4;
   std::string id;
+  // Null means plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Sent as "authorization: Bearer TOKEN" when not empty.
+  std::string token;
   // On Stop(): how long in-flight tasks may run to completion before they
   // are abandoned (the coordinator re-queues them).
   absl::Duration drain_grace = absl::Seconds(10);

@@ -1,5 +1,5 @@
 // qfarm-worker: dials a coordinator and runs the tasks it is sent, in one
-// mode (serial, thread or async). Reconnects with backoff while the
+// mode (serial, thread, async or auto). Reconnects with backoff while the
 // coordinator is away; on SIGTERM or SIGINT stops taking work, lets running
 // tasks finish within --drain-grace, and exits 0.
 #include <unistd.h>
@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/auth.h"
 #include "common/flags.h"
+#include "common/grpc_options.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "worker/worker_link.h"
@@ -24,7 +26,9 @@ constexpr char kUsage[] =
     "Runs tasks for a qfarm coordinator. Modes:\n"
     "  serial  one task at a time\n"
     "  thread  N tasks at once on N threads (--slots)\n"
-    "  async   up to N tasks in flight on one event-loop thread (--slots)";
+    "  async   up to N tasks in flight on one event-loop thread (--slots)\n"
+    "  auto    sleep, http and echo on an event loop, cpu on a pool sized to\n"
+    "          the cores; up to N tasks in flight in all (--slots)";
 
 std::string DefaultCoordinator() {
   const char* env = std::getenv("QFARM_COORDINATOR");
@@ -50,15 +54,25 @@ int main(int argc, char** argv) {
   flags.String("coordinator", &coordinator,
                "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
                "then 127.0.0.1:50051");
-  flags.String("mode", &mode_text, "serial, thread or async");
+  flags.String("mode", &mode_text, "serial, thread, async or auto");
   flags.Int("slots", &slots,
             "tasks run at once (serial: always 1); 0 means 4 for thread and "
-            "1000 for async",
+            "1000 for async and auto",
             0, 1'000'000);
   flags.String("id", &id, "worker name shown in results; default HOST-PID");
   flags.Duration("drain-grace", &drain_grace,
                  "on SIGTERM, how long running tasks may finish before they "
                  "are handed back");
+  qfarm::TlsFiles tls;
+  flags.String("tls-ca", &tls.ca,
+               "PEM CA bundle: connect with TLS, checking the coordinator's "
+               "certificate against it");
+  flags.String("tls-cert", &tls.cert,
+               "PEM client certificate for mutual TLS (with --tls-key)");
+  flags.String("tls-key", &tls.key, "PEM private key of --tls-cert");
+  std::string token_file;
+  flags.String("token-file", &token_file,
+               "file holding the worker token the coordinator expects");
   auto args = flags.Parse(argc, argv);
   if (!args.ok()) {
     std::cerr << "qfarm-worker: " << args.status().message() << "\n";
@@ -81,10 +95,30 @@ int main(int argc, char** argv) {
   if (*mode == qfarm::worker::Mode::kSerial) {
     slots = 1;
   } else if (slots == 0) {
-    slots = *mode == qfarm::worker::Mode::kAsync ? 1000 : 4;
+    slots = *mode == qfarm::worker::Mode::kAsync ||
+                    *mode == qfarm::worker::Mode::kAuto
+                ? 1000
+                : 4;
+  }
+
+  auto credentials = qfarm::MakeChannelCredentials(tls);
+  if (!credentials.ok()) {
+    std::cerr << "qfarm-worker: " << credentials.status().message() << "\n";
+    return 2;
+  }
+  std::string token;
+  if (!token_file.empty()) {
+    auto read = qfarm::ReadTokenFile(token_file);
+    if (!read.ok()) {
+      std::cerr << "qfarm-worker: " << read.status().message() << "\n";
+      return 2;
+    }
+    token = *std::move(read);
   }
 
   qfarm::worker::WorkerOptions options;
+  options.credentials = *credentials;
+  options.token = token;
   options.coordinator = coordinator;
   options.mode = *mode;
   options.slots = static_cast<int>(slots);

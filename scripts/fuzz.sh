@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/) with clang, ASan and UBSan into
+# build-fuzz, then runs each for SECONDS (default 30) on a copy of its seed
+# corpus (fuzz/corpus/<target>/), so the repository is not modified.
+# Fails on a crash, a broken check, a leak, a timeout or any sanitizer
+# report; the failing input is kept and its path printed.
+#   scripts/fuzz.sh [SECONDS]
+# To reproduce:  build-fuzz/bin/<target> <input file>
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+DURATION="${1:-30}"
+DIR=build-fuzz
+FUZZERS=(task_spec_fuzzer request_fuzzer)
+
+# ccache hits across checkouts (CI builds a fresh clone elsewhere).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" CCACHE_NOHASHDIR=true
+
+t0=$(date +%s)
+cmake -S . -B "$DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  -DQFARM_FUZZ=ON -DQFARM_SANITIZE=address,undefined >/dev/null
+cmake --build "$DIR" -j "${JOBS:-2}" --target "${FUZZERS[@]}"
+t1=$(date +%s)
+echo "fuzz: build took $((t1 - t0)) s"
+
+WORK=$(mktemp -d /tmp/qfarm-fuzz.XXXXXX)
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+failed=0
+passed=0
+for fuzzer in "${FUZZERS[@]}"; do
+  mkdir -p "$WORK/$fuzzer/corpus" "$WORK/$fuzzer/artifacts"
+  cp fuzz/corpus/"$fuzzer"/* "$WORK/$fuzzer/corpus/"
+  args=(-max_total_time="$DURATION" -timeout=10 -rss_limit_mb=2048
+    -max_len=4096 -print_final_stats=1
+    -artifact_prefix="$WORK/$fuzzer/artifacts/")
+  if [ -f "fuzz/${fuzzer%_fuzzer}.dict" ]; then
+    args+=(-dict="fuzz/${fuzzer%_fuzzer}.dict")
+  fi
+  log="$WORK/$fuzzer/log"
+  if "$DIR/bin/$fuzzer" "${args[@]}" "$WORK/$fuzzer/corpus" >"$log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+    echo "fuzz: $fuzzer passed: ${runs:-?} inputs in ${DURATION} s, ${cov:-cov: ?}," \
+      "corpus $(ls fuzz/corpus/"$fuzzer" | wc -l) -> $(ls "$WORK/$fuzzer/corpus" | wc -l)"
+    passed=$((passed + 1))
+  else
+    echo "fuzz: $fuzzer FAILED; the end of its log ($log):"
+    tail -n 60 "$log"
+    echo "fuzz: failing input(s):" "$WORK/$fuzzer/artifacts/"*
+    failed=$((failed + 1))
+  fi
+done
+
+echo "fuzz: $passed fuzzers passed, $failed failed"
+if [ "$failed" -ne 0 ]; then
+  echo "fuzz: logs and inputs kept in $WORK"
+  exit 1
+fi
+rm -rf "$WORK"
