@@ -45,6 +45,7 @@ A task SPEC is KIND:ARG[@timeout=DURATION,attempts=N]:
   sleep:1s  sleep:250ms     wait (the seed's simulated query); value: ms slept
   echo:hello                return the payload; no work
   cpu:20000                 SHA-256 iterated N times; value: hex digest
+  http:http://HOST/PATH     GET; value: status, bytes, body digest, timings
 Exit status: 0 all tasks ok, 1 a task failed or an error, 2 usage error.)";
 
 struct CommandHelp {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/http_test_server.h"
 #include "tests/local_farm.h"
 
 namespace qfarm::testing {
@@ -60,6 +61,7 @@ class FarmTest : public ::testing::TestWithParam<std::string> {
   std::regex ExecutorPattern() const {
     if (GetParam() == "serial") return std::regex("serial");
     if (GetParam() == "async") return std::regex("async");
+    if (GetParam() == "auto") return std::regex("async|cpu-[0-9]+");
     return std::regex("thread-[0-2]");
   }
 
@@ -234,8 +236,80 @@ TEST_P(FarmTest, CtrlCOnMapCancelsTheJob) {
   EXPECT_EQ(next.exit_code, 0) << Diagnose(next);
 }
 
+// Real GETs through the farm: all succeed against a delaying server, and
+// errors are per task.
+TEST_P(FarmTest, HttpTasksThroughTheFarm) {
+  auto server = HttpTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  // Serial workers run one GET at a time: fewer tasks keep the test short.
+  const int gets = GetParam() == "serial" ? 20 : 200;
+  std::string specs;
+  for (int i = 0; i < gets; ++i) {
+    absl::StrAppend(&specs, "http:", (*server)->Url("/delay/100"), "\n");
+  }
+  absl::StrAppend(&specs, "http:", (*server)->Url("/status/503"), "\n");
+  absl::StrAppend(&specs, "http:", (*server)->Url("/close"), "\n");
+  absl::StrAppend(&specs, "http:", (*server)->Url("/hang"),
+                  "@timeout=200ms\n");
+  absl::StrAppend(&specs, "http:", (*server)->Url("/bytes/5000"), "\n");
+  CommandResult r = farm_->Qfarm({"map", "--from=-", "--output=json"}, specs);
+  EXPECT_EQ(r.exit_code, 1) << Diagnose(r);  // Three tasks fail on purpose.
+  auto lines = ParseJsonLines(r.out);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  ASSERT_EQ(lines->size(), static_cast<size_t>(gets + 4));
+  for (int i = 0; i < gets; ++i) {
+    EXPECT_EQ(Str((*lines)[i], "status"), "ok") << Str((*lines)[i], "error");
+    EXPECT_THAT(Str((*lines)[i], "value"),
+                ::testing::StartsWith("status=200 bytes=14 "));
+  }
+  EXPECT_EQ(Str((*lines)[gets], "status"), "failed");
+  EXPECT_THAT(Str((*lines)[gets], "error"), HasSubstr("HTTP 503"));
+  EXPECT_EQ(Str((*lines)[gets + 1], "status"), "failed");
+  EXPECT_EQ(Str((*lines)[gets + 2], "status"), "timed_out");
+  EXPECT_EQ(Str((*lines)[gets + 3], "status"), "ok");
+  EXPECT_THAT(Str((*lines)[gets + 3], "value"),
+              ::testing::StartsWith("status=200 bytes=5000 "));
+}
+
+// The same job in-process and through the farm gives the same values (http
+// timings aside).
+TEST_P(FarmTest, LocalAndFarmGiveTheSameValues) {
+  auto server = HttpTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::vector<std::string> specs = {
+      "echo:same", "cpu:500", "sleep:5ms", "http:" + (*server)->Url("/bytes/777"),
+      "http:" + (*server)->Url("/status/404"), "sleep:5s@timeout=20ms"};
+  auto values = [](const std::string& out) {
+    std::vector<std::string> v;
+    auto lines = ParseJsonLines(out);
+    if (!lines.ok()) return v;
+    for (const JsonObject& o : *lines) {
+      std::string value = Str(o, "value");
+      value = value.substr(0, value.find(" ttfb_ms="));
+      v.push_back(Str(o, "status") + " " + value + " " + Str(o, "error"));
+    }
+    return v;
+  };
+  std::vector<std::string> args = {"map", "--output=json"};
+  args.insert(args.end(), specs.begin(), specs.end());
+  CommandResult farm = farm_->Qfarm(args);
+  args.push_back("--local");
+  args.push_back("--mode=" + GetParam());
+  CommandResult local = RunCommand(
+      [&] {
+        std::vector<std::string> argv = {BinPath("qfarm")};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return argv;
+      }());
+  EXPECT_EQ(farm.exit_code, 1) << Diagnose(farm);
+  EXPECT_EQ(local.exit_code, 1) << local.err;
+  ASSERT_EQ(values(farm.out).size(), specs.size()) << farm.out;
+  EXPECT_EQ(values(farm.out), values(local.out));
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, FarmTest,
-                         ::testing::Values("serial", "thread", "async"),
+                         ::testing::Values("serial", "thread", "async",
+                                           "auto"),
                          [](const auto& info) { return info.param; });
 
 class LocalCtrlCTest : public ::testing::TestWithParam<std::string> {};
@@ -262,7 +336,8 @@ TEST_P(LocalCtrlCTest, CtrlCOnLocalMapCancelsRunningTasks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LocalCtrlCTest,
-                         ::testing::Values("serial", "thread", "async"),
+                         ::testing::Values("serial", "thread", "async",
+                                           "auto"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
