@@ -94,6 +94,14 @@ Subprocess* LocalFarm::worker(const std::string& id) {
   return it == workers_.end() ? nullptr : it->second.get();
 }
 
+void LocalFarm::KillWorker(const std::string& id) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  it->second->Signal(SIGKILL);
+  it->second->Wait();
+  workers_.erase(it);
+}
+
 absl::Status LocalFarm::Stop(absl::Duration timeout) {
   std::string problems;
   for (auto& [id, worker] : workers_) worker->Signal(SIGTERM);

@@ -40,6 +40,8 @@ class LocalFarm {
   // Polls the coordinator's worker list until it holds `count` workers.
   absl::Status WaitForWorkers(size_t count, absl::Duration timeout);
   Subprocess* worker(const std::string& id);
+  // SIGKILLs the worker, reaps it and forgets it (Stop() then ignores it).
+  void KillWorker(const std::string& id);
   Subprocess* coordinator() { return coordinator_.get(); }
 
   // SIGTERM to every worker, then to the coordinator; returns OK when all

@@ -59,6 +59,11 @@ class WorkerLink::Connection {
       while (stream_->Read(&message)) {
         if (message.has_welcome()) {
           welcomed = true;
+          if (message.welcome().heartbeat_interval_ms() > 0) {
+            absl::MutexLock lock(&link_->mu_);
+            heartbeat_interval_ =
+                absl::Milliseconds(message.welcome().heartbeat_interval_ms());
+          }
           QFARM_LOG(INFO) << "connected to " << link_->options_.coordinator
                           << " as " << message.welcome().worker_id();
         } else if (message.has_tasks()) {
@@ -103,11 +108,15 @@ class WorkerLink::Connection {
 
   // Sends results and credits as they come, many to a message; on Stop()
   // closes the stream once in-flight tasks are done or the grace has passed.
+  // When idle for a heartbeat interval, sends a heartbeat, so the
+  // coordinator can tell an idle worker from a wedged one.
   void WriteLoop() {
     WorkerLink* link = link_;
+    absl::Time last_write = absl::Now();
     while (true) {
       v1::WorkerMessage message;
       bool close = false;
+      bool heartbeat = false;
       {
         absl::MutexLock lock(&link->mu_);
         auto ready = [link, this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu_) {
@@ -115,13 +124,13 @@ class WorkerLink::Connection {
                  link->pending_credits_ > 0 ||
                  (link->stopping_ && link->in_flight_ == 0);
         };
-        if (link->stopping_) {
-          link->mu_.AwaitWithDeadline(absl::Condition(&ready),
-                                      link->stop_deadline_);
-        } else {
-          link->mu_.Await(absl::Condition(&ready));
-        }
+        absl::Time deadline = last_write + heartbeat_interval_;
+        if (link->stopping_)
+          deadline = std::min(deadline, link->stop_deadline_);
+        const bool woke =
+            link->mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
         if (read_done_) return;
+        heartbeat = !woke && absl::Now() >= last_write + heartbeat_interval_;
         if (link->stopping_ &&
             (link->in_flight_ == 0 || absl::Now() >= link->stop_deadline_)) {
           close = true;
@@ -135,6 +144,11 @@ class WorkerLink::Connection {
       }
       if (message.results().results_size() > 0 || message.credits() > 0) {
         if (!stream_->Write(message)) return;
+        last_write = absl::Now();
+      } else if (heartbeat) {
+        message.mutable_heartbeat();
+        if (!stream_->Write(message)) return;
+        last_write = absl::Now();
       }
       if (close) {
         stream_->WritesDone();
@@ -156,6 +170,9 @@ class WorkerLink::Connection {
       grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>>
       stream_;
   bool read_done_ ABSL_GUARDED_BY(link_->mu_) = false;
+  // From the welcome; until then a safe default.
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(link_->mu_) =
+      absl::Seconds(2);
 
   friend class WorkerLink;
 };
