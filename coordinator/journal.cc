@@ -130,10 +130,10 @@ using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 // A status whose code says what the caller should do about SQLite error `rc`.
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& path,
                          absl::string_view what) {
-  const std::string message = absl::StrCat(
-      path, ": ", what, ": ",
-      db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc), " (SQLite code ",
-      rc, ")");
+  const std::string message =
+      absl::StrCat(path, ": ", what, ": ",
+                   db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                   " (SQLite code ", rc, ")");
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
@@ -184,7 +184,8 @@ absl::StatusOr<std::vector<std::string>> Query(sqlite3* db,
   }
 }
 
-// --- Files --------------------------------------------------------------------
+// --- Files
+// --------------------------------------------------------------------
 
 absl::Status PosixError(absl::string_view what, const std::string& path,
                         int err) {
@@ -217,9 +218,8 @@ absl::StatusOr<size_t> ReadAt(int fd, const std::string& path, int64_t offset,
 }
 
 absl::Status Fsync(const std::string& path, bool directory) {
-  const int fd =
-      open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDWR) |
-                             O_CLOEXEC);
+  const int fd = open(
+      path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
   if (fd < 0) return PosixError("open", path, errno);
   const int rc = fsync(fd);
   const int err = errno;
@@ -243,8 +243,7 @@ absl::Status CreateJournal(const std::string& path, const std::string& dir) {
   if (rc != SQLITE_OK) return SqliteError(db, rc, tmp, "create");
   RETURN_IF_ERROR(Exec(db, tmp, "PRAGMA page_size=4096"));
   RETURN_IF_ERROR(Exec(
-      db, tmp,
-      absl::StrCat("PRAGMA application_id=", kApplicationId).c_str()));
+      db, tmp, absl::StrCat("PRAGMA application_id=", kApplicationId).c_str()));
   RETURN_IF_ERROR(Exec(
       db, tmp, absl::StrCat("PRAGMA user_version=", kSchemaVersion).c_str()));
   RETURN_IF_ERROR(Exec(db, tmp, "BEGIN"));
@@ -300,8 +299,8 @@ absl::Status CheckDatabaseHeader(const std::string& path, bool wal_committed) {
   const int64_t need = int64_t{pages} * page_size;
   if (!wal_committed && pages_valid && size < need) {
     return absl::DataLossError(absl::StrCat(
-        path, " is truncated: ", size, " bytes, but its header records ",
-        pages, " pages of ", page_size, " bytes (", need, " bytes)"));
+        path, " is truncated: ", size, " bytes, but its header records ", pages,
+        " pages of ", page_size, " bytes (", need, " bytes)"));
   }
   return absl::OkStatus();
 }
@@ -349,10 +348,10 @@ absl::StatusOr<WalScan> ScanWal(const std::string& wal) {
   if (got < sizeof(header)) return scan;
   const uint32_t magic = Be32(header);
   if (magic != 0x377f0682 && magic != 0x377f0683) {
-    return absl::DataLossError(
-        absl::StrCat(wal, " is damaged: its header is not a WAL header (magic 0x",
-                     absl::Hex(magic, absl::kZeroPad8),
-                     "); SQLite would silently ignore the transactions in it"));
+    return absl::DataLossError(absl::StrCat(
+        wal, " is damaged: its header is not a WAL header (magic 0x",
+        absl::Hex(magic, absl::kZeroPad8),
+        "); SQLite would silently ignore the transactions in it"));
   }
   const bool big_endian = (magic & 1) != 0;
   const uint32_t page_size = Be32(header + 8);
@@ -360,15 +359,16 @@ absl::StatusOr<WalScan> ScanWal(const std::string& wal) {
   uint32_t s2 = 0;
   WalChecksum(big_endian, header, 24, s1, s2);
   if (s1 != Be32(header + 24) || s2 != Be32(header + 28)) {
-    return absl::DataLossError(absl::StrCat(
-        wal, " is damaged: its header fails its checksum; SQLite would "
-             "silently ignore the transactions in it"));
+    return absl::DataLossError(
+        absl::StrCat(wal,
+                     " is damaged: its header fails its checksum; SQLite would "
+                     "silently ignore the transactions in it"));
   }
   if (Be32(header + 4) != 3007000 || page_size < 512 || page_size > 65536 ||
       (page_size & (page_size - 1)) != 0) {
-    return absl::DataLossError(absl::StrCat(
-        wal, " is damaged: its header records version ", Be32(header + 4),
-        " and page size ", page_size));
+    return absl::DataLossError(
+        absl::StrCat(wal, " is damaged: its header records version ",
+                     Be32(header + 4), " and page size ", page_size));
   }
   const size_t frame_size = 24 + size_t{page_size};
   const uint64_t frames = static_cast<uint64_t>(size - 32) / frame_size;
@@ -379,8 +379,9 @@ absl::StatusOr<WalScan> ScanWal(const std::string& wal) {
   bool commit_after_break = false;
   uint64_t current_after_commit = 0;
   for (uint64_t i = 0; i < frames; ++i) {
-    ASSIGN_OR_RETURN(got, ReadAt(fd, wal, 32 + static_cast<int64_t>(i * frame_size),
-                                 frame_size, frame.data()));
+    ASSIGN_OR_RETURN(got,
+                     ReadAt(fd, wal, 32 + static_cast<int64_t>(i * frame_size),
+                            frame_size, frame.data()));
     if (got < frame_size) break;
     const bool current = std::memcmp(frame.data() + 8, header + 16, 8) == 0;
     const bool commit = Be32(frame.data() + 4) != 0;
@@ -427,7 +428,8 @@ absl::StatusOr<WalScan> ScanWal(const std::string& wal) {
 
 }  // namespace
 
-// --- Journal -------------------------------------------------------------------
+// --- Journal
+// -------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
     const std::string& data_dir, JournalOptions options) {
@@ -458,9 +460,9 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
   if (FileSize(path) < 0) {
     const int64_t wal_size = FileSize(wal);
     if (wal_size > 0) {
-      return absl::DataLossError(absl::StrCat(
-          path, " is missing but ", wal, " holds ", wal_size,
-          " bytes of it: the journal was deleted or moved"));
+      return absl::DataLossError(
+          absl::StrCat(path, " is missing but ", wal, " holds ", wal_size,
+                       " bytes of it: the journal was deleted or moved"));
     }
     RETURN_IF_ERROR(CreateJournal(path, data_dir));
     QFARM_LOG(INFO) << "journal " << path << " created";
@@ -491,8 +493,9 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
                            ? "PRAGMA synchronous=FULL"
                            : "PRAGMA synchronous=NORMAL"));
 
-  const bool full_check = FileSize(path) + std::max<int64_t>(FileSize(wal), 0) <=
-                          options.full_check_max_bytes;
+  const bool full_check =
+      FileSize(path) + std::max<int64_t>(FileSize(wal), 0) <=
+      options.full_check_max_bytes;
   const char* check =
       full_check ? "PRAGMA integrity_check(10)" : "PRAGMA quick_check(10)";
   ASSIGN_OR_RETURN(std::vector<std::string> problems, Query(db, path, check));
@@ -507,9 +510,9 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
   ASSIGN_OR_RETURN(std::vector<std::string> app,
                    Query(db, path, "PRAGMA application_id"));
   if (app != std::vector<std::string>{absl::StrCat(kApplicationId)}) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path, " is not a qfarm journal (application_id ",
-        app.empty() ? "none" : app[0], ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a qfarm journal (application_id ",
+                     app.empty() ? "none" : app[0], ")"));
   }
   auto meta = [&](const char* key) -> absl::StatusOr<std::string> {
     ASSIGN_OR_RETURN(
@@ -518,25 +521,24 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
               absl::StrCat("SELECT value FROM meta WHERE key = '", key, "'")
                   .c_str()));
     if (rows.size() != 1) {
-      return absl::DataLossError(
-          absl::StrCat(path, " is damaged: its header row '", key,
-                       "' is missing"));
+      return absl::DataLossError(absl::StrCat(
+          path, " is damaged: its header row '", key, "' is missing"));
     }
     return rows[0];
   };
   ASSIGN_OR_RETURN(std::string magic, meta("magic"));
   if (magic != kMagic) {
-    return absl::DataLossError(absl::StrCat(
-        path, " is damaged: its header row says '", magic, "', not '", kMagic,
-        "'"));
+    return absl::DataLossError(
+        absl::StrCat(path, " is damaged: its header row says '", magic,
+                     "', not '", kMagic, "'"));
   }
   ASSIGN_OR_RETURN(std::string version, meta("schema_version"));
   if (version != absl::StrCat(kSchemaVersion)) {
     int parsed = 0;
     if (absl::SimpleAtoi(version, &parsed) && parsed > kSchemaVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          path, " was written by a newer qfarm: schema version ", version,
-          ", this one reads version ", kSchemaVersion));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " was written by a newer qfarm: schema version ",
+                       version, ", this one reads version ", kSchemaVersion));
     }
     return absl::DataLossError(absl::StrCat(
         path, " is damaged: its header row records schema version '", version,
@@ -568,8 +570,8 @@ Journal::Journal(std::string path, JournalOptions options, int lock_fd,
 Journal::~Journal() {
   absl::Status status = Close();
   if (!status.ok()) {
-    QFARM_LOG(ERROR) << "journal " << path_ << " closed with an error: "
-                     << status;
+    QFARM_LOG(ERROR) << "journal " << path_
+                     << " closed with an error: " << status;
   }
 }
 
@@ -577,9 +579,9 @@ absl::StatusOr<RecoveredState> Journal::Recover() {
   {
     absl::MutexLock lock(&mu_);
     if (recovered_ || next_seq_ != 1 || closing_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "journal ", path_,
-          ": Recover() must be called once, right after Open()"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal ", path_,
+                       ": Recover() must be called once, right after Open()"));
     }
     recovered_ = true;
   }
@@ -620,89 +622,89 @@ absl::StatusOr<RecoveredState> Journal::Recover() {
     }
   };
 
-  RETURN_IF_ERROR(scan(
-      "SELECT rowid, kind, job_id, created_us, data, crc FROM log"
-      " WHERE kind = 1 ORDER BY rowid",
-      [&](const std::string& what, int64_t row, int, JobId id,
-          int64_t created_us, const void* data, int size) -> absl::Status {
-        v1::SubmitJobRequest request;
-        if (!request.ParseFromArray(data, size)) {
-          return absl::DataLossError(
-              absl::StrCat(what, ": the job's tasks do not parse"));
-        }
-        if (request.tasks().empty()) {
-          return absl::DataLossError(
-              absl::StrCat(what, ": job ", id, " has no tasks"));
-        }
-        auto [it, added] = jobs.try_emplace(id);
-        if (!added) {
-          return absl::DataLossError(absl::StrCat(
-              what, ": job ", id, " was already journaled in row ",
-              it->second.row));
-        }
-        Entry& entry = it->second;
-        entry.row = row;
-        entry.job.id = id;
-        entry.job.created_us = created_us;
-        entry.job.tasks.reserve(static_cast<size_t>(request.tasks_size()));
-        for (v1::Task& task : *request.mutable_tasks()) {
-          entry.job.tasks.push_back(std::move(task));
-        }
-        entry.has_result.resize(entry.job.tasks.size());
-        return absl::OkStatus();
-      }));
+  RETURN_IF_ERROR(
+      scan("SELECT rowid, kind, job_id, created_us, data, crc FROM log"
+           " WHERE kind = 1 ORDER BY rowid",
+           [&](const std::string& what, int64_t row, int, JobId id,
+               int64_t created_us, const void* data, int size) -> absl::Status {
+             v1::SubmitJobRequest request;
+             if (!request.ParseFromArray(data, size)) {
+               return absl::DataLossError(
+                   absl::StrCat(what, ": the job's tasks do not parse"));
+             }
+             if (request.tasks().empty()) {
+               return absl::DataLossError(
+                   absl::StrCat(what, ": job ", id, " has no tasks"));
+             }
+             auto [it, added] = jobs.try_emplace(id);
+             if (!added) {
+               return absl::DataLossError(absl::StrCat(
+                   what, ": job ", id, " was already journaled in row ",
+                   it->second.row));
+             }
+             Entry& entry = it->second;
+             entry.row = row;
+             entry.job.id = id;
+             entry.job.created_us = created_us;
+             entry.job.tasks.reserve(static_cast<size_t>(request.tasks_size()));
+             for (v1::Task& task : *request.mutable_tasks()) {
+               entry.job.tasks.push_back(std::move(task));
+             }
+             entry.has_result.resize(entry.job.tasks.size());
+             return absl::OkStatus();
+           }));
 
-  RETURN_IF_ERROR(scan(
-      "SELECT rowid, kind, job_id, created_us, data, crc FROM log"
-      " WHERE kind <> 1 ORDER BY rowid",
-      [&](const std::string& what, int64_t, int kind, JobId id, int64_t,
-          const void* data, int size) -> absl::Status {
-        if (kind != kResults && kind != kCancel) {
-          return absl::DataLossError(
-              absl::StrCat(what, ": unknown record kind ", kind));
-        }
-        v1::ResultBatch batch;
-        if (!batch.ParseFromArray(data, size)) {
-          return absl::DataLossError(
-              absl::StrCat(what, ": the results do not parse"));
-        }
-        if (kind == kCancel) {
-          auto it = jobs.find(id);
-          if (it == jobs.end()) {
-            orphans += static_cast<uint64_t>(batch.results_size());
-            return absl::OkStatus();
-          }
-          it->second.job.cancelled = true;
-        }
-        for (v1::TaskResult& result : *batch.mutable_results()) {
-          if (kind == kCancel && result.job_id() != id) {
-            return absl::DataLossError(
-                absl::StrCat(what, ": a result of job ", result.job_id(),
-                             " in the cancellation of job ", id));
-          }
-          auto it = jobs.find(result.job_id());
-          if (it == jobs.end()) {
-            ++orphans;
-            continue;
-          }
-          Entry& entry = it->second;
-          const uint32_t index = result.index();
-          if (index >= entry.has_result.size()) {
-            return absl::DataLossError(absl::StrCat(
-                what, ": result for job ", result.job_id(), " task ", index,
-                ", past its ", entry.has_result.size(), " tasks"));
-          }
-          if (entry.has_result[index]) {
-            return absl::DataLossError(
-                absl::StrCat(what, ": a second result for job ",
-                             result.job_id(), " task ", index));
-          }
-          entry.has_result[index] = true;
-          entry.job.results.push_back(std::move(result));
-          ++results;
-        }
-        return absl::OkStatus();
-      }));
+  RETURN_IF_ERROR(
+      scan("SELECT rowid, kind, job_id, created_us, data, crc FROM log"
+           " WHERE kind <> 1 ORDER BY rowid",
+           [&](const std::string& what, int64_t, int kind, JobId id, int64_t,
+               const void* data, int size) -> absl::Status {
+             if (kind != kResults && kind != kCancel) {
+               return absl::DataLossError(
+                   absl::StrCat(what, ": unknown record kind ", kind));
+             }
+             v1::ResultBatch batch;
+             if (!batch.ParseFromArray(data, size)) {
+               return absl::DataLossError(
+                   absl::StrCat(what, ": the results do not parse"));
+             }
+             if (kind == kCancel) {
+               auto it = jobs.find(id);
+               if (it == jobs.end()) {
+                 orphans += static_cast<uint64_t>(batch.results_size());
+                 return absl::OkStatus();
+               }
+               it->second.job.cancelled = true;
+             }
+             for (v1::TaskResult& result : *batch.mutable_results()) {
+               if (kind == kCancel && result.job_id() != id) {
+                 return absl::DataLossError(
+                     absl::StrCat(what, ": a result of job ", result.job_id(),
+                                  " in the cancellation of job ", id));
+               }
+               auto it = jobs.find(result.job_id());
+               if (it == jobs.end()) {
+                 ++orphans;
+                 continue;
+               }
+               Entry& entry = it->second;
+               const uint32_t index = result.index();
+               if (index >= entry.has_result.size()) {
+                 return absl::DataLossError(absl::StrCat(
+                     what, ": result for job ", result.job_id(), " task ",
+                     index, ", past its ", entry.has_result.size(), " tasks"));
+               }
+               if (entry.has_result[index]) {
+                 return absl::DataLossError(
+                     absl::StrCat(what, ": a second result for job ",
+                                  result.job_id(), " task ", index));
+               }
+               entry.has_result[index] = true;
+               entry.job.results.push_back(std::move(result));
+               ++results;
+             }
+             return absl::OkStatus();
+           }));
 
   RecoveredState state;
   state.jobs.reserve(jobs.size());
@@ -826,9 +828,8 @@ absl::Status Journal::WriteGroup(const std::vector<Record>& group) {
       "INSERT INTO log(kind, job_id, created_us, data, crc)"
       " VALUES(?1, ?2, ?3, ?4, ?5)";
   if (insert_ == nullptr) {
-    const int rc = sqlite3_prepare_v3(db_, kInsert, -1,
-                                      SQLITE_PREPARE_PERSISTENT, &insert_,
-                                      nullptr);
+    const int rc = sqlite3_prepare_v3(
+        db_, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr);
     if (rc != SQLITE_OK) return SqliteError(db_, rc, path_, kInsert);
   }
   RETURN_IF_ERROR(Exec(db_, path_, "BEGIN IMMEDIATE"));

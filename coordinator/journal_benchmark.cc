@@ -46,8 +46,8 @@ void BM_DurableResults(benchmark::State& state) {
   const auto threads = static_cast<uint32_t>(state.range(1));
   const bool full = state.range(2) != 0;
   const char* tmp = getenv("TMPDIR");
-  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                 "/journal_benchmark.XXXXXX");
+  std::string dir =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/journal_benchmark.XXXXXX");
   if (mkdtemp(dir.data()) == nullptr) {
     state.SkipWithError("mkdtemp failed");
     return;
@@ -77,11 +77,11 @@ void BM_DurableResults(benchmark::State& state) {
     const JournalStats stats = (*journal)->stats();
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) *
                             kResultsPerIteration);
-    state.counters["commits/iter"] = benchmark::Counter(
-        static_cast<double>(stats.transactions - before) /
-        static_cast<double>(state.iterations()));
-    state.counters["MiB"] = benchmark::Counter(
-        static_cast<double>(stats.bytes) / (1 << 20));
+    state.counters["commits/iter"] =
+        benchmark::Counter(static_cast<double>(stats.transactions - before) /
+                           static_cast<double>(state.iterations()));
+    state.counters["MiB"] =
+        benchmark::Counter(static_cast<double>(stats.bytes) / (1 << 20));
   }
   std::filesystem::remove_all(dir);
 }
@@ -103,8 +103,8 @@ BENCHMARK(BM_DurableResults)
 void BM_LoneResultLatency(benchmark::State& state) {
   const bool full = state.range(0) != 0;
   const char* tmp = getenv("TMPDIR");
-  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
-                                 "/journal_benchmark.XXXXXX");
+  std::string dir =
+      absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/journal_benchmark.XXXXXX");
   if (mkdtemp(dir.data()) == nullptr) {
     state.SkipWithError("mkdtemp failed");
     return;

@@ -215,7 +215,8 @@ TEST(JournalTest, RoundTripOfJobsResultsAndCancel) {
   EXPECT_EQ(one.created_us, 111);
   EXPECT_FALSE(one.cancelled);
   ASSERT_THAT(one.tasks, SizeIs(3));
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(Bytes(one.tasks[i]), Bytes(first[i]));
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(Bytes(one.tasks[i]), Bytes(first[i]));
   ASSERT_THAT(one.results, SizeIs(2));
   EXPECT_EQ(Bytes(one.results[0]), Bytes(Result(1, 2)));
   EXPECT_EQ(Bytes(one.results[1]), Bytes(Result(1, 0)));
@@ -377,8 +378,8 @@ TEST(JournalTest, ConcurrentAppendsFromSeveralThreads) {
       MustOpen(dir.path(), {.sync = JournalSync::kNormal});
   ASSERT_NE(journal, nullptr);
   ASSERT_TRUE(journal->Recover().ok());
-  ASSERT_TRUE(journal->WaitDurable(journal->AppendJob(1, 0, Echoes(kTasks)))
-                  .ok());
+  ASSERT_TRUE(
+      journal->WaitDurable(journal->AppendJob(1, 0, Echoes(kTasks))).ok());
   std::atomic<uint32_t> ok{0};
   std::vector<std::thread> threads;
   for (uint32_t t = 0; t < kThreads; ++t) {
@@ -683,8 +684,7 @@ TEST(JournalTest, AnotherDatabaseIsNotAJournal) {
 TEST(JournalTest, NewerSchemaIsRefused) {
   TempDir dir;
   ASSERT_NE(MustOpen(dir.path()), nullptr);
-  RunSql(dir.db(),
-         "UPDATE meta SET value = '2' WHERE key = 'schema_version';");
+  RunSql(dir.db(), "UPDATE meta SET value = '2' WHERE key = 'schema_version';");
   absl::Status status = OpenAndRecover(dir.path()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(status.message()),
@@ -697,7 +697,8 @@ TEST(JournalTest, MissingHeaderRowIsDataLoss) {
   RunSql(dir.db(), "DELETE FROM meta WHERE key = 'magic';");
   absl::Status status = OpenAndRecover(dir.path()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("header row 'magic' is missing"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("header row 'magic' is missing"));
 }
 
 TEST(JournalTest, DatabaseMissingBesideItsWalIsReported) {
@@ -735,8 +736,9 @@ void CrashChild(const TempDir& dir, uint32_t flushed, bool keep_appending) {
     (*journal)->AppendJob(1, 0, Echoes(kCrashTasks));
     uint32_t next = 0;
     for (uint32_t b = 0; b < flushed; ++b, next += kCrashBatch) {
-      if (!(*journal)->WaitDurable((*journal)->AppendResults(
-                              Results(1, next, next + kCrashBatch)))
+      if (!(*journal)
+               ->WaitDurable((*journal)->AppendResults(
+                   Results(1, next, next + kCrashBatch)))
                .ok()) {
         fail();
       }
@@ -783,8 +785,7 @@ TEST(JournalCrashTest, KillDuringAppendsKeepsEveryDurableBatch) {
   // Every batch reported durable is there; of the rest, a prefix of whole
   // batches (each append is all or nothing, and they commit in order).
   EXPECT_GE(batches, 100u);
-  std::printf("recovered %u batches, 100 of them reported durable\n",
-              batches);
+  std::printf("recovered %u batches, 100 of them reported durable\n", batches);
   // The recovered journal takes appends again.
   std::unique_ptr<Journal> journal = MustOpen(dir.path());
   ASSERT_NE(journal, nullptr);
@@ -872,7 +873,8 @@ TEST_F(WalCrashTest, DamagedWalHeaderChecksumIsReported) {
   WriteAt(dir_.wal(), 16, "\x01\x02\x03\x04");  // Salt 1.
   absl::Status status = OpenAndRecover(dir_.path()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(status.message()), HasSubstr("header fails its checksum"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("header fails its checksum"));
 }
 
 TEST_F(WalCrashTest, GarbageAfterTheLastFrameIsIgnored) {

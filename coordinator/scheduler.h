@@ -147,9 +147,10 @@ class ResultJournal {
 
   virtual ~ResultJournal() = default;
 
-  // Appends final results (each task's at most once, ever). Must not block
-  // and must not call `done` before returning. Returns the append's sequence
-  // number, increasing.
+  // Appends final results (each task's at most once, ever). Must not block.
+  // Should not call `done` before returning except to fail at once (a
+  // closed journal); the scheduler holds no lock when it appends. Returns
+  // the append's sequence number, increasing.
   virtual uint64_t AppendResults(std::vector<v1::TaskResult> results,
                                  Done done) = 0;
   // Appends, atomically, that CancelJob() cancelled `job` and the results of
