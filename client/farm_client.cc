@@ -18,7 +18,7 @@ namespace {
 absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
                    uint64_t job_id,
                    const std::function<void(v1::TaskResult&&)>& on_result,
-                   WatchCanceller* canceller);
+                   WatchCanceller* canceller, absl::Duration reconnect_for);
 
 }  // namespace
 
@@ -26,6 +26,11 @@ void WatchCanceller::Cancel() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
   if (context_ != nullptr) context_->TryCancel();
+}
+
+bool WatchCanceller::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
 }
 
 void WatchCanceller::Attach(grpc::ClientContext* context) {
@@ -64,18 +69,29 @@ absl::StatusOr<uint64_t> FarmClient::SubmitJob(
   v1::SubmitJobRequest request;
   request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
   for (const v1::Task& task : tasks) *request.add_tasks() = task;
-  v1::SubmitJobResponse response;
-  grpc::ClientContext context;
-  Prepare(&context);
-  grpc::Status status = stub_->SubmitJob(&context, request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response.job_id();
+  const absl::Time give_up = absl::Now() + options_.retry_full_queue_for;
+  absl::Duration pause = absl::Milliseconds(20);
+  while (true) {
+    v1::SubmitJobResponse response;
+    grpc::ClientContext context;
+    Prepare(&context);
+    grpc::Status status = stub_->SubmitJob(&context, request, &response);
+    if (status.ok()) return response.job_id();
+    // A full queue empties as workers take tasks: wait when asked to.
+    if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED ||
+        absl::Now() + pause > give_up) {
+      return FromGrpcStatus(status);
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(1));
+  }
 }
 
 absl::Status FarmClient::WatchJob(
     uint64_t job_id, const std::function<void(v1::TaskResult&&)>& on_result,
     WatchCanceller* canceller) {
-  return Watch(stub_.get(), options_.token, job_id, on_result, canceller);
+  return Watch(stub_.get(), options_.token, job_id, on_result, canceller,
+               options_.reconnect_for);
 }
 
 absl::StatusOr<v1::JobInfo> FarmClient::GetJob(uint64_t job_id) {
@@ -119,13 +135,15 @@ std::future<absl::StatusOr<v1::TaskResult>> FarmClient::Submit(v1::Task task) {
     promise.set_value(job.status());
     return future;
   }
-  std::thread([stub = stub_, token = options_.token, job_id = *job,
+  std::thread([stub = stub_, token = options_.token,
+               reconnect_for = options_.reconnect_for, job_id = *job,
                promise = std::move(promise)]() mutable {
     absl::StatusOr<v1::TaskResult> out =
         absl::InternalError("job finished without a result");
     absl::Status status = Watch(
         stub.get(), token, job_id,
-        [&out](v1::TaskResult&& result) { out = std::move(result); }, nullptr);
+        [&out](v1::TaskResult&& result) { out = std::move(result); }, nullptr,
+        reconnect_for);
     if (!status.ok()) out = status;
     promise.set_value(std::move(out));
   }).detach();
@@ -164,29 +182,46 @@ namespace {
 absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
                    uint64_t job_id,
                    const std::function<void(v1::TaskResult&&)>& on_result,
-                   WatchCanceller* canceller) {
-  grpc::ClientContext context;
-  if (!token.empty()) {
-    context.AddMetadata("authorization", BearerHeader(token));
-  }
-  if (canceller != nullptr) canceller->Attach(&context);
-  v1::WatchJobRequest request;
-  request.set_job_id(job_id);
-  std::unique_ptr<grpc::ClientReaderInterface<v1::ResultBatch>> reader =
-      stub->WatchJob(&context, request);
-  v1::ResultBatch batch;
-  // The coordinator sends each index once per call; the set guards the
-  // contract for callers all the same.
+                   WatchCanceller* canceller, absl::Duration reconnect_for) {
+  // The coordinator sends every recorded result on each call; the set keeps
+  // each index to one delivery across reconnects.
   absl::flat_hash_set<uint32_t> seen;
-  while (reader->Read(&batch)) {
-    for (v1::TaskResult& result : *batch.mutable_results()) {
-      if (!seen.insert(result.index()).second) continue;
-      on_result(std::move(result));
+  absl::Time give_up = absl::Now() + reconnect_for;
+  absl::Duration pause = absl::Milliseconds(50);
+  while (true) {
+    grpc::ClientContext context;
+    if (!token.empty()) {
+      context.AddMetadata("authorization", BearerHeader(token));
     }
+    if (canceller != nullptr) canceller->Attach(&context);
+    v1::WatchJobRequest request;
+    request.set_job_id(job_id);
+    std::unique_ptr<grpc::ClientReaderInterface<v1::ResultBatch>> reader =
+        stub->WatchJob(&context, request);
+    v1::ResultBatch batch;
+    bool progressed = false;
+    while (reader->Read(&batch)) {
+      progressed = true;
+      for (v1::TaskResult& result : *batch.mutable_results()) {
+        if (!seen.insert(result.index()).second) continue;
+        on_result(std::move(result));
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (canceller != nullptr) canceller->Detach();
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        (canceller != nullptr && canceller->cancelled())) {
+      return FromGrpcStatus(status);
+    }
+    // The coordinator went away (restart, network): resume watching.
+    if (progressed) {
+      give_up = absl::Now() + reconnect_for;
+      pause = absl::Milliseconds(50);
+    }
+    if (absl::Now() + pause > give_up) return FromGrpcStatus(status);
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(2));
   }
-  grpc::Status status = reader->Finish();
-  if (canceller != nullptr) canceller->Detach();
-  return FromGrpcStatus(status);
 }
 
 }  // namespace

@@ -41,6 +41,13 @@ struct ClientOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Sent as "authorization: Bearer TOKEN" when not empty.
   std::string token;
+  // A watch that loses the coordinator (UNAVAILABLE) reconnects and
+  // resumes for this long without progress before giving up; each result
+  // is still delivered once.
+  absl::Duration reconnect_for = absl::Seconds(60);
+  // SubmitJob refused with RESOURCE_EXHAUSTED (full queue) is retried with
+  // backoff for this long; zero: not retried.
+  absl::Duration retry_full_queue_for = absl::ZeroDuration();
 };
 
 // Lets a caller stop a WatchJob from another thread.
@@ -48,13 +55,14 @@ class WatchCanceller {
  public:
   // Ends the watch; WatchJob returns CANCELLED. Thread-safe.
   void Cancel();
+  bool cancelled() const;
 
   // Used by FarmClient while a watch runs.
   void Attach(grpc::ClientContext* context);
   void Detach();
 
  private:
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -71,7 +79,8 @@ class FarmClient {
 
   // Calls `on_result` for each result of the job as it completes (already
   // recorded ones first), each index once, on the calling thread. Returns OK
-  // once every task has a result.
+  // once every task has a result. Reconnects when the coordinator goes away
+  // (see ClientOptions::reconnect_for).
   absl::Status WatchJob(uint64_t job_id,
                         const std::function<void(v1::TaskResult&&)>& on_result,
                         WatchCanceller* canceller = nullptr);

@@ -1,6 +1,11 @@
 // qfarm-coordinator: accepts jobs from clients and spreads their tasks over
 // the workers that dial in. Prints "qfarm-coordinator listening on HOST:PORT"
 // as its first line on stdout; stops cleanly on SIGINT or SIGTERM.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -37,6 +42,26 @@ int main(int argc, char** argv) {
             1, int64_t{1} << 32);
   flags.Int("max-attempts", &max_attempts,
             "attempts for tasks that do not set their own", 1, 100);
+  std::string data_dir = "./qfarm-data";
+  bool ephemeral = false;
+  std::string journal_sync = "full";
+  absl::Duration heartbeat_timeout = absl::Seconds(10);
+  absl::Duration retry_backoff = absl::Milliseconds(100);
+  flags.String("data-dir", &data_dir,
+               "directory of the journal (journal.db): accepted jobs and "
+               "results survive a restart on the same directory");
+  flags.Bool("ephemeral", &ephemeral,
+             "keep everything in memory: no journal, nothing survives a "
+             "restart");
+  flags.String("journal-sync", &journal_sync,
+               "full: fsync every commit (survives a machine crash); "
+               "normal: fsync at checkpoints (survives a process crash)");
+  flags.Duration("heartbeat-timeout", &heartbeat_timeout,
+                 "a worker silent this long is declared dead and its tasks "
+                 "run elsewhere");
+  flags.Duration("retry-backoff", &retry_backoff,
+                 "first wait before a task whose worker was lost runs "
+                 "again; doubles per attempt, at most 5s");
   qfarm::TlsFiles tls;
   flags.String("tls-cert", &tls.cert,
                "PEM certificate chain: serve TLS (with --tls-key)");
@@ -77,14 +102,56 @@ int main(int argc, char** argv) {
     }
     *token = *std::move(read);
   }
+  if (journal_sync != "full" && journal_sync != "normal") {
+    std::cerr << "qfarm-coordinator: --journal-sync=" << journal_sync
+              << ": expected full or normal\n";
+    return 2;
+  }
+  if (heartbeat_timeout <= absl::ZeroDuration()) {
+    std::cerr << "qfarm-coordinator: --heartbeat-timeout must be positive\n";
+    return 2;
+  }
   options.tls = tls;
   options.listen = listen;
+  if (!ephemeral) {
+    if (data_dir.empty()) {
+      std::cerr << "qfarm-coordinator: --data-dir is empty (use --ephemeral "
+                   "for no journal)\n";
+      return 2;
+    }
+    std::error_code error;
+    std::filesystem::create_directories(data_dir, error);
+    if (error) {
+      std::cerr << "qfarm-coordinator: --data-dir=" << data_dir << ": "
+                << error.message() << "\n";
+      return 1;
+    }
+    options.data_dir = data_dir;
+    options.journal.sync = journal_sync == "full"
+                               ? qfarm::coordinator::JournalSync::kFull
+                               : qfarm::coordinator::JournalSync::kNormal;
+  }
+  options.scheduler.heartbeat_timeout = heartbeat_timeout;
+  options.scheduler.retry_backoff_base = retry_backoff;
+  std::atomic<bool> fatal{false};
+  options.on_fatal = [&fatal](const absl::Status&) {
+    fatal = true;
+    kill(getpid(), SIGTERM);  // Handled below like an operator's SIGTERM.
+  };
   options.scheduler.max_queued = static_cast<size_t>(max_queued);
   options.scheduler.default_max_attempts = static_cast<uint32_t>(max_attempts);
   auto server = qfarm::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     std::cerr << "qfarm-coordinator: " << server.status().message() << "\n";
-    return server.status().code() == absl::StatusCode::kUnavailable ? 1 : 2;
+    const absl::StatusCode code = server.status().code();
+    return code == absl::StatusCode::kInvalidArgument ||
+                   code == absl::StatusCode::kNotFound
+               ? 2
+               : 1;
+  }
+  if ((*server)->recovered_jobs() > 0) {
+    QFARM_LOG(INFO) << "recovered " << (*server)->recovered_jobs()
+                    << " jobs from " << data_dir;
   }
   std::cout << "qfarm-coordinator listening on " << (*server)->address()
             << std::endl;
@@ -93,5 +160,5 @@ int main(int argc, char** argv) {
   QFARM_LOG(INFO) << "signal " << sig << ": shutting down";
   (*server)->Shutdown();
   QFARM_LOG(INFO) << "stopped";
-  return 0;
+  return fatal ? 1 : 0;
 }

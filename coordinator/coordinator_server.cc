@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_options.h"
+#include "common/logging.h"
 
 namespace qfarm::coordinator {
 
@@ -15,7 +16,9 @@ CoordinatorServer::CoordinatorServer(const CoordinatorOptions& options)
                  options.scheduler),
       router_(&scheduler_),
       farm_service_(&scheduler_, &router_, &auth_),
-      worker_link_service_(&scheduler_, &router_, &auth_) {}
+      worker_link_service_(&scheduler_, &router_, &auth_),
+      heartbeat_timeout_(options.scheduler.heartbeat_timeout),
+      on_fatal_(options.on_fatal) {}
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const CoordinatorOptions& options) {
@@ -23,6 +26,25 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       MakeServerCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer(options));
+  if (!options.data_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<Journal>> journal =
+        Journal::Open(options.data_dir, options.journal);
+    if (!journal.ok()) return journal.status();
+    absl::StatusOr<RecoveredState> state = (*journal)->Recover();
+    if (!state.ok()) return state.status();
+    server->recovered_jobs_ = state->jobs.size();
+    absl::Status restored = server->scheduler_.Restore(*std::move(state));
+    if (!restored.ok()) return restored;
+    server->journal_ = *std::move(journal);
+    Router* router = &server->router_;
+    server->scheduler_.SetJournal(server->journal_.get(),
+                                  [router](const std::vector<JobId>& jobs) {
+                                    router->WakeWatchers(jobs);
+                                  });
+    server->farm_service_.SetJournal(server->journal_.get());
+  }
+  server->worker_link_service_.SetHeartbeatInterval(
+      std::max(absl::Milliseconds(100), server->heartbeat_timeout_ / 4));
   // grpc.health.v1, served by gRPC itself: SERVING while up, NOT_SERVING
   // from the start of Shutdown() (Kubernetes probes ask the empty name).
   grpc::EnableDefaultHealthCheckService(true);
@@ -39,6 +61,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const size_t colon = options.listen.rfind(':');
   server->address_ =
       absl::StrCat(options.listen.substr(0, colon), ":", server->port_);
+  server->ticker_ = std::thread([s = server.get()] { s->TickLoop(); });
   return server;
 }
 
@@ -57,6 +80,54 @@ void CoordinatorServer::Shutdown() {
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     server_->Wait();
+  }
+  if (ticker_.joinable()) ticker_.join();
+  if (journal_ != nullptr) {
+    absl::Status closed = journal_->Close();
+    if (!closed.ok()) {
+      QFARM_LOG(ERROR) << "journal: " << closed.message();
+    }
+  }
+}
+
+void CoordinatorServer::TickLoop() {
+  const absl::Duration expiry_period =
+      heartbeat_timeout_ == absl::InfiniteDuration()
+          ? absl::Seconds(1)
+          : std::max(absl::Milliseconds(20), heartbeat_timeout_ / 4);
+  absl::Time next_expiry = absl::Now() + expiry_period;
+  while (true) {
+    const absl::Time wake = std::min(next_expiry, scheduler_.NextWakeup());
+    {
+      absl::MutexLock lock(&shutdown_mu_);
+      shutdown_mu_.AwaitWithDeadline(absl::Condition(&shut_down_), wake);
+      if (shut_down_) return;
+    }
+    if (absl::Now() >= next_expiry) {
+      next_expiry = absl::Now() + expiry_period;
+      Expiry expiry = scheduler_.ExpireSilentWorkers();
+      for (WorkerKey key : expiry.workers) {
+        router_.CloseWorker(
+            key, absl::UnavailableError("no heartbeat: worker declared dead"));
+      }
+      router_.WakeWatchers(expiry.jobs);
+    }
+    router_.Pump();
+    if (journal_ != nullptr) {
+      absl::Status status = journal_->status();
+      if (!status.ok()) {
+        bool report = false;
+        {
+          absl::MutexLock lock(&shutdown_mu_);
+          report = !fatal_reported_;
+          fatal_reported_ = true;
+        }
+        if (report) {
+          QFARM_LOG(ERROR) << "journal failed: " << status.message();
+          if (on_fatal_) on_fatal_(status);
+        }
+      }
+    }
   }
 }
 

@@ -9,14 +9,17 @@
 
 #include <grpcpp/server.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/grpc_options.h"
 #include "coordinator/farm_service.h"
+#include "coordinator/journal.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_link_service.h"
@@ -34,12 +37,19 @@ struct CoordinatorOptions {
   // Tokens callers must present; empty ones are not required.
   std::string client_token;
   std::string worker_token;
+  // Where the journal lives; empty keeps everything in memory (--ephemeral).
+  std::string data_dir;
+  JournalOptions journal;
+  // Called once, from a coordinator thread, when the coordinator cannot go
+  // on (its journal failed); the owner should shut it down.
+  std::function<void(const absl::Status&)> on_fatal;
 };
 
 class CoordinatorServer {
  public:
   // UNAVAILABLE when the address cannot be bound; the credentials' errors
-  // for bad TLS files.
+  // for bad TLS files; the journal's (DATA_LOSS, FAILED_PRECONDITION, ...)
+  // when it cannot be opened or recovered.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
       const CoordinatorOptions& options);
 
@@ -49,23 +59,37 @@ class CoordinatorServer {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
 
-  // Ends every worker and watch stream, stops accepting calls and waits for
-  // the calls in progress (at most about a second). Idempotent.
+  // Reports NOT_SERVING, ends every worker and watch stream, stops
+  // accepting calls, waits for the calls in progress (at most about a
+  // second), and flushes and closes the journal. Idempotent.
   void Shutdown();
+
+  // Jobs recovered from the journal at start-up.
+  size_t recovered_jobs() const { return recovered_jobs_; }
 
  private:
   explicit CoordinatorServer(const CoordinatorOptions& options);
+
+  // Expires silent workers every heartbeat_timeout/4 and dispatches retried
+  // tasks when their backoff ends; stops at Shutdown().
+  void TickLoop();
 
   const TokenAuth auth_;
   Scheduler scheduler_;
   Router router_;
   FarmService farm_service_;
   WorkerLinkService worker_link_service_;
+  std::unique_ptr<Journal> journal_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   int port_ = 0;
+  size_t recovered_jobs_ = 0;
+  const absl::Duration heartbeat_timeout_;
+  std::function<void(const absl::Status&)> on_fatal_;
+  std::thread ticker_;
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  bool fatal_reported_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };
 
 }  // namespace qfarm::coordinator

@@ -142,15 +142,34 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
   }
   std::vector<v1::Task> tasks(request->tasks().begin(), request->tasks().end());
   const size_t count = tasks.size();
-  absl::StatusOr<JobId> job = scheduler_->SubmitJob(std::move(tasks));
+  Journal* journal = journal_;
+  Scheduler::AcceptedHook journal_job;
+  if (journal != nullptr) {
+    // The reply waits until the job is durable: an accepted job survives a
+    // restart.
+    journal_job = [journal, reactor, response](
+                      JobId id, int64_t created_us,
+                      const std::vector<v1::Task>& tasks) {
+      // Filled before the append: its callback may run at once.
+      response->set_job_id(id);
+      response->set_task_count(static_cast<uint32_t>(tasks.size()));
+      journal->AppendJob(id, created_us, tasks, [reactor](absl::Status s) {
+        reactor->Finish(ToGrpcStatus(s));
+      });
+    };
+  }
+  absl::StatusOr<JobId> job =
+      scheduler_->SubmitJob(std::move(tasks), journal_job);
   if (!job.ok()) {
     reactor->Finish(ToGrpcStatus(job.status()));
     return reactor;
   }
-  response->set_job_id(*job);
-  response->set_task_count(static_cast<uint32_t>(count));
+  if (journal == nullptr) {
+    response->set_job_id(*job);
+    response->set_task_count(static_cast<uint32_t>(count));
+  }
   router_->Pump();
-  reactor->Finish(grpc::Status::OK);
+  if (journal == nullptr) reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
@@ -189,12 +208,20 @@ grpc::ServerUnaryReactor* FarmService::CancelJob(
   }
   absl::StatusOr<CancelOutcome> outcome =
       scheduler_->CancelJob(request->job_id());
-  if (outcome.ok()) {
-    response->set_cancelled(outcome->cancelled);
-    router_->SendCancel(request->job_id(), outcome->workers_to_notify);
-    router_->WakeWatchers({request->job_id()});
+  if (!outcome.ok()) {
+    reactor->Finish(ToGrpcStatus(outcome.status()));
+    return reactor;
   }
-  reactor->Finish(ToGrpcStatus(outcome.status()));
+  response->set_cancelled(outcome->cancelled);
+  router_->SendCancel(request->job_id(), outcome->workers_to_notify);
+  router_->WakeWatchers({request->job_id()});
+  if (journal_ != nullptr) {
+    // Answered once the cancellation is durable.
+    journal_->WhenDurable(
+        [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
+  } else {
+    reactor->Finish(grpc::Status::OK);
+  }
   return reactor;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/auth.h"
+#include "coordinator/journal.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "qfarm/v1/farm.grpc.pb.h"
@@ -15,6 +16,10 @@ class FarmService final : public v1::Farm::CallbackService {
   // `auth` is not owned and must outlive the service.
   FarmService(Scheduler* scheduler, Router* router, const TokenAuth* auth)
       : scheduler_(scheduler), router_(router), auth_(auth) {}
+
+  // Journals accepted jobs and cancellations, and answers only once they
+  // are durable. Call before the server starts; not owned.
+  void SetJournal(Journal* journal) { journal_ = journal; }
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -39,6 +44,7 @@ class FarmService final : public v1::Farm::CallbackService {
   Scheduler* const scheduler_;
   Router* const router_;
   const TokenAuth* const auth_;
+  Journal* journal_ = nullptr;
 };
 
 }  // namespace qfarm::coordinator

@@ -23,6 +23,17 @@ void Router::RemoveWorker(WorkerKey key) {
   workers_.erase(key);
 }
 
+void Router::CloseWorker(WorkerKey key, const absl::Status& status) {
+  std::shared_ptr<WorkerChannel> channel;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = workers_.find(key);
+    if (it == workers_.end()) return;
+    channel = it->second;
+  }
+  channel->Close(status);
+}
+
 void Router::AddWatcher(JobId job, std::shared_ptr<JobWatcher> watcher) {
   absl::Status close_status;
   {

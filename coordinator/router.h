@@ -46,6 +46,8 @@ class Router {
 
   void AddWorker(WorkerKey key, std::shared_ptr<WorkerChannel> channel);
   void RemoveWorker(WorkerKey key);
+  // Ends one worker's stream (declared dead) with `status`.
+  void CloseWorker(WorkerKey key, const absl::Status& status);
   void AddWatcher(JobId job, std::shared_ptr<JobWatcher> watcher);
   void RemoveWatcher(JobId job, const JobWatcher* watcher);
 

@@ -354,7 +354,8 @@ absl::Status Scheduler::Restore(RecoveredState state) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks) {
+absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
+                                           const AcceptedHook& on_accepted) {
   if (tasks.empty()) return absl::InvalidArgumentError("job has no tasks");
   const size_t n = tasks.size();
   if (n > std::numeric_limits<uint32_t>::max()) {
@@ -390,6 +391,9 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks) {
   }
   const JobId id = next_job_id_++;
   job->id = id;
+  // Before any task can be dispatched, so a journal sees the job before
+  // any of its results.
+  if (on_accepted) on_accepted(id, job->created_us, job->tasks);
   for (uint32_t i = 0; i < n; ++i) queue_.push_back(TaskRef{id, i});
   queued_ += n;
   ready_ += n;

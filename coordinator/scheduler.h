@@ -171,7 +171,15 @@ class Scheduler {
   // Accepts every task or none. INVALID_ARGUMENT for an empty job or a bad
   // task (the message names its index); RESOURCE_EXHAUSTED when the queue
   // cannot take the whole job (the message says how full it is).
-  absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks);
+  //
+  // `on_accepted`, if set, runs under the scheduler's lock once the job is
+  // accepted and before any of its tasks can be dispatched (so a journal
+  // records the job before any of its results). It must not block or call
+  // into the scheduler.
+  using AcceptedHook = std::function<void(
+      JobId, int64_t created_us, const std::vector<v1::Task>& tasks)>;
+  absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks,
+                                  const AcceptedHook& on_accepted = nullptr);
 
   // Makes final results go through `journal` before they are readable:
   // every result recorded from now on (by RecordResults, RemoveWorker,

@@ -25,8 +25,12 @@ class WorkerStream final
       public WorkerChannel,
       public std::enable_shared_from_this<WorkerStream> {
  public:
-  WorkerStream(Scheduler* scheduler, Router* router, std::string peer)
-      : scheduler_(scheduler), router_(router), peer_(std::move(peer)) {}
+  WorkerStream(Scheduler* scheduler, Router* router, std::string peer,
+               absl::Duration heartbeat_interval)
+      : scheduler_(scheduler),
+        router_(router),
+        peer_(std::move(peer)),
+        heartbeat_interval_(heartbeat_interval) {}
 
   void Start() {
     self_ = shared_from_this();
@@ -88,7 +92,10 @@ class WorkerStream final
       {
         absl::MutexLock lock(&mu_);
         key_ = key;
-        queue_.emplace_back().mutable_welcome()->set_worker_id(id);
+        v1::Welcome* welcome = queue_.emplace_back().mutable_welcome();
+        welcome->set_worker_id(id);
+        welcome->set_heartbeat_interval_ms(
+            absl::ToInt64Milliseconds(heartbeat_interval_));
         MaybeStartWriteLocked();
       }
       router_->AddWorker(key, shared_from_this());
@@ -97,6 +104,11 @@ class WorkerStream final
                       << " slots)";
     } else if (in_.has_hello()) {
       End(absl::FailedPreconditionError("hello sent twice on one stream"));
+      return;
+    } else if (!scheduler_->Heartbeat(key_)) {
+      // Declared dead while silent: its tasks went elsewhere.
+      End(absl::UnavailableError(
+          "worker declared dead after a silence; reconnect"));
       return;
     }
     if (in_.has_results()) {
@@ -187,6 +199,7 @@ class WorkerStream final
   Scheduler* const scheduler_;
   Router* const router_;
   const std::string peer_;
+  const absl::Duration heartbeat_interval_;
   std::shared_ptr<WorkerStream> self_;  // Keeps this alive until OnDone().
   v1::WorkerMessage in_;                // Read side: only reactor callbacks.
   std::string worker_id_;
@@ -222,8 +235,8 @@ WorkerLinkService::Connect(grpc::CallbackServerContext* context) {
                        << " refused: " << auth.message();
     return new RefusedStream(auth);
   }
-  auto stream =
-      std::make_shared<WorkerStream>(scheduler_, router_, context->peer());
+  auto stream = std::make_shared<WorkerStream>(
+      scheduler_, router_, context->peer(), heartbeat_interval_);
   stream->Start();
   return stream.get();
 }

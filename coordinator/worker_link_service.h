@@ -17,6 +17,11 @@ class WorkerLinkService final : public v1::WorkerLink::CallbackService {
   WorkerLinkService(Scheduler* scheduler, Router* router, const TokenAuth* auth)
       : scheduler_(scheduler), router_(router), auth_(auth) {}
 
+  // Told to workers in the welcome; call before the server starts.
+  void SetHeartbeatInterval(absl::Duration interval) {
+    heartbeat_interval_ = interval;
+  }
+
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>* Connect(
       grpc::CallbackServerContext* context) override;
 
@@ -24,6 +29,7 @@ class WorkerLinkService final : public v1::WorkerLink::CallbackService {
   Scheduler* const scheduler_;
   Router* const router_;
   const TokenAuth* const auth_;
+  absl::Duration heartbeat_interval_ = absl::Seconds(2);
 };
 
 }  // namespace qfarm::coordinator

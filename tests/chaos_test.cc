@@ -2,6 +2,7 @@
 // reports exactly one successful result.
 #include <signal.h>
 
+#include <filesystem>
 #include <random>
 #include <set>
 
@@ -83,6 +84,94 @@ TEST(ChaosTest, KilledWorkersLoseNothing) {
   EXPECT_THAT(status.out, ::testing::HasSubstr("done"));
   absl::Status stopped = (*farm)->Stop();
   EXPECT_TRUE(stopped.ok()) << stopped;
+}
+
+// The coordinator is killed with SIGKILL mid-batch and restarted on the same
+// data dir: the client's map reconnects, and every task reports exactly one
+// result.
+TEST(ChaosTest, CoordinatorRestartLosesNothing) {
+  auto farm = LocalFarm::Start({{.id = "w1", .slots = 8},
+                                {.id = "w2", .slots = 8},
+                                {.id = "w3", .slots = 8}});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  constexpr int kTasks = 3000;
+  auto map = Subprocess::Start(
+      {BinPath("qfarm"), "--coordinator=" + (*farm)->address(), "map",
+       "sleep:10ms", absl::StrCat("--repeat=", kTasks), "--output=json"},
+      {.stderr_path = (*farm)->log_dir() + "/map.err"});
+  ASSERT_TRUE(map.ok());
+  // Results are flowing: the job is journaled and running.
+  absl::StatusOr<std::string> first = (*map)->ReadLine(absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status() << (*farm)->Logs();
+  ASSERT_TRUE((*farm)->RestartCoordinator().ok()) << (*farm)->Logs();
+  const std::string rest = (*map)->ReadAll();
+  absl::StatusOr<int> code = (*map)->WaitFor(absl::Seconds(120));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0) << (*farm)->Logs();
+  ExpectEveryTaskOnceOk(*first + "\n" + rest, kTasks);
+  // A watch from a new client gets the whole job again, once each.
+  CommandResult watched = (*farm)->Qfarm({"watch", "1", "--output=json"});
+  EXPECT_EQ(watched.exit_code, 0) << watched.err;
+  ExpectEveryTaskOnceOk(watched.out, kTasks);
+  absl::Status stopped = (*farm)->Stop();
+  EXPECT_TRUE(stopped.ok()) << stopped;
+}
+
+// A frozen worker (SIGSTOP) keeps its TCP connection but stops
+// heartbeating: it is declared dead and its tasks run elsewhere; after
+// SIGCONT its late results are dropped and it serves again.
+TEST(ChaosTest, FrozenWorkerIsDetectedAndItsLateResultsDropped) {
+  auto farm =
+      LocalFarm::Start({{.id = "w1", .slots = 4}, {.id = "w2", .slots = 4}},
+                       {"--heartbeat-timeout=1s"});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  constexpr int kTasks = 400;
+  CommandResult submitted = (*farm)->Qfarm(
+      {"submit", "sleep:50ms", absl::StrCat("--repeat=", kTasks)});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  const std::string job(absl::StripAsciiWhitespace(submitted.out));
+  Subprocess* frozen = (*farm)->worker("w1");
+  frozen->Signal(SIGSTOP);
+  CommandResult watched = (*farm)->Qfarm({"watch", job, "--output=json"});
+  EXPECT_EQ(watched.exit_code, 0) << watched.err << (*farm)->Logs();
+  // Tasks w1 held were run again, by w2, with a higher attempt.
+  EXPECT_GE(ExpectEveryTaskOnceOk(watched.out, kTasks), 2);
+  frozen->Signal(SIGCONT);
+  // It reconnects (its old stream was ended) and takes the next job.
+  ASSERT_TRUE((*farm)->WaitForWorkers(2, absl::Seconds(30)).ok());
+  CommandResult status = (*farm)->Qfarm({"status", job});
+  EXPECT_THAT(status.out,
+              ::testing::HasSubstr(absl::StrCat(kTasks, " ok, 0 failed")));
+  CommandResult next = (*farm)->Qfarm({"map", "echo:x", "--repeat=50"});
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  absl::Status stopped = (*farm)->Stop();
+  EXPECT_TRUE(stopped.ok()) << stopped;
+}
+
+// A journal damaged on disk stops the coordinator at start-up with a clear
+// message; it never starts on a silently shortened history.
+TEST(ChaosTest, TruncatedJournalIsReportedAtStartUp) {
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  {
+    auto farm = LocalFarm::Start({{.id = "w1"}}, {"--data-dir=" + data});
+    ASSERT_TRUE(farm.ok()) << farm.status();
+    CommandResult r = (*farm)->Qfarm({"map", "echo:x", "--repeat=2000"});
+    ASSERT_EQ(r.exit_code, 0);
+    ASSERT_TRUE((*farm)->Stop().ok());
+  }
+  const std::string db = data + "/journal.db";
+  std::error_code error;
+  const auto size = std::filesystem::file_size(db, error);
+  ASSERT_FALSE(error);
+  std::filesystem::resize_file(db, size / 2, error);
+  ASSERT_FALSE(error);
+  CommandResult start =
+      RunCommand({BinPath("qfarm-coordinator"), "--listen=127.0.0.1:0",
+                  "--data-dir=" + data});
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_THAT(start.err, ::testing::HasSubstr("journal.db"));
+  EXPECT_EQ(start.out, "");
 }
 
 }  // namespace

@@ -19,33 +19,55 @@ absl::StatusOr<std::unique_ptr<LocalFarm>> LocalFarm::Start(
     const std::vector<std::string>& client_flags) {
   std::unique_ptr<LocalFarm> farm(new LocalFarm);
   farm->client_flags_ = client_flags;
+  farm->coordinator_flags_ = coordinator_flags;
+  bool has_data_dir = false;
+  for (const std::string& flag : coordinator_flags) {
+    if (absl::StartsWith(flag, "--data-dir") ||
+        absl::StartsWith(flag, "--ephemeral")) {
+      has_data_dir = true;
+    }
+  }
+  if (!has_data_dir) {
+    farm->coordinator_flags_.push_back(
+        absl::StrCat("--data-dir=", farm->dir_.path(), "/data"));
+  }
+  absl::Status started = farm->StartCoordinator("127.0.0.1:0");
+  if (!started.ok()) return started;
+  for (const WorkerSpec& spec : workers) {
+    absl::Status worker = farm->StartWorker(spec);
+    if (!worker.ok()) return worker;
+  }
+  absl::Status ready = farm->WaitForWorkers(workers.size(), absl::Seconds(30));
+  if (!ready.ok()) return ready;
+  return farm;
+}
+
+absl::Status LocalFarm::StartCoordinator(const std::string& listen) {
   std::vector<std::string> argv = {BinPath("qfarm-coordinator"),
-                                   "--listen=127.0.0.1:0"};
-  argv.insert(argv.end(), coordinator_flags.begin(), coordinator_flags.end());
+                                   "--listen=" + listen};
+  argv.insert(argv.end(), coordinator_flags_.begin(), coordinator_flags_.end());
   auto coordinator = Subprocess::Start(
-      argv, {.stderr_path = farm->dir_.path() + "/coordinator.log"});
+      argv, {.stderr_path = dir_.path() + "/coordinator.log"});
   if (!coordinator.ok()) return coordinator.status();
-  farm->coordinator_ = *std::move(coordinator);
-  absl::StatusOr<std::string> line =
-      farm->coordinator_->ReadLine(absl::Seconds(20));
+  coordinator_ = *std::move(coordinator);
+  absl::StatusOr<std::string> line = coordinator_->ReadLine(absl::Seconds(20));
   if (!line.ok()) {
-    return absl::InternalError(
-        absl::StrCat("coordinator did not start: ", line.status().message(),
-                     "\n", farm->Logs()));
+    return absl::InternalError(absl::StrCat(
+        "coordinator did not start: ", line.status().message(), "\n", Logs()));
   }
   constexpr absl::string_view kPrefix = "qfarm-coordinator listening on ";
   if (!absl::StartsWith(*line, kPrefix)) {
     return absl::InternalError(
         absl::StrCat("unexpected first line: \"", *line, "\""));
   }
-  farm->address_ = line->substr(kPrefix.size());
-  for (const WorkerSpec& spec : workers) {
-    absl::Status started = farm->StartWorker(spec);
-    if (!started.ok()) return started;
-  }
-  absl::Status ready = farm->WaitForWorkers(workers.size(), absl::Seconds(30));
-  if (!ready.ok()) return ready;
-  return farm;
+  address_ = line->substr(kPrefix.size());
+  return absl::OkStatus();
+}
+
+absl::Status LocalFarm::RestartCoordinator() {
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait();
+  return StartCoordinator(address_);
 }
 
 LocalFarm::~LocalFarm() {

@@ -23,9 +23,10 @@ struct WorkerSpec {
 
 class LocalFarm {
  public:
-  // Starts a coordinator (with `coordinator_flags`) and the workers, and
-  // waits until the coordinator lists every worker. `client_flags` go to
-  // every `qfarm` this farm runs (TLS, token).
+  // Starts a coordinator (with `coordinator_flags`; its journal goes to a
+  // temp dir unless they say --data-dir or --ephemeral) and the workers,
+  // and waits until the coordinator lists every worker. `client_flags` go
+  // to every `qfarm` this farm runs (TLS, token).
   static absl::StatusOr<std::unique_ptr<LocalFarm>> Start(
       const std::vector<WorkerSpec>& workers,
       const std::vector<std::string>& coordinator_flags = {},
@@ -42,6 +43,9 @@ class LocalFarm {
   Subprocess* worker(const std::string& id);
   // SIGKILLs the worker, reaps it and forgets it (Stop() then ignores it).
   void KillWorker(const std::string& id);
+  // SIGKILLs the coordinator and starts it again on the same port with the
+  // same flags (and so the same data dir).
+  absl::Status RestartCoordinator();
   Subprocess* coordinator() { return coordinator_.get(); }
 
   // SIGTERM to every worker, then to the coordinator; returns OK when all
@@ -58,7 +62,10 @@ class LocalFarm {
  private:
   LocalFarm() = default;
 
+  absl::Status StartCoordinator(const std::string& listen);
+
   TempDir dir_;
+  std::vector<std::string> coordinator_flags_;
   std::vector<std::string> client_flags_;
   std::string address_;
   std::unique_ptr<Subprocess> coordinator_;

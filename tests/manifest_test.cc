@@ -669,6 +669,9 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
   const std::string listen = FlagValue(argv, "listen");
   ASSERT_FALSE(listen.empty()) << "the coordinator's args set no --listen";
   ASSERT_EQ(Rewrite(&argv, "--listen=", "127.0.0.1:0"), 1);
+  // The journal goes to the volume's mount path in the pod, a temp dir here.
+  EXPECT_EQ(FlagValue(argv, "data-dir"), "/var/lib/qfarm");
+  ASSERT_EQ(Rewrite(&argv, "--data-dir=", dir.path() + "/data"), 1);
   argv[0] = BinPath(argv[0]);
   auto coordinator = Subprocess::Start(
       argv, {.stderr_path = coordinator_log, .env = coordinator_process->env});

@@ -24,6 +24,7 @@ start() {
   mkdir -p "$dir"
   : > "$dir/pids"
   "$BIN_DIR/qfarm-coordinator" --listen="${LISTEN:-127.0.0.1:0}" \
+    --data-dir="$dir/data" \
     > "$dir/coordinator.out" 2> "$dir/coordinator.log" < /dev/null &
   echo "$!" >> "$dir/pids"
   local address=""
