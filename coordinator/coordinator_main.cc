@@ -62,6 +62,25 @@ int main(int argc, char** argv) {
   flags.Duration("retry-backoff", &retry_backoff,
                  "first wait before a task whose worker was lost runs "
                  "again; doubles per attempt, at most 5s");
+  int64_t max_tasks_per_job = 1'000'000;
+  int64_t max_jobs_per_client = 1000;
+  absl::Duration max_sleep = absl::Hours(24);
+  int64_t max_cpu_units = 1'000'000'000;
+  int64_t max_text_bytes = 1 << 20;
+  flags.Int("max-tasks-per-job", &max_tasks_per_job,
+            "most tasks in one job; a bigger job is refused with "
+            "INVALID_ARGUMENT",
+            1, int64_t{1} << 32);
+  flags.Int("max-jobs-per-client", &max_jobs_per_client,
+            "most unfinished jobs one client address may have; more is "
+            "RESOURCE_EXHAUSTED (0: no bound)",
+            0, int64_t{1} << 32);
+  flags.Duration("max-sleep", &max_sleep,
+                 "longest sleep (and per-task timeout) a task may ask for");
+  flags.Int("max-cpu-units", &max_cpu_units,
+            "most iterations a cpu task may ask for", 0, int64_t{1} << 40);
+  flags.Int("max-payload-bytes", &max_text_bytes,
+            "largest echo payload or http URL", 0, 64 << 20);
   qfarm::TlsFiles tls;
   flags.String("tls-cert", &tls.cert,
                "PEM certificate chain: serve TLS (with --tls-key)");
@@ -132,6 +151,12 @@ int main(int argc, char** argv) {
                                : qfarm::coordinator::JournalSync::kNormal;
   }
   options.scheduler.heartbeat_timeout = heartbeat_timeout;
+  options.scheduler.limits.max_sleep = max_sleep;
+  options.scheduler.limits.max_timeout = max_sleep;
+  options.scheduler.limits.max_cpu_units = max_cpu_units;
+  options.scheduler.limits.max_text_bytes = static_cast<size_t>(max_text_bytes);
+  options.limits.max_tasks_per_job = static_cast<size_t>(max_tasks_per_job);
+  options.limits.max_jobs_per_client = static_cast<size_t>(max_jobs_per_client);
   options.scheduler.retry_backoff_base = retry_backoff;
   std::atomic<bool> fatal{false};
   options.on_fatal = [&fatal](const absl::Status&) {

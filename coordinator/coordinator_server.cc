@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                                   });
     server->farm_service_.SetJournal(server->journal_.get());
   }
+  server->farm_service_.SetLimits(options.limits);
   server->worker_link_service_.SetHeartbeatInterval(
       std::max(absl::Milliseconds(100), server->heartbeat_timeout_ / 4));
   // grpc.health.v1, served by gRPC itself: SERVING while up, NOT_SERVING

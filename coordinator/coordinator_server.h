@@ -37,6 +37,7 @@ struct CoordinatorOptions {
   // Tokens callers must present; empty ones are not required.
   std::string client_token;
   std::string worker_token;
+  FarmService::Limits limits;
   // Where the journal lives; empty keeps everything in memory (--ephemeral).
   std::string data_dir;
   JournalOptions journal;

@@ -168,6 +168,48 @@ TEST_F(CoordinatorServerTest, JobRoundTripThroughAHandDrivenWorker) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST_F(CoordinatorServerTest, ResultForATaskNeverGivenEndsTheStream) {
+  auto farm = v1::Farm::NewStub(channel_);
+  v1::SubmitJobRequest submit;
+  submit.add_tasks()->set_kind(v1::TASK_KIND_ECHO);
+  v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(farm->SubmitJob(&context, submit, &submitted).ok());
+  }
+  auto worker = v1::WorkerLink::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = worker->Connect(&context);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id("liar");
+  hello.mutable_hello()->set_slots(1);  // No credits: it is given nothing.
+  ASSERT_TRUE(stream->Write(hello));
+  v1::CoordinatorMessage in;
+  ASSERT_TRUE(stream->Read(&in));
+  ASSERT_TRUE(in.has_welcome());
+  v1::WorkerMessage forged;
+  v1::TaskResult* r = forged.mutable_results()->add_results();
+  r->set_job_id(submitted.job_id());
+  r->set_index(0);
+  r->set_attempt(1);
+  r->set_state(v1::TASK_STATE_OK);
+  r->set_value("forged");
+  ASSERT_TRUE(stream->Write(forged));
+  while (stream->Read(&in)) {
+  }
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("never given"));
+  // Nothing was recorded: the task is still queued.
+  grpc::ClientContext get_context;
+  v1::GetJobRequest get;
+  get.set_job_id(submitted.job_id());
+  v1::JobInfo info;
+  ASSERT_TRUE(farm->GetJob(&get_context, get, &info).ok());
+  EXPECT_EQ(info.queued(), 1u);
+  EXPECT_EQ(info.ok(), 0u);
+}
+
 TEST_F(CoordinatorServerTest, UnknownJobIsNotFoundEverywhere) {
   auto farm = v1::Farm::NewStub(channel_);
   {

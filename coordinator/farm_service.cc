@@ -1,9 +1,11 @@
 #include "coordinator/farm_service.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "coordinator/call_auth.h"
 
@@ -127,6 +129,42 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::ResultBatch> {
 
 }  // namespace
 
+namespace {
+
+// "ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1": a client is its address, not
+// its connection.
+std::string ClientOf(const grpc::CallbackServerContext& context) {
+  std::string peer = context.peer();
+  const size_t colon = peer.rfind(':');
+  if (colon != std::string::npos && colon > peer.find(':')) {
+    peer.resize(colon);
+  }
+  return peer;
+}
+
+}  // namespace
+
+absl::Status FarmService::CheckClientJobs(const std::string& client) {
+  if (limits_.max_jobs_per_client == 0) return absl::OkStatus();
+  absl::MutexLock lock(&clients_mu_);
+  std::vector<JobId>& jobs = client_jobs_[client];
+  jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                            [this](JobId id) {
+                              absl::StatusOr<v1::JobInfo> info =
+                                  scheduler_->GetJob(id);
+                              return !info.ok() ||
+                                     info->state() != v1::JOB_STATE_RUNNING;
+                            }),
+             jobs.end());
+  if (jobs.size() >= limits_.max_jobs_per_client) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "client ", client, " has ", jobs.size(),
+        " unfinished jobs, the most allowed (--max-jobs-per-client=",
+        limits_.max_jobs_per_client, "); wait for one to finish"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FarmService::Authorize(
     grpc::CallbackServerContext* context) const {
   return auth_->Check(AuthorizationOf(*context), Role::kClient);
@@ -138,6 +176,18 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (absl::Status auth = Authorize(context); !auth.ok()) {
     reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
+  if (static_cast<size_t>(request->tasks_size()) > limits_.max_tasks_per_job) {
+    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("tasks: a job of ", request->tasks_size(),
+                     " tasks is over the maximum of ",
+                     limits_.max_tasks_per_job, " (--max-tasks-per-job)"))));
+    return reactor;
+  }
+  const std::string client = ClientOf(*context);
+  if (absl::Status room = CheckClientJobs(client); !room.ok()) {
+    reactor->Finish(ToGrpcStatus(room));
     return reactor;
   }
   std::vector<v1::Task> tasks(request->tasks().begin(), request->tasks().end());
@@ -163,6 +213,10 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
   if (!job.ok()) {
     reactor->Finish(ToGrpcStatus(job.status()));
     return reactor;
+  }
+  if (limits_.max_jobs_per_client > 0) {
+    absl::MutexLock lock(&clients_mu_);
+    client_jobs_[client].push_back(*job);
   }
   if (journal == nullptr) {
     response->set_job_id(*job);

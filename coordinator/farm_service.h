@@ -3,6 +3,8 @@
 // grpc::Status here and nowhere else.
 #pragma once
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "coordinator/journal.h"
 #include "coordinator/router.h"
@@ -16,6 +18,16 @@ class FarmService final : public v1::Farm::CallbackService {
   // `auth` is not owned and must outlive the service.
   FarmService(Scheduler* scheduler, Router* router, const TokenAuth* auth)
       : scheduler_(scheduler), router_(router), auth_(auth) {}
+
+  // Per-request bounds, beyond the scheduler's per-task ones.
+  struct Limits {
+    // Tasks in one SubmitJob; more is INVALID_ARGUMENT.
+    size_t max_tasks_per_job = 1'000'000;
+    // Unfinished jobs one client (its IP address) may have; more is
+    // RESOURCE_EXHAUSTED. 0: no bound.
+    size_t max_jobs_per_client = 1000;
+  };
+  void SetLimits(const Limits& limits) { limits_ = limits; }
 
   // Journals accepted jobs and cancellations, and answers only once they
   // are durable. Call before the server starts; not owned.
@@ -40,11 +52,18 @@ class FarmService final : public v1::Farm::CallbackService {
 
  private:
   absl::Status Authorize(grpc::CallbackServerContext* context) const;
+  // RESOURCE_EXHAUSTED when `client` has max_jobs_per_client unfinished
+  // jobs; forgets its finished ones.
+  absl::Status CheckClientJobs(const std::string& client);
 
   Scheduler* const scheduler_;
   Router* const router_;
   const TokenAuth* const auth_;
   Journal* journal_ = nullptr;
+  Limits limits_;
+  absl::Mutex clients_mu_;
+  absl::flat_hash_map<std::string, std::vector<JobId>> client_jobs_
+      ABSL_GUARDED_BY(clients_mu_);
 };
 
 }  // namespace qfarm::coordinator

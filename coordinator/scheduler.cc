@@ -656,8 +656,9 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
   return out;
 }
 
-std::vector<JobId> Scheduler::RecordResults(
-    WorkerKey key, std::vector<v1::TaskResult> results) {
+std::vector<JobId> Scheduler::RecordResults(WorkerKey key,
+                                            std::vector<v1::TaskResult> results,
+                                            std::string* violation) {
   const int64_t now = clock_->NowMicros();
   Changes changes;
   std::vector<JobId> changed;
@@ -669,14 +670,37 @@ std::vector<JobId> Scheduler::RecordResults(
     Worker& worker = *worker_it->second;
     worker.heard_us = now;
     Job* job = nullptr;
+    auto never_given = [&](const v1::TaskResult& r) {
+      if (violation != nullptr && violation->empty()) {
+        *violation = absl::StrCat("result for job ", r.job_id(), " task ",
+                                  r.index(), " attempt ", r.attempt(),
+                                  ": that task was never given to this "
+                                  "worker");
+      }
+    };
     for (v1::TaskResult& result : results) {
       if (job == nullptr || job->id != result.job_id()) {
         auto it = jobs_.find(result.job_id());
-        if (it == jobs_.end()) continue;
+        if (it == jobs_.end()) {
+          never_given(result);
+          continue;
+        }
         job = it->second.get();
       }
-      if (result.index() >= job->entries.size()) continue;
+      if (result.index() >= job->entries.size()) {
+        never_given(result);
+        continue;
+      }
       const TaskEntry& entry = job->entries[result.index()];
+      // An attempt not yet made, or the current attempt running elsewhere,
+      // was never this worker's; a late result of an earlier attempt (or
+      // after a cancel) is dropped quietly.
+      if (result.attempt() == 0 || result.attempt() > entry.attempt ||
+          (entry.state == v1::TASK_STATE_RUNNING &&
+           entry.attempt == result.attempt() && entry.worker != key)) {
+        never_given(result);
+        continue;
+      }
       if (entry.state != v1::TASK_STATE_RUNNING || entry.worker != key ||
           entry.attempt != result.attempt()) {
         continue;

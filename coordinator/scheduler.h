@@ -176,8 +176,8 @@ class Scheduler {
   // accepted and before any of its tasks can be dispatched (so a journal
   // records the job before any of its results). It must not block or call
   // into the scheduler.
-  using AcceptedHook = std::function<void(
-      JobId, int64_t created_us, const std::vector<v1::Task>& tasks)>;
+  using AcceptedHook = std::function<void(JobId, int64_t created_us,
+                                          const std::vector<v1::Task>& tasks)>;
   absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks,
                                   const AcceptedHook& on_accepted = nullptr);
 
@@ -260,8 +260,14 @@ class Scheduler {
   // error saying so. Results do not return credits. Counts as hearing from
   // the worker. Returns the jobs that got new readable results (each once),
   // so their watchers can be woken.
+  //
+  // `violation`, if set, receives a description of the first result for a
+  // task this worker was never given (unknown job, index out of range, an
+  // attempt not yet made, or the current attempt running on another
+  // worker): a protocol error the caller should end the stream for.
   std::vector<JobId> RecordResults(WorkerKey worker,
-                                   std::vector<v1::TaskResult> results);
+                                   std::vector<v1::TaskResult> results,
+                                   std::string* violation = nullptr);
 
   // Readable results recorded at or after `cursor` (completion order), at
   // most `max_results`. A cursor past the end reads from the end. NOT_FOUND

@@ -523,6 +523,47 @@ TEST_F(SchedulerTest, MissingWorkerNameIsFilledIn) {
   EXPECT_EQ(results[0].worker(), "w7");
 }
 
+// Results for tasks a worker was never given are reported as violations;
+// late results of tasks it did have (an earlier attempt, a finished task)
+// are dropped quietly.
+TEST_F(SchedulerTest, ResultsNeverGivenAreViolations) {
+  JobId job = Submit(Echoes(3));
+  WorkerKey w1 = Worker("w1", 1);
+  WorkerKey w2 = Worker("w2", 1);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(2));
+  // Dispatch serves w1 first: got[0] runs on w1, got[1] on w2.
+  auto violation_of = [&](WorkerKey w, v1::TaskResult r) {
+    std::string violation;
+    scheduler_.RecordResults(w, {std::move(r)}, &violation);
+    return violation;
+  };
+  // The task w1 runs, sent by w2.
+  EXPECT_THAT(violation_of(w2, ResultFor(got[0])), HasSubstr("never given"));
+  v1::TaskResult unknown_job = ResultFor(got[0]);
+  unknown_job.set_job_id(999);
+  EXPECT_THAT(violation_of(w1, unknown_job), HasSubstr("job 999"));
+  v1::TaskResult bad_index = ResultFor(got[0]);
+  bad_index.set_index(7);
+  EXPECT_THAT(violation_of(w1, bad_index), HasSubstr("task 7"));
+  v1::TaskResult future_attempt = ResultFor(got[0]);
+  future_attempt.set_attempt(2);
+  EXPECT_THAT(violation_of(w1, future_attempt), HasSubstr("attempt 2"));
+  v1::TaskResult never_dispatched = ResultFor(got[0]);
+  never_dispatched.set_index(2);
+  EXPECT_THAT(violation_of(w1, never_dispatched), HasSubstr("never given"));
+  EXPECT_THAT(AllResults(job), IsEmpty());
+  // The right worker: recorded, no violation; the same again is a quiet
+  // duplicate.
+  std::string none;
+  std::vector<v1::TaskResult> results = {ResultFor(got[0])};
+  scheduler_.RecordResults(w1, results, &none);
+  EXPECT_EQ(none, "");
+  scheduler_.RecordResults(w1, results, &none);
+  EXPECT_EQ(none, "");
+  EXPECT_THAT(AllResults(job), SizeIs(1));
+}
+
 TEST_F(SchedulerTest, EachResultIsRecordedOnce) {
   JobId job = Submit(Echoes(3));
   WorkerKey w1 = Worker("w1", 2);

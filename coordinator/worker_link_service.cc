@@ -116,9 +116,15 @@ class WorkerStream final
       std::vector<v1::TaskResult> batch;
       batch.reserve(results->size());
       for (v1::TaskResult& r : *results) batch.push_back(std::move(r));
+      std::string violation;
       std::vector<JobId> jobs =
-          scheduler_->RecordResults(key_, std::move(batch));
+          scheduler_->RecordResults(key_, std::move(batch), &violation);
       router_->WakeWatchers(jobs);
+      if (!violation.empty()) {
+        QFARM_LOG(WARNING) << "worker " << worker_id_ << ": " << violation;
+        End(absl::FailedPreconditionError(violation));
+        return;
+      }
     }
     if (in_.credits() > 0) scheduler_->AddCredits(key_, in_.credits());
     router_->Pump();

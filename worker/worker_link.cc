@@ -46,6 +46,7 @@ class WorkerLink::Connection {
       // coordinator re-queued those tasks when that stream ended.
       link_->pending_.clear();
       link_->pending_credits_ = 0;
+      ++link_->generation_;
       if (!link_->stopping_) {
         hello.set_credits(static_cast<uint32_t>(
             std::max(0, link_->options_.slots - link_->in_flight_)));
@@ -99,6 +100,8 @@ class WorkerLink::Connection {
       link_->in_flight_ += batch->assignments_size();
       for (const v1::Assignment& a : batch->assignments()) {
         ++link_->in_flight_jobs_[a.job_id()];
+        link_->in_flight_generation_[{a.job_id(), a.index(), a.attempt()}] =
+            link_->generation_;
       }
     }
     for (v1::Assignment& a : *batch->mutable_assignments()) {
@@ -193,8 +196,14 @@ void WorkerLink::OnResult(v1::TaskResult result) {
   if (it != in_flight_jobs_.end() && --it->second == 0) {
     in_flight_jobs_.erase(it);
   }
+  auto gen = in_flight_generation_.find(
+      {result.job_id(), result.index(), result.attempt()});
+  const bool current =
+      gen != in_flight_generation_.end() && gen->second == generation_;
+  if (gen != in_flight_generation_.end()) in_flight_generation_.erase(gen);
   if (connection_ == nullptr) return;  // Void: see Connection::Serve().
-  pending_.push_back(std::move(result));
+  // A task of an earlier connection frees a slot but has no result to give.
+  if (current) pending_.push_back(std::move(result));
   ++pending_credits_;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -66,8 +67,14 @@ class WorkerLink : private ResultSink {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_);
-  // Tasks submitted to the executor whose result has not come back.
+  // Tasks submitted to the executor whose result has not come back, with the
+  // connection generation that gave each: a result of an earlier
+  // connection is void (the coordinator re-queued the task when that
+  // stream ended) and is not sent.
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::tuple<uint64_t, uint32_t, uint32_t>, uint64_t>
+      in_flight_generation_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, int> in_flight_jobs_ ABSL_GUARDED_BY(mu_);
   // Results and credits not yet sent on the current connection.
   std::vector<v1::TaskResult> pending_ ABSL_GUARDED_BY(mu_);
