@@ -23,7 +23,8 @@ constexpr char kUsage[] =
     "Accepts jobs from clients (qfarm) and dispatches their tasks to the\n"
     "workers (qfarm-worker) that connect to it. Prints\n"
     "\"qfarm-coordinator listening on HOST:PORT\" first, with the real port\n"
-    "when 0 was asked; stops on SIGINT or SIGTERM.";
+    "when 0 was asked (then \"qfarm-coordinator metrics on HOST:PORT\" with\n"
+    "--metrics-listen); stops on SIGINT or SIGTERM.";
 
 }  // namespace
 
@@ -81,6 +82,10 @@ int main(int argc, char** argv) {
             "most iterations a cpu task may ask for", 0, int64_t{1} << 40);
   flags.Int("max-payload-bytes", &max_text_bytes,
             "largest echo payload or http URL", 0, 64 << 20);
+  std::string metrics_listen;
+  flags.String("metrics-listen", &metrics_listen,
+               "HOST:PORT to serve Prometheus metrics on (/metrics); "
+               "empty: none");
   qfarm::TlsFiles tls;
   flags.String("tls-cert", &tls.cert,
                "PEM certificate chain: serve TLS (with --tls-key)");
@@ -150,6 +155,7 @@ int main(int argc, char** argv) {
                                ? qfarm::coordinator::JournalSync::kFull
                                : qfarm::coordinator::JournalSync::kNormal;
   }
+  options.metrics_listen = metrics_listen;
   options.scheduler.heartbeat_timeout = heartbeat_timeout;
   options.scheduler.limits.max_sleep = max_sleep;
   options.scheduler.limits.max_timeout = max_sleep;
@@ -180,6 +186,12 @@ int main(int argc, char** argv) {
   }
   std::cout << "qfarm-coordinator listening on " << (*server)->address()
             << std::endl;
+  if ((*server)->metrics_port() > 0) {
+    const size_t colon = metrics_listen.rfind(':');
+    std::cout << "qfarm-coordinator metrics on "
+              << metrics_listen.substr(0, colon) << ":"
+              << (*server)->metrics_port() << std::endl;
+  }
 
   const int sig = qfarm::WaitForTerminationSignal();
   QFARM_LOG(INFO) << "signal " << sig << ": shutting down";

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_options.h"
 #include "common/logging.h"
+#include "coordinator/coordinator_metrics.h"
 
 namespace qfarm::coordinator {
 
@@ -44,6 +45,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     server->farm_service_.SetJournal(server->journal_.get());
   }
   server->farm_service_.SetLimits(options.limits);
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+        MetricsServer::Start(options.metrics_listen,
+                             std::make_shared<CoordinatorMetrics>(
+                                 &server->scheduler_, server->journal_.get()));
+    if (!metrics.ok()) return metrics.status();
+    server->metrics_server_ = *std::move(metrics);
+  }
   server->worker_link_service_.SetHeartbeatInterval(
       std::max(absl::Milliseconds(100), server->heartbeat_timeout_ / 4));
   // grpc.health.v1, served by gRPC itself: SERVING while up, NOT_SERVING

@@ -18,6 +18,7 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/grpc_options.h"
+#include "common/metrics.h"
 #include "coordinator/farm_service.h"
 #include "coordinator/journal.h"
 #include "coordinator/router.h"
@@ -38,6 +39,8 @@ struct CoordinatorOptions {
   std::string client_token;
   std::string worker_token;
   FarmService::Limits limits;
+  // HOST:PORT for the Prometheus endpoint (/metrics); empty: none.
+  std::string metrics_listen;
   // Where the journal lives; empty keeps everything in memory (--ephemeral).
   std::string data_dir;
   JournalOptions journal;
@@ -65,6 +68,11 @@ class CoordinatorServer {
   // second), and flushes and closes the journal. Idempotent.
   void Shutdown();
 
+  // The metrics endpoint's port, 0 when there is none.
+  int metrics_port() const {
+    return metrics_server_ ? metrics_server_->port() : 0;
+  }
+
   // Jobs recovered from the journal at start-up.
   size_t recovered_jobs() const { return recovered_jobs_; }
 
@@ -82,6 +90,7 @@ class CoordinatorServer {
   WorkerLinkService worker_link_service_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::string address_;
   int port_ = 0;
   size_t recovered_jobs_ = 0;

@@ -793,10 +793,14 @@ void Journal::WriterLoop() {
       }
       failed = status_;
     }
+    const absl::Time write_start = absl::Now();
     const absl::Status status = failed.ok() ? WriteGroup(group) : failed;
+    const double write_seconds =
+        absl::ToDoubleSeconds(absl::Now() - write_start);
     {
       absl::MutexLock lock(&mu_);
       if (status.ok()) {
+        stats_.commit_seconds.Observe(write_seconds);
         ++stats_.transactions;
         stats_.bytes += bytes;
         stats_.largest_group =

@@ -63,6 +63,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/histogram.h"
 #include "coordinator/scheduler.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "qfarm/v1/task.pb.h"
@@ -98,6 +99,8 @@ struct JournalStats {
   uint64_t largest_group = 0;
   // Encoded bytes written.
   uint64_t bytes = 0;
+  // Time to write and commit (fsync included) each group.
+  HistogramData commit_seconds;
 };
 
 class Journal final : public ResultJournal {

@@ -180,6 +180,11 @@ absl::Duration Scheduler::Backoff(uint32_t attempt) const {
 
 void Scheduler::Finish(Job& job, uint32_t index, v1::TaskResult result,
                        int64_t now_us, Changes& changes) {
+  const auto kind = static_cast<size_t>(job.tasks[index].kind()) & 7;
+  const auto state = static_cast<size_t>(result.state()) & 7;
+  ++stats_.finished[kind][state];
+  stats_.latency.Observe(
+      static_cast<double>(now_us - job.entries[index].queued_us) / 1e6);
   job.Finish(index, std::move(result), now_us);
   AddOnce(changes.jobs, job.id);
   if (journal_ == nullptr) return;
@@ -637,6 +642,7 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
         TaskEntry& entry = job->entries[index];
         entry.state = v1::TASK_STATE_RUNNING;
         ++entry.attempt;
+        if (entry.attempt > 1) ++stats_.retried;
         entry.dispatched_us = now;
         entry.worker = worker.key;
         --job->queued;
@@ -846,6 +852,13 @@ absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
   }
   SendToJournal(journal, std::move(changes), id);
   return outcome;
+}
+
+SchedulerStats Scheduler::Stats() const {
+  absl::MutexLock lock(&mu_);
+  SchedulerStats stats = stats_;
+  stats.queued = queued_;
+  return stats;
 }
 
 std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {

@@ -50,6 +50,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/histogram.h"
 #include "common/task_spec.h"
 #include "qfarm/v1/farm.pb.h"
 #include "qfarm/v1/task.pb.h"
@@ -157,6 +158,17 @@ class ResultJournal {
   // the tasks it cancelled. Same contract as AppendResults().
   virtual uint64_t AppendCancel(JobId job, std::vector<v1::TaskResult> results,
                                 Done done) = 0;
+};
+
+// Counters for metrics, since the scheduler started.
+struct SchedulerStats {
+  // Final results by TaskKind number and TaskState number.
+  uint64_t finished[8][8] = {};
+  // Dispatches of a task after its first (its worker was lost).
+  uint64_t retried = 0;
+  // Queued to final result, seconds.
+  HistogramData latency;
+  size_t queued = 0;
 };
 
 class Scheduler {
@@ -300,6 +312,8 @@ class Scheduler {
   // The connected workers, in connection order.
   std::vector<v1::WorkerInfo> ListWorkers() const;
 
+  SchedulerStats Stats() const;
+
   // Tasks waiting for a worker, including those waiting out a backoff.
   size_t queued() const;
 
@@ -382,6 +396,7 @@ class Scheduler {
   // tasks cancelled meanwhile, dropped when they come due.
   std::vector<Delayed> delayed_ ABSL_GUARDED_BY(mu_);
   // Live waiting tasks: eligible or delayed.
+  SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
   // Live entries of retry_ and queue_.
   size_t ready_ ABSL_GUARDED_BY(mu_) = 0;

@@ -100,8 +100,8 @@ class WorkerLink::Connection {
       link_->in_flight_ += batch->assignments_size();
       for (const v1::Assignment& a : batch->assignments()) {
         ++link_->in_flight_jobs_[a.job_id()];
-        link_->in_flight_generation_[{a.job_id(), a.index(), a.attempt()}] =
-            link_->generation_;
+        link_->in_flight_generation_[{a.job_id(), a.index(), a.attempt()}] = {
+            link_->generation_, a.task().kind()};
       }
     }
     for (v1::Assignment& a : *batch->mutable_assignments()) {
@@ -198,9 +198,17 @@ void WorkerLink::OnResult(v1::TaskResult result) {
   }
   auto gen = in_flight_generation_.find(
       {result.job_id(), result.index(), result.attempt()});
-  const bool current =
-      gen != in_flight_generation_.end() && gen->second == generation_;
-  if (gen != in_flight_generation_.end()) in_flight_generation_.erase(gen);
+  const bool current = gen != in_flight_generation_.end() &&
+                       gen->second.generation == generation_;
+  if (gen != in_flight_generation_.end()) {
+    const auto kind = static_cast<size_t>(gen->second.kind) & 7;
+    ++stats_.finished[kind][static_cast<size_t>(result.state()) & 7];
+    in_flight_generation_.erase(gen);
+  }
+  if (result.started_us() > 0 && result.finished_us() >= result.started_us()) {
+    stats_.run_seconds.Observe(
+        static_cast<double>(result.finished_us() - result.started_us()) / 1e6);
+  }
   if (connection_ == nullptr) return;  // Void: see Connection::Serve().
   // A task of an earlier connection frees a slot but has no result to give.
   if (current) pending_.push_back(std::move(result));
@@ -245,6 +253,14 @@ void WorkerLink::Run() {
   }
   for (uint64_t job : jobs) executor_->CancelJob(job);
   executor_->Shutdown();
+}
+
+WorkerStats WorkerLink::Stats() const {
+  absl::MutexLock lock(&mu_);
+  WorkerStats stats = stats_;
+  stats.in_flight = in_flight_;
+  stats.connected = connection_ != nullptr;
+  return stats;
 }
 
 void WorkerLink::Stop() {

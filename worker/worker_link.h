@@ -18,12 +18,15 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/histogram.h"
 #include "grpcpp/security/credentials.h"
 #include "worker/executor.h"
 
 namespace qfarm::worker {
 
 struct WorkerOptions {
+  // HOST:PORT of the Prometheus endpoint; empty: none.
+  std::string metrics_listen;
   // HOST:PORT of the coordinator.
   std::string coordinator = "127.0.0.1:50051";
   Mode mode = Mode::kThread;
@@ -40,6 +43,16 @@ struct WorkerOptions {
   absl::Duration max_backoff = absl::Seconds(5);
 };
 
+// Counters for metrics, since the worker started.
+struct WorkerStats {
+  // Results by TaskKind number and TaskState number.
+  uint64_t finished[8][8] = {};
+  // Started to finished, seconds, of tasks that ran.
+  HistogramData run_seconds;
+  int in_flight = 0;
+  bool connected = false;
+};
+
 class WorkerLink : private ResultSink {
  public:
   explicit WorkerLink(WorkerOptions options);
@@ -54,6 +67,10 @@ class WorkerLink : private ResultSink {
   // closes the stream. Thread-safe; idempotent.
   void Stop();
 
+  // A snapshot. Thread-safe.
+  WorkerStats Stats() const;
+  const WorkerOptions& options() const { return options_; }
+
  private:
   class Connection;
 
@@ -64,7 +81,7 @@ class WorkerLink : private ResultSink {
   const WorkerOptions options_;
   std::unique_ptr<Executor> executor_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time stop_deadline_ ABSL_GUARDED_BY(mu_);
   // Tasks submitted to the executor whose result has not come back, with the
@@ -72,8 +89,13 @@ class WorkerLink : private ResultSink {
   // connection is void (the coordinator re-queued the task when that
   // stream ended) and is not sent.
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::tuple<uint64_t, uint32_t, uint32_t>, uint64_t>
+  struct InFlight {
+    uint64_t generation = 0;
+    v1::TaskKind kind = v1::TASK_KIND_UNSPECIFIED;
+  };
+  absl::flat_hash_map<std::tuple<uint64_t, uint32_t, uint32_t>, InFlight>
       in_flight_generation_ ABSL_GUARDED_BY(mu_);
+  WorkerStats stats_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, int> in_flight_jobs_ ABSL_GUARDED_BY(mu_);
   // Results and credits not yet sent on the current connection.

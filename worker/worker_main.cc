@@ -14,8 +14,10 @@
 #include "common/flags.h"
 #include "common/grpc_options.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/signals.h"
 #include "worker/worker_link.h"
+#include "worker/worker_metrics.h"
 
 namespace {
 
@@ -73,6 +75,10 @@ int main(int argc, char** argv) {
   std::string token_file;
   flags.String("token-file", &token_file,
                "file holding the worker token the coordinator expects");
+  std::string metrics_listen;
+  flags.String("metrics-listen", &metrics_listen,
+               "HOST:PORT to serve Prometheus metrics on (/metrics); "
+               "empty: none");
   auto args = flags.Parse(argc, argv);
   if (!args.ok()) {
     std::cerr << "qfarm-worker: " << args.status().message() << "\n";
@@ -125,6 +131,19 @@ int main(int argc, char** argv) {
   options.id = id.empty() ? DefaultId() : id;
   options.drain_grace = drain_grace;
   qfarm::worker::WorkerLink link(options);
+  std::unique_ptr<qfarm::MetricsServer> metrics;
+  if (!metrics_listen.empty()) {
+    auto started = qfarm::MetricsServer::Start(
+        metrics_listen, std::make_shared<qfarm::worker::WorkerMetrics>(&link));
+    if (!started.ok()) {
+      std::cerr << "qfarm-worker: " << started.status().message() << "\n";
+      return 1;
+    }
+    metrics = *std::move(started);
+    std::cout << "qfarm-worker metrics on "
+              << metrics_listen.substr(0, metrics_listen.rfind(':')) << ":"
+              << metrics->port() << std::endl;
+  }
   QFARM_LOG(INFO) << "worker " << options.id << " (mode " << mode_text << ", "
                   << slots << " slots) serving " << coordinator;
 
