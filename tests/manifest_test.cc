@@ -672,6 +672,7 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
   // The journal goes to the volume's mount path in the pod, a temp dir here.
   EXPECT_EQ(FlagValue(argv, "data-dir"), "/var/lib/qfarm");
   ASSERT_EQ(Rewrite(&argv, "--data-dir=", dir.path() + "/data"), 1);
+  ASSERT_EQ(Rewrite(&argv, "--metrics-listen=", "127.0.0.1:0"), 1);
   argv[0] = BinPath(argv[0]);
   auto coordinator = Subprocess::Start(
       argv, {.stderr_path = coordinator_log, .env = coordinator_process->env});
@@ -700,6 +701,7 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
   std::vector<std::string> env = worker_process->env;
   EXPECT_EQ(FlagValue(argv, "coordinator"), ServiceAddress());
   ASSERT_EQ(Rewrite(&argv, "--coordinator=", address), 1);
+  ASSERT_EQ(Rewrite(&argv, "--metrics-listen=", "127.0.0.1:0"), 1);
   Rewrite(&env, "QFARM_COORDINATOR=", address);
   argv[0] = BinPath(argv[0]);
   auto worker =
