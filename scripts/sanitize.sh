@@ -13,6 +13,9 @@
 #   scripts/sanitize.sh asan -R Farm    further arguments go to ctest
 #
 # Prints ctest's summary for each; exits non-zero if a build or a test fails.
+# Warnings are not errors here: the normal build (scripts/build.sh) enforces
+# them, and sanitizer instrumentation makes GCC 12 report false ones (e.g.
+# -Wmaybe-uninitialized inside libstdc++'s <regex> under ASan).
 # Suppressions (scripts/sanitizers/*.supp) cover third-party code only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +48,7 @@ run_asan() {
   local dir=build-asan t0 t1 t2
   t0=$(now)
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DQFARM_WERROR=ON \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DQFARM_WERROR=OFF \
     -DQFARM_SANITIZE=address,undefined >/dev/null || return 1
   cmake --build "$dir" -j "$JOBS" || return 1
   t1=$(now)
@@ -65,7 +68,7 @@ run_tsan() {
   local dir=build-tsan t0 t1 t2
   t0=$(now)
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DQFARM_WERROR=ON \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DQFARM_WERROR=OFF \
     -DQFARM_SANITIZE=thread >/dev/null || return 1
   cmake --build "$dir" -j "$JOBS" --target "${TSAN_TARGETS[@]}" || return 1
   t1=$(now)

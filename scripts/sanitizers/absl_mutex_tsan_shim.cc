@@ -16,7 +16,7 @@
 // libabsl_synchronization in symbol lookup. Abseil's calls to its own Mutex
 // functions (Notification -> Mutex::Lock, ...) go through the PLT and land
 // here too. LD_PRELOAD works as well. The shim is not instrumented; in a
-// process without TSan it only forwards.
+// process without TSan, or with QFARM_ABSL_TSAN_SHIM=0, it only forwards.
 //
 // Limits:
 // - A Condition is evaluated inside the lock operation, where TSan ignores
@@ -64,7 +64,16 @@ namespace {
   std::abort();
 }
 
-bool Tsan() { return &__tsan_mutex_pre_lock != nullptr; }
+// Whether to annotate: in a TSan process, unless QFARM_ABSL_TSAN_SHIM=0
+// (to see what TSan reports without the shim).
+bool Tsan() {
+  static const bool annotate = [] {
+    const char* setting = std::getenv("QFARM_ABSL_TSAN_SHIM");
+    return &__tsan_mutex_pre_lock != nullptr &&
+           (setting == nullptr || std::strcmp(setting, "0") != 0);
+  }();
+  return annotate;
+}
 
 // Itanium C++ ABI: a pointer to a non-virtual member function is the
 // function's address followed by a `this` adjustment.
