@@ -249,8 +249,7 @@ TEST_P(FarmTest, HttpTasksThroughTheFarm) {
   }
   absl::StrAppend(&specs, "http:", (*server)->Url("/status/503"), "\n");
   absl::StrAppend(&specs, "http:", (*server)->Url("/close"), "\n");
-  absl::StrAppend(&specs, "http:", (*server)->Url("/hang"),
-                  "@timeout=200ms\n");
+  absl::StrAppend(&specs, "http:", (*server)->Url("/hang"), "@timeout=200ms\n");
   absl::StrAppend(&specs, "http:", (*server)->Url("/bytes/5000"), "\n");
   CommandResult r = farm_->Qfarm({"map", "--from=-", "--output=json"}, specs);
   EXPECT_EQ(r.exit_code, 1) << Diagnose(r);  // Three tasks fail on purpose.
@@ -277,8 +276,12 @@ TEST_P(FarmTest, LocalAndFarmGiveTheSameValues) {
   auto server = HttpTestServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();
   const std::vector<std::string> specs = {
-      "echo:same", "cpu:500", "sleep:5ms", "http:" + (*server)->Url("/bytes/777"),
-      "http:" + (*server)->Url("/status/404"), "sleep:5s@timeout=20ms"};
+      "echo:same",
+      "cpu:500",
+      "sleep:5ms",
+      "http:" + (*server)->Url("/bytes/777"),
+      "http:" + (*server)->Url("/status/404"),
+      "sleep:5s@timeout=20ms"};
   auto values = [](const std::string& out) {
     std::vector<std::string> v;
     auto lines = ParseJsonLines(out);
@@ -295,12 +298,11 @@ TEST_P(FarmTest, LocalAndFarmGiveTheSameValues) {
   CommandResult farm = farm_->Qfarm(args);
   args.push_back("--local");
   args.push_back("--mode=" + GetParam());
-  CommandResult local = RunCommand(
-      [&] {
-        std::vector<std::string> argv = {BinPath("qfarm")};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return argv;
-      }());
+  CommandResult local = RunCommand([&] {
+    std::vector<std::string> argv = {BinPath("qfarm")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }());
   EXPECT_EQ(farm.exit_code, 1) << Diagnose(farm);
   EXPECT_EQ(local.exit_code, 1) << local.err;
   ASSERT_EQ(values(farm.out).size(), specs.size()) << farm.out;
@@ -308,8 +310,7 @@ TEST_P(FarmTest, LocalAndFarmGiveTheSameValues) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FarmTest,
-                         ::testing::Values("serial", "thread", "async",
-                                           "auto"),
+                         ::testing::Values("serial", "thread", "async", "auto"),
                          [](const auto& info) { return info.param; });
 
 class LocalCtrlCTest : public ::testing::TestWithParam<std::string> {};
@@ -336,8 +337,7 @@ TEST_P(LocalCtrlCTest, CtrlCOnLocalMapCancelsRunningTasks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LocalCtrlCTest,
-                         ::testing::Values("serial", "thread", "async",
-                                           "auto"),
+                         ::testing::Values("serial", "thread", "async", "auto"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace

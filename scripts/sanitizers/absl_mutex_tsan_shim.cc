@@ -115,11 +115,11 @@ F RealOf(F* slot, Pmf pmf) {
   return f;
 }
 
-#define REAL(type, pmf)               \
-  ([]() {                             \
-    using Fn = type;                  \
-    static Fn slot = nullptr;         \
-    return RealOf<Fn>(&slot, (pmf));  \
+#define REAL(type, pmf)              \
+  ([]() {                            \
+    using Fn = type;                 \
+    static Fn slot = nullptr;        \
+    return RealOf<Fn>(&slot, (pmf)); \
   }())
 
 // Keeps a lock operation that Abseil implements with another of the wrapped
@@ -292,8 +292,9 @@ void Mutex::Unlock() {
 }
 
 void Mutex::ReaderUnlock() {
-  Unlocking(this, __tsan_mutex_read_lock,
-            [this] { REAL(Plain, &Mutex::ReaderUnlock)(this); });
+  Unlocking(this, __tsan_mutex_read_lock, [this] {
+    REAL(Plain, &Mutex::ReaderUnlock)(this);
+  });
 }
 
 void Mutex::LockWhen(const Condition& cond) {
@@ -391,8 +392,7 @@ bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
 
 namespace {
 void* NotifiedFlag(const Notification* n) {
-  return const_cast<char*>(reinterpret_cast<const char*>(n)) +
-         sizeof(Mutex);
+  return const_cast<char*>(reinterpret_cast<const char*>(n)) + sizeof(Mutex);
 }
 static_assert(sizeof(Notification) == sizeof(Mutex) + sizeof(intptr_t));
 }  // namespace
@@ -406,8 +406,7 @@ void Notification::Notify() {
 }
 
 void Notification::WaitForNotification() const {
-  REAL(void (*)(const Notification*), &Notification::WaitForNotification)(
-      this);
+  REAL(void (*)(const Notification*), &Notification::WaitForNotification)(this);
   if (Tsan()) __tsan_acquire(const_cast<Notification*>(this));
 }
 
@@ -432,8 +431,8 @@ bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
 
 bool BlockingCounter::DecrementCount() {
   if (Tsan()) __tsan_release(this);
-  const bool last = REAL(bool (*)(BlockingCounter*),
-                         &BlockingCounter::DecrementCount)(this);
+  const bool last =
+      REAL(bool (*)(BlockingCounter*), &BlockingCounter::DecrementCount)(this);
   if (last && Tsan()) __tsan_acquire(this);
   return last;
 }
