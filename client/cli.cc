@@ -1,9 +1,11 @@
 #include "client/cli.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -39,6 +41,7 @@ Commands:
   status JOB       print a job's counters
   cancel JOB       cancel a job's unfinished tasks
   workers          list the connected workers
+  bench            run one workload every way and compare (qfarm bench --help)
   help [COMMAND]   show help
 
 A task SPEC is KIND:ARG[@timeout=DURATION,attempts=N]:
@@ -84,6 +87,20 @@ Lists the workers connected to the coordinator: id, mode, slots, tasks in
 flight, tasks completed, address.)"},
 };
 
+// Whether the command is "bench", before the CLI's flags are parsed (bench
+// has flags of its own that the parser does not know): the first argument
+// that is not a flag is "bench" (flags before it count as `--name=value` or
+// boolean). Returns its position.
+std::optional<size_t> BenchWordAt(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i].size() > 1 && args[i][0] == '-') continue;
+    if (args[i] == "bench") return i;
+    break;
+  }
+  return std::nullopt;
+}
+
 struct Options {
   std::string coordinator;
   std::string output = "text";
@@ -99,11 +116,17 @@ struct Options {
 
 class Cli {
  public:
-  Cli(const CliStreams& io, std::string default_coordinator) : io_(io) {
+  Cli(const CliStreams& io, std::string default_coordinator, BenchCommand bench)
+      : io_(io), bench_(std::move(bench)) {
     options_.coordinator = std::move(default_coordinator);
   }
 
   int Run(const std::vector<std::string>& raw_args) {
+    if (bench_) {
+      if (std::optional<size_t> at = BenchWordAt(raw_args)) {
+        return RunBench(raw_args, *at);
+      }
+    }
     FlagSet flags(kUsage);
     flags.String("coordinator", &options_.coordinator,
                  "HOST:PORT of the coordinator; defaults to "
@@ -145,6 +168,13 @@ class Cli {
       return args->empty() && !flags.help_requested() ? kExitUsage : kExitOk;
     }
     const std::string command = (*args)[0];
+    if (command == "bench" && bench_) {
+      // Flags given as `--name value` before the word: the parser found it.
+      return RunBench(raw_args,
+                      static_cast<size_t>(
+                          std::find(raw_args.begin(), raw_args.end(), "bench") -
+                          raw_args.begin()));
+    }
     std::vector<std::string> rest(args->begin() + 1, args->end());
     if (flags.help_requested()) return Help(command, flags);
     const bool takes_specs = command == "map" || command == "submit";
@@ -173,10 +203,17 @@ class Cli {
     if (command == "workers") return Workers(rest);
     return Usage(absl::StrCat("unknown command \"", command,
                               "\" (commands: map, submit, watch, status, "
-                              "cancel, workers, help)"));
+                              "cancel, workers, bench, help)"));
   }
 
  private:
+  // `qfarm bench`: every argument but the word itself goes to the bench.
+  int RunBench(const std::vector<std::string>& raw_args, size_t word) {
+    std::vector<std::string> args = raw_args;
+    args.erase(args.begin() + static_cast<std::ptrdiff_t>(word));
+    return bench_(args, io_);
+  }
+
   int Usage(absl::string_view message) {
     *io_.err << "qfarm: " << message << "\n";
     return kExitUsage;
@@ -189,6 +226,7 @@ class Cli {
   }
 
   int Help(const std::string& command, const FlagSet& flags) {
+    if (command == "bench" && bench_) return bench_({"--help"}, io_);
     for (const CommandHelp& help : kCommandHelp) {
       if (command == help.name) {
         *io_.out << help.text << "\n";
@@ -431,6 +469,7 @@ class Cli {
   }
 
   CliStreams io_;
+  const BenchCommand bench_;
   Options options_;
   std::unique_ptr<FarmClient> client_;
   FarmClient* farm_ = nullptr;  // client_, for commands that use the farm.
@@ -439,8 +478,9 @@ class Cli {
 }  // namespace
 
 int RunCli(const std::vector<std::string>& args,
-           const std::string& default_coordinator, const CliStreams& io) {
-  return Cli(io, default_coordinator).Run(args);
+           const std::string& default_coordinator, const CliStreams& io,
+           const BenchCommand& bench) {
+  return Cli(io, default_coordinator, bench).Run(args);
 }
 
 }  // namespace qfarm::client

@@ -4,6 +4,7 @@
 // errors.
 #pragma once
 
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -20,9 +21,17 @@ struct CliStreams {
   Interrupt* interrupt = nullptr;
 };
 
+// Runs `qfarm bench` with the command's arguments (flags included, the word
+// "bench" left out); returns the exit code. The bench lives in its own
+// library (bench/), which depends on this one, so main() passes it in.
+using BenchCommand = std::function<int(const std::vector<std::string>& args,
+                                       const CliStreams& io)>;
+
 // `args` excludes the program name. The coordinator address defaults to
 // `default_coordinator` ($QFARM_COORDINATOR or 127.0.0.1:50051 in main).
+// Without `bench`, `qfarm bench` is an unknown command.
 int RunCli(const std::vector<std::string>& args,
-           const std::string& default_coordinator, const CliStreams& io);
+           const std::string& default_coordinator, const CliStreams& io,
+           const BenchCommand& bench = nullptr);
 
 }  // namespace qfarm::client

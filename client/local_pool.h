@@ -3,6 +3,7 @@
 // equal terms.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct LocalPoolOptions {
   int slots = 4;
   // When fired, the tasks not yet finished are cancelled. May be null.
   Interrupt* interrupt = nullptr;
+  // Most tasks handed to the executor whose results have not come back; the
+  // rest wait here, so a job of millions of tasks does not hold them all in
+  // the executor's queue. 0: max(2 x slots, 65,536).
+  size_t window = 0;
 };
 
 // Runs the tasks as job 0 on a fresh executor and calls `on_result` for
@@ -26,5 +31,12 @@ struct LocalPoolOptions {
 absl::Status RunLocal(const std::vector<v1::Task>& tasks,
                       const LocalPoolOptions& options,
                       const std::function<void(v1::TaskResult&&)>& on_result);
+
+// As RunLocal(), handing over the results a batch at a time (every result
+// that arrived since the last call), which costs less per task. The
+// callback may move from the results.
+absl::Status RunLocalBatches(
+    const std::vector<v1::Task>& tasks, const LocalPoolOptions& options,
+    const std::function<void(std::vector<v1::TaskResult>& batch)>& on_results);
 
 }  // namespace qfarm::client

@@ -11,6 +11,8 @@ PACKAGES=(
   # Fuzzing (scripts/fuzz.sh): clang with libFuzzer and its sanitizer
   # runtimes (only recommended by clang, so named), llvm for llvm-symbolizer.
   clang libclang-rt-14-dev llvm
+  # `qfarm bench --python`: the seed's own methods, uvloop among them.
+  python3 python3-uvloop
 )
 
 missing=()

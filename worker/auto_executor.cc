@@ -73,6 +73,47 @@ void AutoExecutor::Submit(v1::Assignment assignment) {
   Forward(std::move(waiting));
 }
 
+void AutoExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
+  if (assignments.empty()) return;
+  std::vector<Waiting> forward;
+  bool accepted = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!shut_down_) {
+      accepted = true;
+      unfinished_ += static_cast<int64_t>(assignments.size());
+      size_t i = 0;
+      while (i < assignments.size()) {
+        // One token for each run of tasks of the same job.
+        const uint64_t job = assignments[i].job_id();
+        size_t end = i + 1;
+        while (end < assignments.size() && assignments[end].job_id() == job) {
+          ++end;
+        }
+        std::shared_ptr<CancelToken> cancel =
+            cancels_.Acquire(job, static_cast<int64_t>(end - i));
+        for (; i < end; ++i) {
+          Waiting waiting{std::move(assignments[i]), cancel};
+          if (in_flight_ >= slots_ || !queue_.empty()) {
+            queue_.push_back(std::move(waiting));
+          } else {
+            Track(waiting);
+            forward.push_back(std::move(waiting));
+          }
+        }
+      }
+    }
+  }
+  if (!accepted) {
+    // Not counted in unfinished_: reported here and now.
+    for (const v1::Assignment& assignment : assignments) {
+      ReportNotStarted(assignment, "executor is shut down");
+    }
+    return;
+  }
+  ForwardBatch(std::move(forward));
+}
+
 void AutoExecutor::CancelJob(uint64_t job_id) {
   std::shared_ptr<CancelToken> cancel = cancels_.Cancel(job_id);
   if (cancel == nullptr) return;  // Nothing unfinished.
@@ -126,6 +167,61 @@ void AutoExecutor::Forward(Waiting waiting) {
   }
 }
 
+void AutoExecutor::ForwardBatch(std::vector<Waiting> batch) {
+  if (batch.empty()) return;
+  std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>> io;
+  std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>> cpu;
+  for (Waiting& waiting : batch) {
+    (waiting.assignment.task().kind() == v1::TASK_KIND_CPU ? cpu : io)
+        .emplace_back(std::move(waiting.assignment), std::move(waiting.cancel));
+  }
+  if (!io.empty()) io_->SubmitBatchWithTokens(std::move(io));
+  if (!cpu.empty()) cpu_->SubmitBatchWithTokens(std::move(cpu));
+}
+
+void AutoExecutor::OnSubResults(std::vector<v1::TaskResult>& results) {
+  if (results.empty()) return;
+  std::vector<std::shared_ptr<CancelToken>> tokens;
+  tokens.reserve(results.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (const v1::TaskResult& result : results) {
+      auto it = forwarded_.find(
+          TaskKey{result.job_id(), result.index(), result.attempt()});
+      QFARM_CHECK(it != forwarded_.end())
+          << "auto executor: a result for a task it did not hand on (job "
+          << result.job_id() << " index " << result.index() << ")";
+      tokens.push_back(std::move(it->second.back()));
+      it->second.pop_back();
+      if (it->second.empty()) forwarded_.erase(it);
+    }
+  }
+  // One release for each run of results sharing a token.
+  size_t i = 0;
+  while (i < results.size()) {
+    size_t end = i + 1;
+    while (end < results.size() && tokens[end] == tokens[i]) ++end;
+    cancels_.Release(results[i].job_id(), tokens[i],
+                     static_cast<int64_t>(end - i));
+    i = end;
+  }
+  const int64_t n = static_cast<int64_t>(results.size());
+  // Delivered before their slots are reused (see OnSubResult()).
+  sink_->OnResults(results);
+  std::vector<Waiting> next;
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_ -= static_cast<int>(n);
+    while (in_flight_ < slots_ && !queue_.empty()) {
+      next.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+      Track(next.back());
+    }
+  }
+  ForwardBatch(std::move(next));
+  FinishOne(n);
+}
+
 void AutoExecutor::OnSubResult(v1::TaskResult result) {
   std::shared_ptr<CancelToken> cancel;
   {
@@ -163,9 +259,10 @@ void AutoExecutor::ReportNotStarted(const v1::Assignment& assignment,
                              kLabel, 0, clock_->NowMicros()));
 }
 
-void AutoExecutor::FinishOne() {
+void AutoExecutor::FinishOne(int64_t n) {
+  if (n == 0) return;
   absl::MutexLock lock(&mu_);
-  --unfinished_;
+  unfinished_ -= n;
 }
 
 }  // namespace qfarm::worker

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -56,6 +57,7 @@ class AutoExecutor final : public Executor {
   AutoExecutor& operator=(const AutoExecutor&) = delete;
 
   void Submit(v1::Assignment assignment) override;
+  void SubmitBatch(std::vector<v1::Assignment> assignments) override;
   void CancelJob(uint64_t job_id) override;
   void Shutdown() override;
 
@@ -76,6 +78,9 @@ class AutoExecutor final : public Executor {
     void OnResult(v1::TaskResult result) override {
       owner_->OnSubResult(std::move(result));
     }
+    void OnResults(std::vector<v1::TaskResult>& results) override {
+      owner_->OnSubResults(results);
+    }
 
    private:
     AutoExecutor* const owner_;
@@ -93,11 +98,14 @@ class AutoExecutor final : public Executor {
   void Track(const Waiting& waiting) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands a task to the executor for its kind.
   void Forward(Waiting waiting);
+  // Hands tasks on, one batch per sub-executor.
+  void ForwardBatch(std::vector<Waiting> batch);
   void OnSubResult(v1::TaskResult result);
+  void OnSubResults(std::vector<v1::TaskResult>& results);
   void ReportNotStarted(const v1::Assignment& assignment,
                         absl::string_view why);
-  // Counts one result as delivered.
-  void FinishOne();
+  // Counts `n` results as delivered.
+  void FinishOne(int64_t n = 1);
 
   const int slots_;
   const std::string worker_name_;

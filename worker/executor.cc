@@ -1,5 +1,7 @@
 #include "worker/executor.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "worker/async_executor.h"
@@ -7,6 +9,14 @@
 #include "worker/thread_executor.h"
 
 namespace qfarm::worker {
+
+void ResultSink::OnResults(std::vector<v1::TaskResult>& results) {
+  for (v1::TaskResult& result : results) OnResult(std::move(result));
+}
+
+void Executor::SubmitBatch(std::vector<v1::Assignment> assignments) {
+  for (v1::Assignment& assignment : assignments) Submit(std::move(assignment));
+}
 
 absl::StatusOr<Mode> ParseMode(absl::string_view text) {
   if (text == "serial") return Mode::kSerial;

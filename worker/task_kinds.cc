@@ -1,9 +1,14 @@
 #include "worker/task_kinds.h"
 
+#include <linux/futex.h>
 #include <openssl/evp.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
+#include <climits>
 #include <optional>
 #include <utility>
 
@@ -102,37 +107,54 @@ TaskOutcome RunCpu(const v1::Task& task, const CancelToken& cancel) {
 
 }  // namespace
 
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
+                  std::atomic<uint32_t>::is_always_lock_free,
+              "CancelToken waits on its flag as a futex word");
+
 void CancelToken::Cancel() {
-  absl::MutexLock lock(&mu_);
-  cancelled_.store(true, std::memory_order_release);
+  cancelled_.store(1, std::memory_order_release);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&cancelled_),
+          FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
 bool CancelToken::WaitFor(absl::Duration timeout) const {
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(
-      absl::Condition(
-          +[](const std::atomic<bool>* flag) {
-            return flag->load(std::memory_order_acquire);
-          },
-          &cancelled_),
-      timeout);
+  const auto deadline =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  while (!cancelled()) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds::zero()) return false;
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(left);
+    struct timespec wait = {
+        .tv_sec = static_cast<time_t>(seconds.count()),
+        .tv_nsec = static_cast<long>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(left - seconds)
+                .count())};
+    // Returns when woken, at the timeout, on a signal, or at once if the
+    // flag is no longer 0; the loop sorts them out.
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&cancelled_),
+            FUTEX_WAIT_PRIVATE, 0, &wait, nullptr, 0);
+  }
+  return true;
 }
 
-std::shared_ptr<CancelToken> JobCancellations::Acquire(uint64_t job_id) {
+std::shared_ptr<CancelToken> JobCancellations::Acquire(uint64_t job_id,
+                                                       int64_t tasks) {
   absl::MutexLock lock(&mu_);
   Entry& entry = jobs_[job_id];
   if (entry.token == nullptr) entry.token = std::make_shared<CancelToken>();
-  ++entry.tasks;
+  entry.tasks += tasks;
   return entry.token;
 }
 
 void JobCancellations::Release(uint64_t job_id,
-                               const std::shared_ptr<CancelToken>& token) {
+                               const std::shared_ptr<CancelToken>& token,
+                               int64_t tasks) {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job_id);
   // A cancelled token was forgotten; its tasks are no longer counted.
   if (it == jobs_.end() || it->second.token != token) return;
-  if (--it->second.tasks == 0) jobs_.erase(it);
+  it->second.tasks -= tasks;
+  if (it->second.tasks <= 0) jobs_.erase(it);
 }
 
 std::shared_ptr<CancelToken> JobCancellations::Cancel(uint64_t job_id) {
@@ -212,20 +234,96 @@ std::string CpuDigestHex(int64_t units) {
   return *IterateSha256(units, nullptr, std::nullopt);
 }
 
+void RunEcho(v1::Assignment& assignment, absl::string_view worker,
+             absl::string_view executor, int64_t now_us, v1::TaskResult* out) {
+  out->set_job_id(assignment.job_id());
+  out->set_index(assignment.index());
+  out->set_attempt(assignment.attempt());
+  const v1::Task& task = assignment.task();
+  // ValidateTask()'s rules for an echo task, checked inline: it is run
+  // millions of times a second.
+  static const TaskLimits kLimits;
+  const bool valid =
+      task.text().size() <= kLimits.max_text_bytes && task.timeout_ms() >= 0 &&
+      absl::Milliseconds(task.timeout_ms()) <= kLimits.max_timeout &&
+      task.max_attempts() <= kLimits.max_attempts;
+  if (valid) {
+    out->set_state(v1::TASK_STATE_OK);
+    out->mutable_value()->swap(*assignment.mutable_task()->mutable_text());
+  } else {
+    out->set_state(v1::TASK_STATE_FAILED);
+    out->set_error(
+        absl::StrCat("invalid task: ", ValidateTask(task).message()));
+  }
+  out->mutable_worker()->assign(worker.data(), worker.size());
+  out->mutable_executor()->assign(executor.data(), executor.size());
+  out->set_started_us(now_us);
+  out->set_finished_us(now_us);
+}
+
+v1::TaskResult& ResultBuffer::Next() {
+  if (size_ < results_.size()) {
+    v1::TaskResult& result = results_[size_++];
+    result.Clear();
+    return result;
+  }
+  ++size_;
+  return results_.emplace_back();
+}
+
+void ResultBuffer::FlushTo(ResultSink* sink) {
+  if (size_ == 0) return;
+  const size_t spare = results_.size() - size_;
+  if (spare > size_) {
+    // Many spares: hand over the batch alone and keep them where they are
+    // (the batch's places become empty messages, reused all the same).
+    std::vector<v1::TaskResult> batch;
+    batch.reserve(size_);
+    for (size_t i = 0; i < size_; ++i) batch.push_back(std::move(results_[i]));
+    sink->OnResults(batch);
+    size_ = 0;
+    return;
+  }
+  // The sink gets exactly the batch; the few unused spares wait aside.
+  std::vector<v1::TaskResult> unused;
+  unused.reserve(spare);
+  for (size_t i = size_; i < results_.size(); ++i) {
+    unused.push_back(std::move(results_[i]));
+  }
+  results_.resize(size_);
+  sink->OnResults(results_);
+  size_ = 0;
+  // What the sink left is ours to reuse, with the unused spares.
+  for (v1::TaskResult& m : unused) {
+    if (results_.size() >= kMaxSpares) break;
+    results_.push_back(std::move(m));
+  }
+  if (results_.size() > kMaxSpares) results_.resize(kMaxSpares);
+}
+
+void MakeResultInto(const v1::Assignment& assignment, TaskOutcome outcome,
+                    absl::string_view worker, absl::string_view executor,
+                    int64_t started_us, int64_t finished_us,
+                    v1::TaskResult* out) {
+  out->Clear();
+  out->set_job_id(assignment.job_id());
+  out->set_index(assignment.index());
+  out->set_attempt(assignment.attempt());
+  out->set_state(outcome.state);
+  if (!outcome.value.empty()) out->set_value(std::move(outcome.value));
+  if (!outcome.error.empty()) out->set_error(std::move(outcome.error));
+  out->mutable_worker()->assign(worker.data(), worker.size());
+  out->mutable_executor()->assign(executor.data(), executor.size());
+  out->set_started_us(started_us);
+  out->set_finished_us(finished_us);
+}
+
 v1::TaskResult MakeResult(const v1::Assignment& assignment, TaskOutcome outcome,
                           absl::string_view worker, absl::string_view executor,
                           int64_t started_us, int64_t finished_us) {
   v1::TaskResult result;
-  result.set_job_id(assignment.job_id());
-  result.set_index(assignment.index());
-  result.set_attempt(assignment.attempt());
-  result.set_state(outcome.state);
-  result.set_value(std::move(outcome.value));
-  result.set_error(std::move(outcome.error));
-  result.set_worker(std::string(worker));
-  result.set_executor(std::string(executor));
-  result.set_started_us(started_us);
-  result.set_finished_us(finished_us);
+  MakeResultInto(assignment, std::move(outcome), worker, executor, started_us,
+                 finished_us, &result);
   return result;
 }
 

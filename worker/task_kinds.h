@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -39,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "qfarm/v1/task.pb.h"
+#include "worker/executor.h"
 
 namespace qfarm::worker {
 
@@ -51,7 +53,9 @@ struct TaskOutcome {
 };
 
 // A one-way cancellation flag that running tasks poll or wait on.
-// Thread-safe.
+// Thread-safe. Waiters sleep on the flag itself (a Linux futex), not on a
+// shared lock: the thousands of threads of a big thread pool, all sleeping
+// on one job's token, wake independently.
 class CancelToken {
  public:
   CancelToken() = default;
@@ -61,14 +65,16 @@ class CancelToken {
   // Sets the flag and wakes every WaitFor(). Idempotent.
   void Cancel();
 
-  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  bool cancelled() const {
+    return cancelled_.load(std::memory_order_acquire) != 0;
+  }
 
   // Blocks until cancelled or `timeout` passed; true if cancelled.
   bool WaitFor(absl::Duration timeout) const;
 
  private:
-  mutable absl::Mutex mu_;
-  std::atomic<bool> cancelled_{false};
+  // 0, then 1 once cancelled; the futex word.
+  mutable std::atomic<uint32_t> cancelled_{0};
 };
 
 // One CancelToken per job, shared by the job's unfinished tasks, so that
@@ -81,11 +87,13 @@ class JobCancellations {
   JobCancellations(const JobCancellations&) = delete;
   JobCancellations& operator=(const JobCancellations&) = delete;
 
-  // The token for a new task of `job_id`. Pair with Release().
-  std::shared_ptr<CancelToken> Acquire(uint64_t job_id);
+  // The token for `tasks` new tasks of `job_id`. Pair with Release() of as
+  // many.
+  std::shared_ptr<CancelToken> Acquire(uint64_t job_id, int64_t tasks = 1);
 
-  // The task that acquired `token` for `job_id` is finished.
-  void Release(uint64_t job_id, const std::shared_ptr<CancelToken>& token);
+  // `tasks` tasks that acquired `token` for `job_id` are finished.
+  void Release(uint64_t job_id, const std::shared_ptr<CancelToken>& token,
+               int64_t tasks = 1);
 
   // Cancels the job's current token and forgets it. Returns it, or null if
   // the job has no unfinished tasks.
@@ -102,6 +110,48 @@ class JobCancellations {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
+};
+
+// Whether the task finishes at once wherever it runs (echo): executors run
+// such tasks back to back without a coroutine or a wake-up each, and deliver
+// their results in batches.
+inline bool IsInstant(const v1::Task& task) {
+  return task.kind() == v1::TASK_KIND_ECHO;
+}
+
+// Fills `out` (cleared) with the result of an echo task that ran at
+// `now_us`: OK with its text as the value (moved out of `assignment`),
+// started and finished at `now_us`, or FAILED if ValidateTask() refuses it.
+// The same result RunTaskBlocking() and MakeResult() give, without copies.
+void RunEcho(v1::Assignment& assignment, absl::string_view worker,
+             absl::string_view executor, int64_t now_us, v1::TaskResult* out);
+
+// Results on their way to a sink in one ResultSink::OnResults() call, built
+// in messages reused from earlier batches: a sink that leaves the messages
+// of a consumed batch in the vector it was handed gives them back, and
+// their strings are not allocated again.
+//
+//   ResultBuffer buffer;
+//   RunEcho(assignment, "w1", "async", now_us, &buffer.Next());
+//   buffer.FlushTo(sink);
+//
+// Thread-compatible.
+class ResultBuffer {
+ public:
+  // A cleared result, appended to the batch.
+  v1::TaskResult& Next();
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Hands the batch to `sink` and keeps what it leaves for reuse.
+  void FlushTo(ResultSink* sink);
+
+ private:
+  // Spare messages kept at most.
+  static constexpr size_t kMaxSpares = 4096;
+
+  // [0, size_) the batch, then spare messages reused in place.
+  std::vector<v1::TaskResult> results_;
+  size_t size_ = 0;
 };
 
 // Runs `task` to its outcome on the calling thread, blocking for sleeps,
@@ -126,6 +176,12 @@ TaskOutcome TimedOutOutcome(int64_t timeout_ms);
 
 // The cpu kind's value for `units` iterations, uninterrupted.
 std::string CpuDigestHex(int64_t units);
+
+// As MakeResult(), into `out` (cleared first), reusing its strings.
+void MakeResultInto(const v1::Assignment& assignment, TaskOutcome outcome,
+                    absl::string_view worker, absl::string_view executor,
+                    int64_t started_us, int64_t finished_us,
+                    v1::TaskResult* out);
 
 // A result for `assignment` (job, index, attempt copied) with `outcome`.
 // queued_us/dispatched_us are left 0 for the coordinator. started_us is 0

@@ -12,7 +12,11 @@
 // transfers poll it every kHttpCancelPollMs (worker/http_task.h).
 //
 // Results go to the sink from the thread that ran the task, labelled with
-// that thread's label. Tasks that never started (cancelled while queued,
+// that thread's label. A thread that finds instant tasks (echo, see
+// IsInstant()) at the head of the queue takes up to kMaxInstantRun of them
+// at once, runs them back to back and delivers their results in one
+// OnResults() call (unless a start hook is set, which sees every task
+// start on its own). Tasks that never started (cancelled while queued,
 // submitted after Shutdown()) are reported from the thread that called
 // CancelJob() or Submit(), with started_us 0 and the label itself
 // ("serial", "thread") as the executor label.
@@ -24,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -54,6 +59,8 @@ class ThreadExecutor final : public Executor {
   ThreadExecutor& operator=(const ThreadExecutor&) = delete;
 
   void Submit(v1::Assignment assignment) override;
+  void SubmitBatch(std::vector<v1::Assignment> assignments) override;
+  void TakeSpentAssignments(std::vector<v1::Assignment>& spares) override;
   void CancelJob(uint64_t job_id) override;
   void Shutdown() override;
 
@@ -66,6 +73,10 @@ class ThreadExecutor final : public Executor {
   // CancelJob() for the same job.
   void SubmitWithToken(v1::Assignment assignment,
                        std::shared_ptr<CancelToken> cancel);
+  // SubmitWithToken() of each (assignment, token) in order.
+  void SubmitBatchWithTokens(
+      std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>>
+          batch);
   // Cancels `cancel` and stops the tasks submitted with it, as CancelJob().
   void CancelTasks(const std::shared_ptr<CancelToken>& cancel);
 
@@ -77,15 +88,56 @@ class ThreadExecutor final : public Executor {
     bool own_token = true;
   };
 
+  // The FIFO of queued tasks, kept as chunks so that a batch built outside
+  // the lock joins it in O(1).
+  class TaskQueue {
+   public:
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    Queued& front() { return chunks_.front().items[head_]; }
+    void pop_front();
+    void push_back(Queued item);
+    // `all_instant`: every task of the chunk is instant (IsInstant()).
+    void push_chunk(std::vector<Queued> chunk, bool all_instant);
+    // Takes the whole front chunk if nothing of it was taken yet, all its
+    // tasks are instant and it holds at most `max` of them.
+    bool TakeInstantChunk(size_t max, std::vector<Queued>* out);
+    // Takes out the items `drop` selects, keeping the others in order.
+    template <typename Drop>
+    std::vector<Queued> RemoveIf(Drop drop);
+
+   private:
+    struct Chunk {
+      std::vector<Queued> items;
+      bool all_instant = false;
+    };
+    std::deque<Chunk> chunks_;
+    // The first item of chunks_.front() not taken yet.
+    size_t head_ = 0;
+    size_t size_ = 0;
+  };
+
+  // Most instant tasks one thread takes from the queue at once.
+  static constexpr size_t kMaxInstantRun = 1024;
+  // Runs of spent assignments kept for TakeSpentAssignments().
+  static constexpr size_t kMaxSpentBatches = 16;
+
   // Queues the task; null `cancel`: one from cancels_.
   void Accept(v1::Assignment assignment, std::shared_ptr<CancelToken> cancel);
+  // Queues the batch; a null token in an item: one from cancels_.
+  void AcceptBatch(
+      std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>>
+          batch);
 
   void WorkerLoop(const std::string& label);
+  // Runs `run` (instant tasks taken at once) and delivers their results.
+  void RunInstant(std::vector<Queued>& run, const std::string& label,
+                  ResultBuffer& results);
   // Reports a task that never started as CANCELLED.
   void ReportNotStarted(const v1::Assignment& assignment,
                         absl::string_view why);
-  // Counts one result as delivered.
-  void FinishOne();
+  // Counts `n` results as delivered.
+  void FinishOne(int64_t n = 1);
   bool HasWorkOrStop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Mode mode_;
@@ -99,13 +151,17 @@ class ThreadExecutor final : public Executor {
   JobCancellations cancels_;
 
   absl::Mutex mu_;
-  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  TaskQueue queue_ ABSL_GUARDED_BY(mu_);
   // Submitted tasks whose result has not yet been delivered.
   int64_t unfinished_ ABSL_GUARDED_BY(mu_) = 0;
   // Set by Shutdown(): Submit() refuses new tasks.
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   // Set once nothing is unfinished: the threads exit.
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Assignments of instant tasks that ran, for TakeSpentAssignments().
+  absl::Mutex spent_mu_;
+  std::vector<std::vector<v1::Assignment>> spent_ ABSL_GUARDED_BY(spent_mu_);
 
   // Serializes Shutdown() calls around the join.
   absl::Mutex join_mu_;

@@ -1,0 +1,441 @@
+#include "bench/bench.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "bench/child_process.h"
+#include "bench/report.h"
+#include "bench/runners.h"
+#include "bench/workload.h"
+#include "common/auth.h"
+#include "common/flags.h"
+#include "common/grpc_options.h"
+#include "testing/http_test_server.h"
+
+#ifndef QFARM_BENCH_SCRIPT
+#define QFARM_BENCH_SCRIPT "seed_methods.py"
+#endif
+
+namespace qfarm::bench {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr char kUsage[] =
+    R"(usage: qfarm bench [--workload=NAME] [--methods=LIST] [--workers=N]
+                   [--slots=N] [--tasks=N] [--sleep=DURATION] [--quick]
+                   [--python] [--runs=N] [--output=text|json|csv]
+                   [--chart=FILE.svg] [--coordinator=HOST:PORT]
+
+Runs one workload every way and prints one table: wall time against the
+ideal for the method's slots, tasks/s, task latency (submit to result), CPU
+time, voluntary and involuntary context switches per task (every process
+involved), peak RSS, RSS per task in flight, and the most tasks that ran at
+once. A progress line goes to stderr when it is a terminal.
+
+Workloads (--tasks, --sleep, --cpu-units change the defaults):
+  seed     10 x sleep 1s, the seed's question (--quick: 10 x 50ms)
+  scale    10,000 x sleep 100ms at once (up to millions)
+  echo     100,000 echo tasks: the overhead per task, tasks/s
+  cpu      40 x cpu 20000 (iterated SHA-256)
+  http     1,000 GETs of a local server that answers after 100ms
+  mixed    sleep 100ms and cpu 20000 alternating, 200 tasks
+  latency  2,000 echo tasks one at a time: the round trip
+  queue    1,000,000 echo tasks queued on a coordinator with no workers:
+           its memory per queued task
+Methods (--methods, comma-separated; default: every local and farm one):
+  local:serial local:thread local:async local:auto   pools in this process
+  farm:serial farm:thread farm:async farm:auto       a coordinator and N
+      worker processes (farm:serialx10: 10 workers; default --workers)
+  py:sequential py:process py:thread py:asyncio py:uvloop   the seed's own
+      methods in Python (--python adds them all)
+Slots (--slots) are per executor: the local pool or each farm worker.)";
+
+// A progress line on stderr: "[2/8] local:thread  4,096/10,000 tasks".
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool enabled) : enabled_(enabled) {
+    if (enabled_) thread_ = std::thread([this] { Loop(); });
+  }
+
+  ~ProgressLine() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::atomic<int64_t>* counter() { return &count_; }
+
+  void Begin(std::string label, int64_t total) {
+    count_ = 0;
+    absl::MutexLock lock(&mu_);
+    label_ = std::move(label);
+    total_ = total;
+    start_ = absl::Now();
+    active_ = true;
+  }
+
+  void End() {
+    absl::MutexLock lock(&mu_);
+    active_ = false;
+    Clear();
+  }
+
+ private:
+  void Loop() {
+    absl::MutexLock lock(&mu_);
+    while (!done_) {
+      mu_.AwaitWithTimeout(absl::Condition(&done_), absl::Milliseconds(100));
+      if (done_ || !active_) continue;
+      std::string line =
+          absl::StrFormat("\r%s  %d/%d tasks  %.1f s", label_, count_.load(),
+                          total_, absl::ToDoubleSeconds(absl::Now() - start_));
+      width_ = std::max(width_, line.size());
+      line.resize(width_, ' ');
+      std::cerr << line << std::flush;
+    }
+    Clear();
+  }
+
+  void Clear() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (width_ == 0) return;
+    std::cerr << "\r" << std::string(width_, ' ') << "\r" << std::flush;
+    width_ = 0;
+  }
+
+  const bool enabled_;
+  std::atomic<int64_t> count_{0};
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool active_ ABSL_GUARDED_BY(mu_) = false;
+  std::string label_ ABSL_GUARDED_BY(mu_);
+  int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time start_ ABSL_GUARDED_BY(mu_);
+  size_t width_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+bool Executable(const std::string& path) {
+  return !path.empty() && access(path.c_str(), X_OK) == 0;
+}
+
+// Debian's interpreter first (where python3-uvloop installs), then PATH.
+std::string FindPython() {
+  if (Executable("/usr/bin/python3")) return "/usr/bin/python3";
+  const char* path = getenv("PATH");
+  for (absl::string_view dir :
+       absl::StrSplit(path != nullptr ? path : "", ':')) {
+    const std::string candidate = absl::StrCat(dir, "/python3");
+    if (!dir.empty() && Executable(candidate)) return candidate;
+  }
+  return "python3";
+}
+
+std::string FindScript() {
+  const std::string beside = SelfDirectory() + "/seed_methods.py";
+  if (access(beside.c_str(), R_OK) == 0) return beside;
+  return QFARM_BENCH_SCRIPT;
+}
+
+// The run with the median wall time, noting the spread.
+Row Median(std::vector<Row> runs) {
+  std::vector<Row> ran;
+  for (Row& row : runs) {
+    if (!row.skipped) ran.push_back(std::move(row));
+  }
+  if (ran.empty()) return runs.front();
+  std::sort(ran.begin(), ran.end(),
+            [](const Row& a, const Row& b) { return a.wall_s < b.wall_s; });
+  Row median = ran[(ran.size() - 1) / 2];
+  if (ran.size() > 1) {
+    absl::StrAppend(
+        &median.note, median.note.empty() ? "" : "; ",
+        absl::StrFormat("median of %d runs (wall %.3f..%.3f s)", ran.size(),
+                        ran.front().wall_s, ran.back().wall_s));
+  }
+  return median;
+}
+
+}  // namespace
+
+int RunBenchCommand(const std::vector<std::string>& raw_args,
+                    const client::CliStreams& io) {
+  WorkloadOptions workload_options;
+  std::string methods_text;
+  int64_t workers = 0;
+  int64_t slots = 0;
+  int64_t runs = 1;
+  bool python = false;
+  std::string python_bin;
+  std::string python_script;
+  std::string output = "text";
+  std::string chart;
+  std::string chart_metric;
+  absl::Duration max_ideal = absl::Seconds(60);
+  std::string coordinator;
+  TlsFiles tls;
+  std::string token_file;
+
+  FlagSet flags(kUsage);
+  flags.String("workload", &workload_options.name,
+               "seed, scale, echo, cpu, http, mixed, latency or queue");
+  flags.String("methods", &methods_text,
+               "comma-separated methods (local:MODE, farm:MODE[xN], "
+               "py:NAME) or groups (local, farm, py, all)");
+  int64_t tasks = 0;
+  flags.Int("tasks", &tasks, "tasks in the workload (0: its default)", 0,
+            10'000'000);
+  flags.Duration("sleep", &workload_options.sleep,
+                 "the sleep of seed, scale and mixed, the server's delay for "
+                 "http (0: the workload's default)");
+  flags.Int("cpu-units", &workload_options.cpu_units,
+            "SHA-256 iterations of a cpu task (0: 20000)", 0, 1'000'000'000);
+  flags.String("payload", &workload_options.payload,
+               "the text of echo tasks (default x)");
+  flags.Bool("quick", &workload_options.quick,
+             "seed with 50ms sleeps instead of 1s");
+  flags.Int("workers", &workers,
+            "worker processes of farm methods without xN (0: the workload's "
+            "default)",
+            0, 1000);
+  flags.Int("slots", &slots,
+            "tasks at once per executor: the local pool or each farm worker "
+            "(0: the workload's default; serial is always 1)",
+            0, 1'000'000);
+  flags.Int("runs", &runs, "run each method N times and keep the median", 1,
+            100);
+  flags.Duration("max-ideal", &max_ideal,
+                 "skip methods whose ideal wall time is longer");
+  bool journal = false;
+  flags.Bool("journal", &journal,
+             "farm coordinators journal jobs and results to disk (durable); "
+             "without it they run --ephemeral");
+  flags.Bool("python", &python, "also run the seed's Python methods");
+  flags.String("python-bin", &python_bin,
+               "the Python interpreter (default /usr/bin/python3, then "
+               "python3 on PATH)");
+  flags.String("python-script", &python_script,
+               "bench/seed_methods.py (default: beside the binary, then the "
+               "source tree)");
+  flags.String("output", &output, "text, json or csv");
+  flags.String("chart", &chart, "also write an SVG bar chart to FILE");
+  flags.String("chart-metric", &chart_metric,
+               "wall, tps or p50 (default: tps for echo, p50 for latency, "
+               "wall otherwise)");
+  flags.String("coordinator", &coordinator,
+               "HOST:PORT: run farm methods on this farm instead of starting "
+               "one (one row; only this process is measured)");
+  flags.String("tls-ca", &tls.ca, "with --coordinator: PEM CA bundle");
+  flags.String("tls-cert", &tls.cert,
+               "with --coordinator: PEM client certificate");
+  flags.String("tls-key", &tls.key, "with --coordinator: PEM private key");
+  flags.String("token-file", &token_file,
+               "with --coordinator: file holding the client token");
+
+  const auto usage = [&io](absl::string_view message) {
+    *io.err << "qfarm bench: " << message << "\n";
+    return kExitUsage;
+  };
+  absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
+  if (!args.ok()) return usage(args.status().message());
+  if (flags.help_requested()) {
+    *io.out << flags.Help();
+    return kExitOk;
+  }
+  if (!args->empty()) {
+    return usage(absl::StrCat("unexpected argument \"", (*args)[0],
+                              "\" (see qfarm bench --help)"));
+  }
+  if (output != "text" && output != "json" && output != "csv") {
+    return usage(
+        absl::StrCat("--output=", output, ": expected text, json or csv"));
+  }
+  workload_options.tasks = tasks;
+  absl::StatusOr<Workload> workload = MakeWorkload(workload_options);
+  if (!workload.ok()) return usage(workload.status().message());
+  ChartMetric metric =
+      workload->kind == WorkloadKind::kEcho      ? ChartMetric::kTasksPerSecond
+      : workload->kind == WorkloadKind::kLatency ? ChartMetric::kLatencyP50
+                                                 : ChartMetric::kWall;
+  if (!chart_metric.empty()) {
+    absl::StatusOr<ChartMetric> parsed = ParseChartMetric(chart_metric);
+    if (!parsed.ok()) return usage(parsed.status().message());
+    metric = *parsed;
+  }
+  std::vector<Method> methods;
+  if (!methods_text.empty()) {
+    absl::StatusOr<std::vector<Method>> parsed = ParseMethods(methods_text);
+    if (!parsed.ok()) return usage(parsed.status().message());
+    methods = *std::move(parsed);
+  } else {
+    methods = DefaultMethods();
+  }
+  if (python) {
+    for (const Method& m : PythonMethods()) {
+      const bool listed =
+          std::any_of(methods.begin(), methods.end(), [&m](const Method& x) {
+            return x.placement == m.placement && x.mode == m.mode;
+          });
+      if (!listed) methods.push_back(m);
+    }
+  }
+
+  RunContext context;
+  context.workload = &*workload;
+  context.cores = std::max(1u, std::thread::hardware_concurrency());
+  context.slots = slots;
+  context.workers = static_cast<int>(workers);
+  context.bin_dir = SelfDirectory();
+  context.journal = journal;
+  context.python = python_bin.empty() ? FindPython() : python_bin;
+  context.script = python_script.empty() ? FindScript() : python_script;
+  if (!coordinator.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        MakeChannelCredentials(tls);
+    if (!credentials.ok()) return usage(credentials.status().message());
+    context.external = {.address = coordinator, .credentials = *credentials};
+    if (!token_file.empty()) {
+      absl::StatusOr<std::string> token = ReadTokenFile(token_file);
+      if (!token.ok()) return usage(token.status().message());
+      context.external.token = *std::move(token);
+    }
+    context.use_external = true;
+  }
+  char dir_template[] = "/tmp/qfarm-bench.XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) {
+    *io.err << "qfarm bench: cannot make a temporary directory\n";
+    return kExitFailed;
+  }
+  context.log_dir = dir_template;
+
+  if (workload->kind == WorkloadKind::kCpu ||
+      workload->kind == WorkloadKind::kMixed) {
+    workload->cpu_task_s = MeasureCpuTaskSeconds(workload->cpu_units);
+  }
+  std::unique_ptr<testing::HttpTestServer> http_server;
+  if (workload->kind == WorkloadKind::kHttp) {
+    absl::StatusOr<std::unique_ptr<testing::HttpTestServer>> started =
+        testing::HttpTestServer::Start();
+    if (!started.ok()) {
+      *io.err << "qfarm bench: the local HTTP server did not start: "
+              << started.status().message() << "\n";
+      return kExitFailed;
+    }
+    http_server = *std::move(started);
+    context.http_base = http_server->Url("");
+  }
+  const std::vector<v1::Task> task_list =
+      BuildTasks(*workload, context.http_base);
+  context.tasks = &task_list;
+
+  ProgressLine progress(io.err == &std::cerr && isatty(STDERR_FILENO) == 1);
+  context.progress = progress.counter();
+  Report report;
+  report.workload = workload->name;
+  report.title = workload->Title();
+  report.ideal = workload->IdealFormula();
+  report.cores = context.cores;
+
+  if (workload->kind == WorkloadKind::kQueue) {
+    progress.Begin("[1/1] coordinator queue", workload->tasks);
+    report.rows.push_back(RunQueueMemory(context));
+    progress.End();
+  } else {
+    // With --coordinator, the farm methods collapse into one row.
+    bool external_done = false;
+    for (size_t i = 0; i < methods.size(); ++i) {
+      const Method& method = methods[i];
+      if (method.placement == Placement::kFarm && context.use_external) {
+        if (external_done) continue;
+        external_done = true;
+      }
+      const Sizing sizing = SizeMethod(method, context);
+      const double ideal =
+          IdealSeconds(*workload, sizing.total_slots, context.cores);
+      if (ideal > absl::ToDoubleSeconds(max_ideal)) {
+        report.rows.push_back(
+            {.method = sizing.label,
+             .slots = sizing.total_slots,
+             .tasks = workload->tasks,
+             .ideal_s = ideal,
+             .note = absl::StrFormat(
+                 "skipped: the ideal %.0f s is over --max-ideal", ideal),
+             .skipped = true});
+        continue;
+      }
+      std::vector<Row> attempts;
+      for (int64_t r = 0; r < runs; ++r) {
+        progress.Begin(
+            absl::StrFormat("[%d/%d] %s", i + 1, methods.size(), sizing.label),
+            workload->tasks);
+        switch (method.placement) {
+          case Placement::kLocal:
+            attempts.push_back(RunLocalMethod(method, context));
+            break;
+          case Placement::kFarm:
+            attempts.push_back(RunFarmMethod(method, context));
+            break;
+          case Placement::kPython:
+            attempts.push_back(RunPythonMethod(method, context));
+            break;
+        }
+        progress.End();
+      }
+      report.rows.push_back(Median(std::move(attempts)));
+    }
+  }
+  if (http_server != nullptr) http_server->Stop();
+
+  if (output == "json") {
+    *io.out << FormatJson(report);
+  } else if (output == "csv") {
+    *io.out << FormatCsv(report);
+  } else {
+    *io.out << FormatTable(report);
+  }
+  io.out->flush();
+  int code = kExitOk;
+  bool keep_logs = false;
+  for (const Row& row : report.rows) {
+    if (row.skipped && row.note.find("--max-ideal") == std::string::npos &&
+        row.method.rfind("py:", 0) != 0) {
+      code = kExitFailed;
+      keep_logs = true;
+    }
+    if (!row.skipped && row.ok < row.tasks) code = kExitFailed;
+  }
+  if (!chart.empty()) {
+    std::ofstream file(chart);
+    file << FormatSvg(report, metric);
+    if (!file.good()) {
+      *io.err << "qfarm bench: cannot write " << chart << "\n";
+      code = kExitFailed;
+    }
+  }
+  if (keep_logs) {
+    *io.err << "qfarm bench: logs kept in " << context.log_dir << "\n";
+  } else {
+    std::error_code ignored;
+    std::filesystem::remove_all(context.log_dir, ignored);
+  }
+  return code;
+}
+
+}  // namespace qfarm::bench

@@ -1,0 +1,25 @@
+// `qfarm bench`: runs one workload every way -- on local pools in this
+// process, through farms of worker processes it starts, and optionally as
+// the seed's own Python methods -- and prints one comparison table (or
+// JSON, CSV, and an SVG chart). See `qfarm bench --help`.
+//
+//   int code = RunBenchCommand({"--workload=seed", "--quick"}, io);
+//
+// The farm methods start qfarm-coordinator and qfarm-worker from the
+// directory of the running binary and stop them by PID afterwards.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "client/cli.h"
+
+namespace qfarm::bench {
+
+// `args` are the command's arguments without the word "bench". Returns the
+// exit code: 0 when every method that ran finished every task OK, 1 when
+// one did not, 2 for usage errors.
+int RunBenchCommand(const std::vector<std::string>& args,
+                    const client::CliStreams& io);
+
+}  // namespace qfarm::bench
