@@ -349,20 +349,18 @@ Row RunFarmMethod(const Method& method, const RunContext& context) {
   log.set_submitted_us(start_us);
   absl::Status status;
   if (w.kind == WorkloadKind::kLatency) {
-    // One task per job, one job at a time, on one long-lived channel.
+    // One task per job, one job at a time, on one long-lived Session call.
+    std::unique_ptr<client::FarmSession> session = client->OpenSession();
     for (size_t i = 0; i < tasks.size() && status.ok(); ++i) {
       const int64_t submitted = NowMicros();
-      absl::StatusOr<uint64_t> job = client->SubmitJob({tasks[i]});
-      if (!job.ok()) {
-        status = job.status();
-        break;
-      }
-      status = client->WatchJob(*job, [&](v1::TaskResult&& result) {
-        result.set_index(static_cast<uint32_t>(i));
-        log.Add(result, NowMicros(), submitted);
-        Count(context, 1);
-      });
+      status =
+          session->RunAsCompleted({tasks[i]}, [&](v1::TaskResult&& result) {
+            result.set_index(static_cast<uint32_t>(i));
+            log.Add(result, NowMicros(), submitted);
+            Count(context, 1);
+          });
     }
+    if (status.ok()) status = session->Close();
   } else {
     absl::StatusOr<uint64_t> job = client->SubmitJob(tasks);
     if (job.ok()) {

@@ -127,6 +127,10 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmClient::ListWorkers() {
                                      response.workers().end());
 }
 
+std::unique_ptr<FarmSession> FarmClient::OpenSession() {
+  return std::make_unique<FarmSession>(stub_, options_.token);
+}
+
 std::future<absl::StatusOr<v1::TaskResult>> FarmClient::Submit(v1::Task task) {
   std::promise<absl::StatusOr<v1::TaskResult>> promise;
   std::future<absl::StatusOr<v1::TaskResult>> future = promise.get_future();

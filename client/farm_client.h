@@ -6,7 +6,8 @@
 //   client->AsCompleted(tasks, [](const v1::TaskResult& r) { ... });
 //
 // and the lower-level calls they are built on (SubmitJob, WatchJob, GetJob,
-// CancelJob, ListWorkers). Errors are the coordinator's gRPC status as
+// CancelJob, ListWorkers), and OpenSession() for many small jobs on one call
+// (farm_session.h). Errors are the coordinator's gRPC status as
 // absl::Status (RESOURCE_EXHAUSTED for a full queue, NOT_FOUND for an unknown
 // job, UNAVAILABLE when it cannot be reached).
 //
@@ -28,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/farm_session.h"
 #include "qfarm/v1/farm.grpc.pb.h"
 
 namespace qfarm::client {
@@ -89,6 +91,9 @@ class FarmClient {
   // Returns how many tasks were cancelled.
   absl::StatusOr<uint32_t> CancelJob(uint64_t job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+
+  // A long-lived call for many small jobs (see farm_session.h).
+  std::unique_ptr<FarmSession> OpenSession();
 
   // concurrent.futures: runs one task as a job of its own.
   std::future<absl::StatusOr<v1::TaskResult>> Submit(v1::Task task);

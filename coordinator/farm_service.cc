@@ -1,12 +1,16 @@
 #include "coordinator/farm_service.h"
 
 #include <algorithm>
+#include <deque>
+#include <list>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/status_macros.h"
 #include "coordinator/call_auth.h"
 
 namespace qfarm::coordinator {
@@ -142,6 +146,303 @@ std::string ClientOf(const grpc::CallbackServerContext& context) {
   return peer;
 }
 
+// One Session call: reads jobs, submits each, and streams every job's
+// results back, one message at a time, tagged with the client's tag.
+class SessionStream final
+    : public grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>,
+      public std::enable_shared_from_this<SessionStream> {
+ public:
+  SessionStream(FarmService* service, std::string client)
+      : service_(service), client_(std::move(client)) {}
+
+  void Start() {
+    self_ = shared_from_this();
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The client half-closed (or the call ended).
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+      }
+      Pump();
+      return;
+    }
+    const uint64_t tag = request_.tag();
+    std::vector<v1::Task> tasks;
+    tasks.reserve(static_cast<size_t>(request_.tasks_size()));
+    for (v1::Task& task : *request_.mutable_tasks()) {
+      tasks.push_back(std::move(task));
+    }
+    request_.Clear();
+    std::weak_ptr<SessionStream> weak = weak_from_this();
+    absl::StatusOr<JobId> job = service_->AcceptJob(
+        client_, std::move(tasks), [weak](JobId id, absl::Status durable) {
+          if (auto self = weak.lock()) self->Durable(id, std::move(durable));
+        });
+    if (job.ok()) {
+      auto watcher = std::make_shared<Wakeup>(weak, *job);
+      {
+        absl::MutexLock lock(&mu_);
+        Job& entry = jobs_[*job];
+        entry.tag = tag;
+        entry.watcher = watcher;
+        order_.push_back(*job);
+        if (auto it = durable_.find(*job); it != durable_.end()) {
+          entry.durable = std::move(it->second);
+          durable_.erase(it);
+        }
+      }
+      service_->router()->AddWatcher(*job, std::move(watcher));
+    } else {
+      absl::MutexLock lock(&mu_);
+      refusals_.push_back({tag, job.status()});
+    }
+    bool read_more;
+    {
+      absl::MutexLock lock(&mu_);
+      read_more = !done_;
+    }
+    if (read_more) StartRead(&request_);
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::optional<absl::Status> finish_with;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (close_pending_) {
+        close_pending_ = false;
+        finish_with = close_status_;
+      } else if (!ok) {
+        done_ = true;
+        finish_with = absl::UnavailableError("client went away");
+      }
+    }
+    if (finish_with.has_value()) {
+      Finish(ToGrpcStatus(*finish_with));
+      return;
+    }
+    Pump();
+  }
+
+  void OnCancel() override { Close(absl::CancelledError("session cancelled")); }
+
+  void OnDone() override {
+    std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [id, job] : jobs_) watchers.emplace_back(id, job.watcher);
+      jobs_.clear();
+    }
+    for (auto& [id, watcher] : watchers) {
+      service_->router()->RemoveWatcher(id, watcher.get());
+    }
+    self_.reset();
+  }
+
+  // Ends the call with `status` (coordinator shutting down, cancelled).
+  void Close(const absl::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+      done_ = true;
+      if (writing_) {
+        close_status_ = status;
+        close_pending_ = true;
+        return;
+      }
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+ private:
+  // Wakes the session for one of its jobs (held by the router).
+  class Wakeup final : public JobWatcher {
+   public:
+    Wakeup(std::weak_ptr<SessionStream> session, JobId job)
+        : session_(std::move(session)), job_(job) {}
+    void Wake() override {
+      if (auto s = session_.lock()) s->WakeJob(job_);
+    }
+    void Close(const absl::Status& status) override {
+      if (auto s = session_.lock()) s->Close(status);
+    }
+
+   private:
+    const std::weak_ptr<SessionStream> session_;
+    const JobId job_;
+  };
+
+  struct Job {
+    uint64_t tag = 0;
+    std::shared_ptr<JobWatcher> watcher;
+    // Set once the job is journaled (at once without a journal).
+    std::optional<absl::Status> durable;
+    bool acknowledged = false;  // A response with its id was sent.
+    bool dirty = true;          // May have results not read yet.
+    size_t cursor = 0;
+  };
+  struct Refusal {
+    uint64_t tag;
+    absl::Status status;
+  };
+
+  void Durable(JobId id, absl::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) {
+        durable_[id] = std::move(status);  // Before OnReadDone knew the id.
+        return;
+      }
+      it->second.durable = std::move(status);
+    }
+    Pump();
+  }
+
+  void WakeJob(JobId id) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) return;
+      it->second.dirty = true;
+    }
+    Pump();
+  }
+
+  // Starts the next write, if one is due and none is in progress; ends the
+  // call once the client half-closed and every job was answered.
+  void Pump() {
+    std::shared_ptr<JobWatcher> finished_watcher;
+    JobId finished_job = 0;
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || done_) return;
+      out_.Clear();
+      bool have_message = true;
+      if (!refusals_.empty()) {
+        SetError(refusals_.front().tag, refusals_.front().status);
+        refusals_.pop_front();
+      } else {
+        have_message = NextJobMessage(&finished_job, &finished_watcher);
+      }
+      if (have_message) {
+        writing_ = true;
+        StartWrite(&out_);
+      } else if (reads_done_ && jobs_.empty()) {
+        done_ = true;
+        finish = true;
+      }
+    }
+    if (finished_watcher != nullptr) {
+      service_->router()->RemoveWatcher(finished_job, finished_watcher.get());
+    }
+    if (finish) Finish(grpc::Status::OK);
+  }
+
+  // Fills out_ for the first job, in submission order, with something to
+  // say; false when none has. A job that ends is dropped and its watcher
+  // returned, to be removed from the router outside the lock.
+  bool NextJobMessage(JobId* ended, std::shared_ptr<JobWatcher>* watcher)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (auto it = order_.begin(); it != order_.end();) {
+      auto found = jobs_.find(*it);
+      if (found == jobs_.end()) {
+        it = order_.erase(it);
+        continue;
+      }
+      const JobId id = *it;
+      Job& job = found->second;
+      if (!job.durable.has_value() || (!job.dirty && job.acknowledged)) {
+        ++it;
+        continue;
+      }
+      bool ends = false;
+      if (!job.durable->ok()) {
+        SetError(job.tag, *job.durable);
+        ends = true;
+      } else {
+        absl::StatusOr<ResultsPage> page = service_->scheduler()->ReadResults(
+            id, job.cursor, kResultsPerMessage);
+        if (!page.ok()) {
+          SetError(job.tag, page.status());
+          ends = true;
+        } else {
+          job.cursor = page->next_cursor;
+          // A full page may leave more behind.
+          job.dirty = page->results.size() == kResultsPerMessage;
+          if (page->results.empty() && !page->finished && job.acknowledged) {
+            ++it;
+            continue;
+          }
+          out_.set_tag(job.tag);
+          out_.set_job_id(id);
+          auto* results = out_.mutable_results();
+          results->Reserve(static_cast<int>(page->results.size()));
+          for (v1::TaskResult& r : page->results) {
+            *results->Add() = std::move(r);
+          }
+          job.acknowledged = true;
+          if (page->finished) {
+            out_.set_finished(true);
+            ends = true;
+          }
+        }
+      }
+      if (ends) {
+        *ended = id;
+        *watcher = std::move(job.watcher);
+        jobs_.erase(found);
+        order_.erase(it);
+      } else {
+        // Later jobs go first next time: one busy job does not starve them.
+        order_.splice(order_.end(), order_, it);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void SetError(uint64_t tag, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    out_.set_tag(tag);
+    out_.set_error_code(static_cast<int32_t>(status.code()));
+    out_.set_error_message(std::string(status.message()));
+  }
+
+  FarmService* const service_;
+  const std::string client_;
+  std::shared_ptr<SessionStream> self_;  // Keeps this alive until OnDone().
+  v1::SessionRequest request_;           // Only touched by the read reactions.
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<JobId, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::list<JobId> order_ ABSL_GUARDED_BY(mu_);  // Of jobs_, to send in turn.
+  // Durable callbacks that came before AcceptJob() returned the id.
+  absl::flat_hash_map<JobId, absl::Status> durable_ ABSL_GUARDED_BY(mu_);
+  std::deque<Refusal> refusals_ ABSL_GUARDED_BY(mu_);
+  v1::SessionResponse out_ ABSL_GUARDED_BY(mu_);
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool close_pending_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+};
+
+// A Session refused before it started.
+class RefusedSession final
+    : public grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse> {
+ public:
+  explicit RefusedSession(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 absl::Status FarmService::CheckClientJobs(const std::string& client) {
@@ -170,6 +471,43 @@ absl::Status FarmService::Authorize(
   return auth_->Check(AuthorizationOf(*context), Role::kClient);
 }
 
+absl::Status FarmService::CheckTaskCount(size_t count) const {
+  if (count <= limits_.max_tasks_per_job) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("tasks: a job of ", count, " tasks is over the maximum of ",
+                   limits_.max_tasks_per_job, " (--max-tasks-per-job)"));
+}
+
+absl::StatusOr<JobId> FarmService::AcceptJob(const std::string& client,
+                                             std::vector<v1::Task> tasks,
+                                             DurableCallback durable) {
+  RETURN_IF_ERROR(CheckTaskCount(tasks.size()));
+  RETURN_IF_ERROR(CheckClientJobs(client));
+  Journal* journal = journal_;
+  Scheduler::AcceptedHook journal_job;
+  if (journal != nullptr) {
+    // The job is journaled before any of its tasks can run; `durable` runs
+    // on the journal's thread once it is on disk. (The journal calls back
+    // at once only when closed, and it closes after the server stopped.)
+    journal_job = [journal, &durable](JobId id, int64_t created_us,
+                                      const std::vector<v1::Task>& tasks) {
+      journal->AppendJob(id, created_us, tasks,
+                         [durable = std::move(durable), id](absl::Status s) {
+                           durable(id, std::move(s));
+                         });
+    };
+  }
+  ASSIGN_OR_RETURN(const JobId job,
+                   scheduler_->SubmitJob(std::move(tasks), journal_job));
+  if (limits_.max_jobs_per_client > 0) {
+    absl::MutexLock lock(&clients_mu_);
+    client_jobs_[client].push_back(job);
+  }
+  router_->Pump();
+  if (journal == nullptr) durable(job, absl::OkStatus());
+  return job;
+}
+
 grpc::ServerUnaryReactor* FarmService::SubmitJob(
     grpc::CallbackServerContext* context, const v1::SubmitJobRequest* request,
     v1::SubmitJobResponse* response) {
@@ -178,52 +516,23 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
     reactor->Finish(ToGrpcStatus(auth));
     return reactor;
   }
-  if (static_cast<size_t>(request->tasks_size()) > limits_.max_tasks_per_job) {
-    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("tasks: a job of ", request->tasks_size(),
-                     " tasks is over the maximum of ",
-                     limits_.max_tasks_per_job, " (--max-tasks-per-job)"))));
-    return reactor;
-  }
-  const std::string client = ClientOf(*context);
-  if (absl::Status room = CheckClientJobs(client); !room.ok()) {
-    reactor->Finish(ToGrpcStatus(room));
+  // Checked before the copy, too: a huge job is refused cheaply.
+  if (absl::Status count = CheckTaskCount(request->tasks_size()); !count.ok()) {
+    reactor->Finish(ToGrpcStatus(count));
     return reactor;
   }
   std::vector<v1::Task> tasks(request->tasks().begin(), request->tasks().end());
-  const size_t count = tasks.size();
-  Journal* journal = journal_;
-  Scheduler::AcceptedHook journal_job;
-  if (journal != nullptr) {
-    // The reply waits until the job is durable: an accepted job survives a
-    // restart.
-    journal_job = [journal, reactor, response](
-                      JobId id, int64_t created_us,
-                      const std::vector<v1::Task>& tasks) {
-      // Filled before the append: its callback may run at once.
-      response->set_job_id(id);
-      response->set_task_count(static_cast<uint32_t>(tasks.size()));
-      journal->AppendJob(id, created_us, tasks, [reactor](absl::Status s) {
-        reactor->Finish(ToGrpcStatus(s));
-      });
-    };
-  }
+  const auto count = static_cast<uint32_t>(tasks.size());
+  // The reply waits until the job is durable: an accepted job survives a
+  // restart.
   absl::StatusOr<JobId> job =
-      scheduler_->SubmitJob(std::move(tasks), journal_job);
-  if (!job.ok()) {
-    reactor->Finish(ToGrpcStatus(job.status()));
-    return reactor;
-  }
-  if (limits_.max_jobs_per_client > 0) {
-    absl::MutexLock lock(&clients_mu_);
-    client_jobs_[client].push_back(*job);
-  }
-  if (journal == nullptr) {
-    response->set_job_id(*job);
-    response->set_task_count(static_cast<uint32_t>(count));
-  }
-  router_->Pump();
-  if (journal == nullptr) reactor->Finish(grpc::Status::OK);
+      AcceptJob(ClientOf(*context), std::move(tasks),
+                [reactor, response, count](JobId id, absl::Status durable) {
+                  response->set_job_id(id);
+                  response->set_task_count(count);
+                  reactor->Finish(ToGrpcStatus(durable));
+                });
+  if (!job.ok()) reactor->Finish(ToGrpcStatus(job.status()));
   return reactor;
 }
 
@@ -277,6 +586,16 @@ grpc::ServerUnaryReactor* FarmService::CancelJob(
     reactor->Finish(grpc::Status::OK);
   }
   return reactor;
+}
+
+grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>*
+FarmService::Session(grpc::CallbackServerContext* context) {
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    return new RefusedSession(auth);
+  }
+  auto stream = std::make_shared<SessionStream>(this, ClientOf(*context));
+  stream->Start();
+  return stream.get();
 }
 
 grpc::ServerUnaryReactor* FarmService::ListWorkers(

@@ -3,6 +3,10 @@
 // grpc::Status here and nowhere else.
 #pragma once
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/auth.h"
@@ -49,9 +53,25 @@ class FarmService final : public v1::Farm::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListWorkersRequest* request,
       v1::ListWorkersResponse* response) override;
+  grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
+      grpc::CallbackServerContext* context) override;
+
+  // Checks a job of `client` against the limits and submits it; on success
+  // wakes the router and returns its id. `durable(id, status)` runs once the
+  // job is journaled (on the journal's thread), or, without a journal, at
+  // once, before this returns. Not called on refusal.
+  using DurableCallback = std::function<void(JobId, absl::Status)>;
+  absl::StatusOr<JobId> AcceptJob(const std::string& client,
+                                  std::vector<v1::Task> tasks,
+                                  DurableCallback durable);
+
+  Scheduler* scheduler() const { return scheduler_; }
+  Router* router() const { return router_; }
 
  private:
   absl::Status Authorize(grpc::CallbackServerContext* context) const;
+  // INVALID_ARGUMENT for a job of more than max_tasks_per_job tasks.
+  absl::Status CheckTaskCount(size_t count) const;
   // RESOURCE_EXHAUSTED when `client` has max_jobs_per_client unfinished
   // jobs; forgets its finished ones.
   absl::Status CheckClientJobs(const std::string& client);

@@ -1,0 +1,165 @@
+#include "client/farm_session.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/auth.h"
+#include "common/grpc_status.h"
+
+namespace qfarm::client {
+
+FarmSession::FarmSession(std::shared_ptr<v1::Farm::StubInterface> stub,
+                         const std::string& token) {
+  if (!token.empty()) {
+    context_.AddMetadata("authorization", BearerHeader(token));
+  }
+  stream_ = stub->Session(&context_);
+}
+
+FarmSession::~FarmSession() {
+  absl::MutexLock lock(&mu_);
+  if (ended_.has_value()) return;
+  context_.TryCancel();
+  EndStream();
+}
+
+absl::StatusOr<std::vector<v1::TaskResult>> FarmSession::Run(
+    const std::vector<v1::Task>& tasks) {
+  std::vector<v1::TaskResult> results(tasks.size());
+  size_t received = 0;
+  absl::Status status =
+      RunAsCompleted(tasks, [&results, &received](v1::TaskResult&& result) {
+        if (result.index() < results.size()) {
+          results[result.index()] = std::move(result);
+          ++received;
+        }
+      });
+  if (!status.ok()) return status;
+  if (received != tasks.size()) {
+    return absl::InternalError(absl::StrCat(
+        "job ended with ", received, " results for ", tasks.size(), " tasks"));
+  }
+  return results;
+}
+
+absl::Status FarmSession::RunAsCompleted(
+    const std::vector<v1::Task>& tasks,
+    const std::function<void(v1::TaskResult&&)>& on_result, uint64_t* job_id) {
+  v1::SessionRequest request;
+  request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
+  for (const v1::Task& task : tasks) *request.add_tasks() = task;
+  uint64_t tag;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ended_.has_value()) {
+      return ended_->ok() ? absl::FailedPreconditionError("session is closed")
+                          : *ended_;
+    }
+    tag = next_tag_++;
+    jobs_[tag];
+  }
+  request.set_tag(tag);
+  bool written;
+  {
+    absl::MutexLock lock(&write_mu_);
+    written = !writes_done_ && stream_->Write(request);
+  }
+  // A failed write means the call is over; the read side says why.
+
+  bool told_id = false;
+  while (true) {
+    std::vector<v1::TaskResult> pending;
+    {
+      absl::MutexLock lock(&mu_);
+      Job* job = &jobs_[tag];
+      auto ready = [this, job]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !job->pending.empty() || job->done.has_value() || !reading_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (job_id != nullptr && !told_id && job->job_id != 0) {
+        *job_id = job->job_id;
+        told_id = true;
+      }
+      if (!job->pending.empty()) {
+        pending.swap(job->pending);
+      } else if (job->done.has_value()) {
+        absl::Status status = *std::move(job->done);
+        jobs_.erase(tag);
+        return status;
+      } else if (!written && ended_.has_value()) {
+        jobs_.erase(tag);
+        return ended_->ok() ? absl::UnavailableError("session ended") : *ended_;
+      } else {
+        reading_ = true;  // This thread reads for every job.
+      }
+    }
+    if (pending.empty()) {
+      ReadOne();
+      continue;
+    }
+    for (v1::TaskResult& result : pending) on_result(std::move(result));
+  }
+}
+
+void FarmSession::ReadOne() {
+  const bool ok = stream_->Read(&response_);
+  absl::MutexLock lock(&mu_);
+  reading_ = false;
+  if (!ok) {
+    EndStream();
+    return;
+  }
+  auto it = jobs_.find(response_.tag());
+  if (it == jobs_.end()) return;  // Not ours (any more): ignore.
+  Job& job = it->second;
+  if (response_.job_id() != 0) job.job_id = response_.job_id();
+  for (v1::TaskResult& result : *response_.mutable_results()) {
+    job.pending.push_back(std::move(result));
+  }
+  if (response_.error_code() != 0) {
+    job.done =
+        absl::Status(static_cast<absl::StatusCode>(response_.error_code()),
+                     response_.error_message());
+  } else if (response_.finished()) {
+    job.done = absl::OkStatus();
+  }
+  response_.Clear();
+}
+
+void FarmSession::EndStream() {
+  if (ended_.has_value()) return;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&write_mu_);
+    writes_done_ = true;
+    status = stream_->Finish();
+  }
+  ended_ = FromGrpcStatus(status);
+  const absl::Status failed =
+      ended_->ok()
+          ? absl::UnavailableError("session ended before the job finished")
+          : *ended_;
+  for (auto& [tag, job] : jobs_) {
+    if (!job.done.has_value()) job.done = failed;
+  }
+}
+
+absl::Status FarmSession::Close() {
+  {
+    absl::MutexLock lock(&write_mu_);
+    if (!writes_done_) {
+      writes_done_ = true;
+      stream_->WritesDone();
+    }
+  }
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_.has_value()) return *ended_;
+      reading_ = true;
+    }
+    ReadOne();
+  }
+}
+
+}  // namespace qfarm::client
