@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/gather.h"
 #include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/grpc_status.h"
@@ -156,21 +157,9 @@ std::future<absl::StatusOr<v1::TaskResult>> FarmClient::Submit(v1::Task task) {
 
 absl::StatusOr<std::vector<v1::TaskResult>> FarmClient::Map(
     const std::vector<v1::Task>& tasks) {
-  std::vector<v1::TaskResult> results(tasks.size());
-  size_t received = 0;
-  absl::Status status =
-      AsCompleted(tasks, [&results, &received](v1::TaskResult&& result) {
-        if (result.index() < results.size()) {
-          results[result.index()] = std::move(result);
-          ++received;
-        }
-      });
-  if (!status.ok()) return status;
-  if (received != tasks.size()) {
-    return absl::InternalError(absl::StrCat(
-        "job ended with ", received, " results for ", tasks.size(), " tasks"));
-  }
-  return results;
+  return GatherInOrder(tasks.size(), [&](const ResultCallback& on_result) {
+    return AsCompleted(tasks, on_result);
+  });
 }
 
 absl::Status FarmClient::AsCompleted(

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "client/gather.h"
 #include "common/auth.h"
 #include "common/grpc_status.h"
 
@@ -25,21 +25,9 @@ FarmSession::~FarmSession() {
 
 absl::StatusOr<std::vector<v1::TaskResult>> FarmSession::Run(
     const std::vector<v1::Task>& tasks) {
-  std::vector<v1::TaskResult> results(tasks.size());
-  size_t received = 0;
-  absl::Status status =
-      RunAsCompleted(tasks, [&results, &received](v1::TaskResult&& result) {
-        if (result.index() < results.size()) {
-          results[result.index()] = std::move(result);
-          ++received;
-        }
-      });
-  if (!status.ok()) return status;
-  if (received != tasks.size()) {
-    return absl::InternalError(absl::StrCat(
-        "job ended with ", received, " results for ", tasks.size(), " tasks"));
-  }
-  return results;
+  return GatherInOrder(tasks.size(), [&](const ResultCallback& on_result) {
+    return RunAsCompleted(tasks, on_result);
+  });
 }
 
 absl::Status FarmSession::RunAsCompleted(
