@@ -2,8 +2,8 @@
 // send, parsed as the messages the coordinator and the worker decode, then
 // validated as the services do.
 //
-// For any input: parsing as v1::SubmitJobRequest, v1::WorkerMessage and
-// v1::CoordinatorMessage, and ValidateTask (default and tight limits) over
+// For any input: parsing as v1::SubmitJobRequest, v1::SessionRequest,
+// v1::WorkerMessage and v1::CoordinatorMessage, and ValidateTask (default and tight limits) over
 // each task they carry, return without a crash or a sanitizer report; the
 // task-name helpers accept any enum value; a message that parses serializes
 // to bytes that parse back to an equal message.
@@ -82,6 +82,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (request.ParseFromArray(data, length)) {
     for (const qfarm::v1::Task& task : request.tasks()) CheckTask(task);
     CheckRoundTrip(request);
+  }
+
+  qfarm::v1::SessionRequest session_job;
+  if (session_job.ParseFromArray(data, length)) {
+    for (const qfarm::v1::Task& task : session_job.tasks()) CheckTask(task);
+    CheckRoundTrip(session_job);
   }
 
   qfarm::v1::WorkerMessage from_worker;
