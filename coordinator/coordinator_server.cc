@@ -1,7 +1,10 @@
 #include "coordinator/coordinator_server.h"
 
+#include <grpcpp/client_context.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -10,6 +13,13 @@
 #include "coordinator/coordinator_metrics.h"
 
 namespace qfarm::coordinator {
+namespace {
+
+// Below the 1 s idle deadline of gRPC's callback threads, with room for a
+// loaded machine (see KeepCallbackThreadsAwake()).
+constexpr absl::Duration kCallbackKeepAwake = absl::Milliseconds(250);
+
+}  // namespace
 
 CoordinatorServer::CoordinatorServer(const CoordinatorOptions& options)
     : auth_(options.client_token, options.worker_token),
@@ -71,6 +81,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const size_t colon = options.listen.rfind(':');
   server->address_ =
       absl::StrCat(options.listen.substr(0, colon), ":", server->port_);
+  server->self_channel_ =
+      server->server_->InProcessChannel(grpc::ChannelArguments());
+  server->self_health_ =
+      grpc::health::v1::Health::NewStub(server->self_channel_);
   server->ticker_ = std::thread([s = server.get()] { s->TickLoop(); });
   return server;
 }
@@ -106,12 +120,18 @@ void CoordinatorServer::TickLoop() {
           ? absl::Seconds(1)
           : std::max(absl::Milliseconds(20), heartbeat_timeout_ / 4);
   absl::Time next_expiry = absl::Now() + expiry_period;
+  absl::Time next_keep_awake = absl::Now();
   while (true) {
-    const absl::Time wake = std::min(next_expiry, scheduler_.NextWakeup());
+    const absl::Time wake =
+        std::min({next_expiry, next_keep_awake, scheduler_.NextWakeup()});
     {
       absl::MutexLock lock(&shutdown_mu_);
       shutdown_mu_.AwaitWithDeadline(absl::Condition(&shut_down_), wake);
       if (shut_down_) return;
+    }
+    if (absl::Now() >= next_keep_awake) {
+      next_keep_awake = absl::Now() + kCallbackKeepAwake;
+      KeepCallbackThreadsAwake();
     }
     if (absl::Now() >= next_expiry) {
       next_expiry = absl::Now() + expiry_period;
@@ -139,6 +159,25 @@ void CoordinatorServer::TickLoop() {
       }
     }
   }
+}
+
+void CoordinatorServer::KeepCallbackThreadsAwake() {
+  if (keep_awake_in_flight_->exchange(true)) return;
+  struct Call {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+  };
+  auto call = std::make_shared<Call>();
+  call->context.set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  // The callback owns the call and the flag: it may run after this
+  // server is gone.
+  self_health_->async()->Check(
+      &call->context, &call->request, &call->response,
+      [call, in_flight = keep_awake_in_flight_](const grpc::Status&) {
+        in_flight->store(false);
+      });
 }
 
 }  // namespace qfarm::coordinator

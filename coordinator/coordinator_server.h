@@ -7,8 +7,10 @@
 // Thread-safe.
 #pragma once
 
+#include <grpcpp/channel.h>
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +26,7 @@
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_link_service.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace qfarm::coordinator {
 
@@ -79,9 +82,19 @@ class CoordinatorServer {
  private:
   explicit CoordinatorServer(const CoordinatorOptions& options);
 
-  // Expires silent workers every heartbeat_timeout/4 and dispatches retried
-  // tasks when their backoff ends; stops at Shutdown().
+  // Expires silent workers every heartbeat_timeout/4, dispatches retried
+  // tasks when their backoff ends and keeps gRPC's callback threads awake
+  // (KeepCallbackThreadsAwake); stops at Shutdown().
   void TickLoop();
+  // gRPC 1.51 on Linux (epoll1) runs callback-API reactors on a few
+  // threads (half the cores, at least 2) that wait for completions with a
+  // 1 s deadline and, when it passes, sleep 100 ms without polling. When
+  // they idle out together, nothing reads the sockets or runs reactors for
+  // up to 100 ms: a result arriving then (typically about 1 s after the
+  // previous traffic) reaches its watcher late. An in-process call every
+  // kCallbackKeepAwake gives them a completion before they time out. One
+  // call at a time.
+  void KeepCallbackThreadsAwake();
 
   const TokenAuth auth_;
   Scheduler scheduler_;
@@ -91,6 +104,10 @@ class CoordinatorServer {
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_server_;
+  std::shared_ptr<grpc::Channel> self_channel_;  // In-process, to server_.
+  std::unique_ptr<grpc::health::v1::Health::Stub> self_health_;
+  std::shared_ptr<std::atomic<bool>> keep_awake_in_flight_ =
+      std::make_shared<std::atomic<bool>>(false);
   std::string address_;
   int port_ = 0;
   size_t recovered_jobs_ = 0;
