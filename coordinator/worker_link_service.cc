@@ -112,13 +112,9 @@ class WorkerStream final
       return;
     }
     if (in_.has_results()) {
-      auto* results = in_.mutable_results()->mutable_results();
-      std::vector<v1::TaskResult> batch;
-      batch.reserve(results->size());
-      for (v1::TaskResult& r : *results) batch.push_back(std::move(r));
       std::string violation;
-      std::vector<JobId> jobs =
-          scheduler_->RecordResults(key_, std::move(batch), &violation);
+      std::vector<JobId> jobs = scheduler_->RecordResultBatch(
+          key_, in_.mutable_results()->mutable_results(), &violation);
       router_->WakeWatchers(jobs);
       if (!violation.empty()) {
         QFARM_LOG(WARNING) << "worker " << worker_id_ << ": " << violation;
