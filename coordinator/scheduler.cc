@@ -598,6 +598,37 @@ void Scheduler::MaybeCompactQueue() {
   stale_ = 0;
 }
 
+v1::Assignment& Scheduler::NewAssignment(
+    google::protobuf::RepeatedPtrField<v1::Assignment>& to) {
+  if (spare_assignments_.empty()) return *to.Add();
+  v1::Assignment* spare = spare_assignments_.back().release();
+  spare_assignments_.pop_back();
+  to.AddAllocated(spare);
+  return *spare;
+}
+
+void Scheduler::RecycleAssignments(
+    google::protobuf::RepeatedPtrField<v1::Assignment>* sent) {
+  // Enough for the dispatches in flight to all workers at high rates;
+  // a spare holding a long text is not worth keeping.
+  constexpr size_t kMaxSpares = 1 << 16;
+  constexpr size_t kMaxSpareText = 256;
+  std::vector<v1::Assignment*> taken(static_cast<size_t>(sent->size()));
+  sent->ExtractSubrange(0, sent->size(), taken.data());
+  std::vector<std::unique_ptr<v1::Assignment>> owned;
+  owned.reserve(taken.size());
+  for (v1::Assignment* a : taken) owned.emplace_back(a);
+  {
+    absl::MutexLock lock(&mu_);
+    for (std::unique_ptr<v1::Assignment>& a : owned) {
+      if (spare_assignments_.size() >= kMaxSpares) break;
+      if (a->task().text().capacity() > kMaxSpareText) continue;
+      spare_assignments_.push_back(std::move(a));
+    }
+  }
+  // What was not kept is freed here, outside the lock.
+}
+
 std::vector<Dispatch> Scheduler::TakeDispatches() {
   const int64_t now = clock_->NowMicros();
   std::vector<Dispatch> out;
@@ -638,12 +669,13 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
       worker.credits -= take;
       for (size_t k = 0; k < take; ++k) {
         if (r.open == kNone ||
-            out[r.open].assignments.size() >= options_.max_batch) {
+            static_cast<size_t>(out[r.open].assignments.size()) >=
+                options_.max_batch) {
           r.open = out.size();
           Dispatch& dispatch = out.emplace_back();
           dispatch.worker = worker.key;
-          dispatch.assignments.reserve(std::min<uint64_t>(
-              {options_.max_batch, ready_, worker.credits + take - k}));
+          dispatch.assignments.Reserve(static_cast<int>(std::min<uint64_t>(
+              {options_.max_batch, ready_, worker.credits + take - k})));
         }
         auto [job, index] = PopQueued(cache);
         TaskEntry& entry = job->entries[index];
@@ -657,10 +689,11 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
         --queued_;
         --ready_;
         worker.running.insert(TaskRef{job->id, index});
-        v1::Assignment& assignment = out[r.open].assignments.emplace_back();
+        v1::Assignment& assignment = NewAssignment(out[r.open].assignments);
         assignment.set_job_id(job->id);
         assignment.set_index(index);
         assignment.set_attempt(entry.attempt);
+        // A spare's task and text keep their allocations.
         *assignment.mutable_task() = job->tasks[index];
       }
     }

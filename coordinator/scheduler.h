@@ -92,10 +92,11 @@ struct WorkerDesc {
   std::string peer = {};
 };
 
-// Tasks to send to one worker in one message.
+// Tasks to send to one worker in one message. Heap messages (no arena), so
+// the stream can take them over without copies.
 struct Dispatch {
   WorkerKey worker = 0;
-  std::vector<v1::Assignment> assignments;
+  google::protobuf::RepeatedPtrField<v1::Assignment> assignments;
 };
 
 // Results of a job in completion order, from a cursor on.
@@ -270,6 +271,12 @@ class Scheduler {
   // the first dispatch.
   std::vector<Dispatch> TakeDispatches();
 
+  // Takes back assignments of Dispatches that were sent (leaving `sent`
+  // empty), for TakeDispatches() to fill again: they keep their
+  // allocations. Keeps a bounded number; frees the rest.
+  void RecycleAssignments(
+      google::protobuf::RepeatedPtrField<v1::Assignment>* sent);
+
   // When the next task waiting out a retry backoff becomes eligible: the
   // shell calls TakeDispatches() then (it may be early, never late).
   // absl::InfiniteFuture() when no task waits.
@@ -396,6 +403,10 @@ class Scheduler {
   // speeds up the job lookup. They must hold a live task (ready_ > 0).
   std::pair<Job*, uint32_t> PopQueued(Job*& cache)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An assignment appended to `to`: a spare one if there is one.
+  v1::Assignment& NewAssignment(
+      google::protobuf::RepeatedPtrField<v1::Assignment>& to)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops cancelled entries once they outnumber the live ones.
   void MaybeCompactQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -422,6 +433,9 @@ class Scheduler {
   // Live entries of retry_ and queue_.
   size_t ready_ ABSL_GUARDED_BY(mu_) = 0;
   size_t stale_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sent assignments to fill again (RecycleAssignments()).
+  std::vector<std::unique_ptr<v1::Assignment>> spare_assignments_
+      ABSL_GUARDED_BY(mu_);
   // Where the next TakeDispatches() starts its round-robin.
   WorkerKey next_first_worker_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -60,9 +60,10 @@ v1::TaskResult ResultFor(const v1::Assignment& a,
   return result;
 }
 
+// `assignments`: a vector or a Dispatch's RepeatedPtrField.
+template <typename Assignments>
 std::vector<v1::TaskResult> ResultsFor(
-    const std::vector<v1::Assignment>& assignments,
-    v1::TaskState state = v1::TASK_STATE_OK) {
+    const Assignments& assignments, v1::TaskState state = v1::TASK_STATE_OK) {
   std::vector<v1::TaskResult> results;
   for (const v1::Assignment& a : assignments) {
     results.push_back(ResultFor(a, state));
@@ -91,7 +92,8 @@ std::vector<v1::Assignment> For(const std::vector<Dispatch>& dispatches,
 }
 
 // "job:index@attempt" of each assignment, for readable expectations.
-std::vector<std::string> Ids(const std::vector<v1::Assignment>& assignments) {
+template <typename Assignments>
+std::vector<std::string> Ids(const Assignments& assignments) {
   std::vector<std::string> out;
   for (const v1::Assignment& a : assignments) {
     out.push_back(absl::StrCat(a.job_id(), ":", a.index(), "@", a.attempt()));
@@ -1720,6 +1722,31 @@ TEST_F(SchedulerTest, ListWorkersDescribesEachConnection) {
 
 // Clients submit while a worker thread takes, grants and reports; every task
 // ends with exactly one result. Meant for ThreadSanitizer.
+TEST_F(SchedulerTest, RecycledAssignmentsAreFilledAgain) {
+  JobId a = Submit({Echo("first"), Echo(std::string(1000, 'x'))});
+  WorkerKey w = Worker("w1", 2);
+  std::vector<Dispatch> d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  ASSERT_THAT(d[0].assignments, SizeIs(2));
+  const v1::Assignment* short_text = &d[0].assignments[0];
+  scheduler_.RecycleAssignments(&d[0].assignments);
+  EXPECT_THAT(d[0].assignments, IsEmpty());
+
+  JobId b = Submit({EchoWithAttempts("second", 2), Echo("third")});
+  scheduler_.AddCredits(w, 2);
+  d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  // The spare with the short text is reused; the long one was not kept.
+  EXPECT_THAT(Ids(d[0].assignments),
+              ElementsAre(absl::StrCat(b, ":0@1"), absl::StrCat(b, ":1@1")));
+  EXPECT_EQ(&d[0].assignments[0], short_text);
+  EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
+            EchoWithAttempts("second", 2).SerializeAsString());
+  EXPECT_EQ(d[0].assignments[1].task().SerializeAsString(),
+            Echo("third").SerializeAsString());
+  EXPECT_NE(a, b);
+}
+
 TEST_F(SchedulerTest, ViewResultsSeesTheRecordedResultsWithoutCopies) {
   JobId job = Submit(Echoes(3));
   WorkerKey w = Worker("w1", 3);
