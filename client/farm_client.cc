@@ -12,6 +12,7 @@
 #include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/grpc_status.h"
+#include "google/protobuf/arena.h"
 
 namespace qfarm::client {
 namespace {
@@ -67,7 +68,13 @@ void FarmClient::Prepare(grpc::ClientContext* context) const {
 
 absl::StatusOr<uint64_t> FarmClient::SubmitJob(
     const std::vector<v1::Task>& tasks) {
-  v1::SubmitJobRequest request;
+  // On an arena: the copies of the tasks cost no allocation each, and are
+  // freed at once.
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.max_block_size = 1 << 20;
+  google::protobuf::Arena arena(arena_options);
+  v1::SubmitJobRequest& request =
+      *google::protobuf::Arena::CreateMessage<v1::SubmitJobRequest>(&arena);
   request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
   for (const v1::Task& task : tasks) *request.add_tasks() = task;
   const absl::Time give_up = absl::Now() + options_.retry_full_queue_for;

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -29,6 +30,10 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
+  // detection: a lock graph updated on every lock. As in qfarm's main(),
+  // tests keep it; the binary runs like a release build.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   qfarm::BlockTerminationSignals();
   std::string listen = "0.0.0.0:50051";
   int64_t max_queued = 1'000'000;

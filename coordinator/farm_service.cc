@@ -39,8 +39,8 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
     {
       absl::MutexLock lock(&mu_);
       if (writing_ || done_) return;
-      absl::StatusOr<ResultsPage> page =
-          scheduler_->ReadResults(job_, cursor_, kResultsPerMessage);
+      absl::StatusOr<ResultsView> page =
+          scheduler_->ViewResults(job_, cursor_, kResultsPerMessage);
       if (!page.ok()) {
         finish_with = page.status();
         done_ = true;
@@ -49,11 +49,12 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
         done_ = true;
       } else {
         cursor_ = page->next_cursor;
-        out_.Clear();
+        // The scheduler's results are lent to out_ for this write, not
+        // copied (see ResultsView); OnWriteDone() takes them back.
         auto* results = out_.mutable_results();
         results->Reserve(static_cast<int>(page->results.size()));
-        for (v1::TaskResult& r : page->results) {
-          *results->Add() = std::move(r);
+        for (const v1::TaskResult* r : page->results) {
+          results->UnsafeArenaAddAllocated(const_cast<v1::TaskResult*>(r));
         }
         writing_ = true;
         StartWrite(&out_);
@@ -83,6 +84,7 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      ReturnLentLocked();
       if (close_pending_) {
         close_pending_ = false;
         finish = true;
@@ -107,7 +109,18 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
     self_.reset();
   }
 
+  ~WatchStream() override {
+    absl::MutexLock lock(&mu_);
+    ReturnLentLocked();
+  }
+
  private:
+  // Gives the results lent to out_ back to the scheduler, unfreed.
+  void ReturnLentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto* results = out_.mutable_results();
+    results->UnsafeArenaExtractSubrange(0, results->size(), nullptr);
+  }
+
   Scheduler* const scheduler_;
   Router* const router_;
   const JobId job_;
@@ -115,6 +128,7 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
 
   absl::Mutex mu_;
   size_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  // Holds only results lent by the scheduler, never its own.
   v1::ResultBatch out_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;

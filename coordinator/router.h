@@ -21,7 +21,8 @@ class WorkerChannel {
  public:
   virtual ~WorkerChannel() = default;
   // Queues tasks for sending. Dropped if the stream has ended.
-  virtual void SendTasks(std::vector<v1::Assignment> assignments) = 0;
+  virtual void SendTasks(
+      google::protobuf::RepeatedPtrField<v1::Assignment> assignments) = 0;
   // Queues a cancellation of the job's tasks on this worker.
   virtual void SendCancel(JobId job) = 0;
   // Ends the stream with `status` after queued messages are sent.

@@ -59,9 +59,9 @@ struct Scheduler::Job {
   // By index. A task's spec is released once it has its final result.
   std::vector<v1::Task> tasks;
   std::vector<TaskEntry> entries;
-  // Final results in recording order; one per index. A deque, so growing it
-  // never copies what is already there.
-  std::deque<v1::TaskResult> results;
+  // Final results in recording order; one per index. Never changed once
+  // recorded, and never moved: ViewResults() hands out pointers to them.
+  std::deque<std::unique_ptr<v1::TaskResult>> results;
   uint32_t queued = 0;
   uint32_t running = 0;
   uint32_t ok = 0;
@@ -81,10 +81,12 @@ struct Scheduler::Job {
 
   // Records the final result of a queued or running task and updates the
   // counters. `result.state()` must be final.
-  void Finish(uint32_t index, v1::TaskResult result, int64_t now_us);
+  void Finish(uint32_t index, std::unique_ptr<v1::TaskResult> result,
+              int64_t now_us);
 };
 
-void Scheduler::Job::Finish(uint32_t index, v1::TaskResult result,
+void Scheduler::Job::Finish(uint32_t index,
+                            std::unique_ptr<v1::TaskResult> result,
                             int64_t now_us) {
   TaskEntry& entry = entries[index];
   if (entry.state == v1::TASK_STATE_QUEUED) {
@@ -94,7 +96,7 @@ void Scheduler::Job::Finish(uint32_t index, v1::TaskResult result,
         << "job " << id << " task " << index << " is already final";
     --running;
   }
-  switch (result.state()) {
+  switch (result->state()) {
     case v1::TASK_STATE_OK:
       ++ok;
       break;
@@ -108,15 +110,15 @@ void Scheduler::Job::Finish(uint32_t index, v1::TaskResult result,
       ++cancelled_tasks;
       break;
     default:
-      QFARM_CHECK(false) << "state " << result.state() << " is not final";
+      QFARM_CHECK(false) << "state " << result->state() << " is not final";
   }
-  entry.state = result.state();
+  entry.state = result->state();
   entry.worker = 0;
   entry.delayed = false;
-  result.set_job_id(id);
-  result.set_index(index);
-  result.set_queued_us(entry.queued_us);
-  result.set_dispatched_us(entry.dispatched_us);
+  result->set_job_id(id);
+  result->set_index(index);
+  result->set_queued_us(entry.queued_us);
+  result->set_dispatched_us(entry.dispatched_us);
   results.push_back(std::move(result));
   tasks[index] = v1::Task();  // Frees the text; the task never runs again.
   if (done()) finished_us = now_us;
@@ -178,10 +180,11 @@ absl::Duration Scheduler::Backoff(uint32_t attempt) const {
   return std::min(delay, options_.retry_backoff_max);
 }
 
-void Scheduler::Finish(Job& job, uint32_t index, v1::TaskResult result,
-                       int64_t now_us, Changes& changes) {
+void Scheduler::Finish(Job& job, uint32_t index,
+                       std::unique_ptr<v1::TaskResult> result, int64_t now_us,
+                       Changes& changes) {
   const auto kind = static_cast<size_t>(job.tasks[index].kind()) & 7;
-  const auto state = static_cast<size_t>(result.state()) & 7;
+  const auto state = static_cast<size_t>(result->state()) & 7;
   ++stats_.finished[kind][state];
   stats_.latency.Observe(
       static_cast<double>(now_us - job.entries[index].queued_us) / 1e6);
@@ -192,7 +195,7 @@ void Scheduler::Finish(Job& job, uint32_t index, v1::TaskResult result,
   if (job.unreadable.empty() || job.unreadable.back().first != changes.ticket) {
     job.unreadable.emplace_back(changes.ticket, job.results.size() - 1);
   }
-  changes.results.push_back(job.results.back());
+  changes.results.push_back(*job.results.back());
 }
 
 std::vector<JobId> Scheduler::Commit(Changes& changes) {
@@ -323,7 +326,8 @@ absl::Status Scheduler::Restore(RecoveredState state) {
       entry.dispatched_us = result.dispatched_us();
       entry.attempt = result.attempt();
       last_finished_us = std::max(last_finished_us, result.finished_us());
-      job->Finish(index, std::move(result), now);
+      job->Finish(index, std::make_unique<v1::TaskResult>(std::move(result)),
+                  now);
     }
     if (recovered.cancelled) {
       job->cancelled = true;
@@ -333,7 +337,8 @@ absl::Status Scheduler::Restore(RecoveredState state) {
         result.set_state(v1::TASK_STATE_CANCELLED);
         result.set_error("job cancelled");
         result.set_finished_us(now);
-        job->Finish(index, std::move(result), now);
+        job->Finish(index, std::make_unique<v1::TaskResult>(std::move(result)),
+                    now);
         last_finished_us = now;
       }
     }
@@ -466,7 +471,9 @@ void Scheduler::RemoveWorkerLocked(
           "); last worker: ", worker->desc.worker_id, " (", reason, ")"));
       result.set_worker(worker->desc.worker_id);
       result.set_finished_us(now_us);
-      Finish(job, ref.index, std::move(result), now_us, changes);
+      Finish(job, ref.index,
+             std::make_unique<v1::TaskResult>(std::move(result)), now_us,
+             changes);
       continue;
     }
     entry.state = v1::TASK_STATE_QUEUED;
@@ -591,6 +598,37 @@ void Scheduler::MaybeCompactQueue() {
   stale_ = 0;
 }
 
+v1::Assignment& Scheduler::NewAssignment(
+    google::protobuf::RepeatedPtrField<v1::Assignment>& to) {
+  if (spare_assignments_.empty()) return *to.Add();
+  v1::Assignment* spare = spare_assignments_.back().release();
+  spare_assignments_.pop_back();
+  to.AddAllocated(spare);
+  return *spare;
+}
+
+void Scheduler::RecycleAssignments(
+    google::protobuf::RepeatedPtrField<v1::Assignment>* sent) {
+  // Enough for the dispatches in flight to all workers at high rates;
+  // a spare holding a long text is not worth keeping.
+  constexpr size_t kMaxSpares = 1 << 16;
+  constexpr size_t kMaxSpareText = 256;
+  std::vector<v1::Assignment*> taken(static_cast<size_t>(sent->size()));
+  sent->ExtractSubrange(0, sent->size(), taken.data());
+  std::vector<std::unique_ptr<v1::Assignment>> owned;
+  owned.reserve(taken.size());
+  for (v1::Assignment* a : taken) owned.emplace_back(a);
+  {
+    absl::MutexLock lock(&mu_);
+    for (std::unique_ptr<v1::Assignment>& a : owned) {
+      if (spare_assignments_.size() >= kMaxSpares) break;
+      if (a->task().text().capacity() > kMaxSpareText) continue;
+      spare_assignments_.push_back(std::move(a));
+    }
+  }
+  // What was not kept is freed here, outside the lock.
+}
+
 std::vector<Dispatch> Scheduler::TakeDispatches() {
   const int64_t now = clock_->NowMicros();
   std::vector<Dispatch> out;
@@ -631,12 +669,13 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
       worker.credits -= take;
       for (size_t k = 0; k < take; ++k) {
         if (r.open == kNone ||
-            out[r.open].assignments.size() >= options_.max_batch) {
+            static_cast<size_t>(out[r.open].assignments.size()) >=
+                options_.max_batch) {
           r.open = out.size();
           Dispatch& dispatch = out.emplace_back();
           dispatch.worker = worker.key;
-          dispatch.assignments.reserve(std::min<uint64_t>(
-              {options_.max_batch, ready_, worker.credits + take - k}));
+          dispatch.assignments.Reserve(static_cast<int>(std::min<uint64_t>(
+              {options_.max_batch, ready_, worker.credits + take - k})));
         }
         auto [job, index] = PopQueued(cache);
         TaskEntry& entry = job->entries[index];
@@ -650,10 +689,11 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
         --queued_;
         --ready_;
         worker.running.insert(TaskRef{job->id, index});
-        v1::Assignment& assignment = out[r.open].assignments.emplace_back();
+        v1::Assignment& assignment = NewAssignment(out[r.open].assignments);
         assignment.set_job_id(job->id);
         assignment.set_index(index);
         assignment.set_attempt(entry.attempt);
+        // A spare's task and text keep their allocations.
         *assignment.mutable_task() = job->tasks[index];
       }
     }
@@ -665,7 +705,23 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
 std::vector<JobId> Scheduler::RecordResults(WorkerKey key,
                                             std::vector<v1::TaskResult> results,
                                             std::string* violation) {
+  google::protobuf::RepeatedPtrField<v1::TaskResult> batch;
+  batch.Reserve(static_cast<int>(results.size()));
+  for (v1::TaskResult& result : results) batch.Add(std::move(result));
+  return RecordResultBatch(key, &batch, violation);
+}
+
+std::vector<JobId> Scheduler::RecordResultBatch(
+    WorkerKey key, google::protobuf::RepeatedPtrField<v1::TaskResult>* batch,
+    std::string* violation) {
   const int64_t now = clock_->NowMicros();
+  // Owned from here on: recorded ones move into their job, the rest are
+  // freed. (No copies, as `batch` is not on an arena.)
+  std::vector<v1::TaskResult*> taken(static_cast<size_t>(batch->size()));
+  batch->ExtractSubrange(0, batch->size(), taken.data());
+  std::vector<std::unique_ptr<v1::TaskResult>> results;
+  results.reserve(taken.size());
+  for (v1::TaskResult* result : taken) results.emplace_back(result);
   Changes changes;
   std::vector<JobId> changed;
   ResultJournal* journal;
@@ -684,7 +740,8 @@ std::vector<JobId> Scheduler::RecordResults(WorkerKey key,
                                   "worker");
       }
     };
-    for (v1::TaskResult& result : results) {
+    for (std::unique_ptr<v1::TaskResult>& owned : results) {
+      v1::TaskResult& result = *owned;
       if (job == nullptr || job->id != result.job_id()) {
         auto it = jobs_.find(result.job_id());
         if (it == jobs_.end()) {
@@ -724,7 +781,7 @@ std::vector<JobId> Scheduler::RecordResults(WorkerKey key,
       }
       if (result.worker().empty()) result.set_worker(worker.desc.worker_id);
       const uint32_t index = result.index();
-      Finish(*job, index, std::move(result), now, changes);
+      Finish(*job, index, std::move(owned), now, changes);
     }
     changed = Commit(changes);
     journal = journal_;
@@ -735,6 +792,20 @@ std::vector<JobId> Scheduler::RecordResults(WorkerKey key,
 
 absl::StatusOr<ResultsPage> Scheduler::ReadResults(JobId id, size_t cursor,
                                                    size_t max_results) const {
+  absl::StatusOr<ResultsView> view = ViewResults(id, cursor, max_results);
+  if (!view.ok()) return view.status();
+  ResultsPage page;
+  page.results.reserve(view->results.size());
+  for (const v1::TaskResult* result : view->results) {
+    page.results.push_back(*result);
+  }
+  page.next_cursor = view->next_cursor;
+  page.finished = view->finished;
+  return page;
+}
+
+absl::StatusOr<ResultsView> Scheduler::ViewResults(JobId id, size_t cursor,
+                                                   size_t max_results) const {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) {
@@ -744,9 +815,11 @@ absl::StatusOr<ResultsPage> Scheduler::ReadResults(JobId id, size_t cursor,
   const size_t size = job.readable();
   const size_t begin = std::min(cursor, size);
   const size_t end = begin + std::min(max_results, size - begin);
-  ResultsPage page;
+  ResultsView page;
   page.results.reserve(end - begin);
-  for (size_t i = begin; i < end; ++i) page.results.push_back(job.results[i]);
+  for (size_t i = begin; i < end; ++i) {
+    page.results.push_back(job.results[i].get());
+  }
   page.next_cursor = end;
   page.finished = job.readable_done() && end == size;
   return page;
@@ -836,7 +909,8 @@ absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
       } else {
         continue;
       }
-      Finish(job, index, std::move(result), now, changes);
+      Finish(job, index, std::make_unique<v1::TaskResult>(std::move(result)),
+             now, changes);
       ++outcome.cancelled;
     }
     job.cancelled = true;

@@ -52,6 +52,7 @@
 #include "common/clock.h"
 #include "common/histogram.h"
 #include "common/task_spec.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "qfarm/v1/farm.pb.h"
 #include "qfarm/v1/task.pb.h"
 
@@ -91,10 +92,11 @@ struct WorkerDesc {
   std::string peer = {};
 };
 
-// Tasks to send to one worker in one message.
+// Tasks to send to one worker in one message. Heap messages (no arena), so
+// the stream can take them over without copies.
 struct Dispatch {
   WorkerKey worker = 0;
-  std::vector<v1::Assignment> assignments;
+  google::protobuf::RepeatedPtrField<v1::Assignment> assignments;
 };
 
 // Results of a job in completion order, from a cursor on.
@@ -103,6 +105,15 @@ struct ResultsPage {
   // Cursor to pass next time.
   size_t next_cursor = 0;
   // Every task of the job has a final result and all were returned.
+  bool finished = false;
+};
+
+// As ResultsPage, without copies: the scheduler's own results. A result is
+// never changed once readable and lives as long as the scheduler, so these
+// stay valid (and may be read from any thread) after ViewResults() returns.
+struct ResultsView {
+  std::vector<const v1::TaskResult*> results;
+  size_t next_cursor = 0;
   bool finished = false;
 };
 
@@ -260,6 +271,12 @@ class Scheduler {
   // the first dispatch.
   std::vector<Dispatch> TakeDispatches();
 
+  // Takes back assignments of Dispatches that were sent (leaving `sent`
+  // empty), for TakeDispatches() to fill again: they keep their
+  // allocations. Keeps a bounded number; frees the rest.
+  void RecycleAssignments(
+      google::protobuf::RepeatedPtrField<v1::Assignment>* sent);
+
   // When the next task waiting out a retry backoff becomes eligible: the
   // shell calls TakeDispatches() then (it may be early, never late).
   // absl::InfiniteFuture() when no task waits.
@@ -280,11 +297,21 @@ class Scheduler {
   std::vector<JobId> RecordResults(WorkerKey worker,
                                    std::vector<v1::TaskResult> results,
                                    std::string* violation = nullptr);
+  // RecordResults(), taking the messages out of `results` (left empty)
+  // instead of moving their contents: a parsed batch is recorded without
+  // copies. `results` must not be on an arena.
+  std::vector<JobId> RecordResultBatch(
+      WorkerKey worker,
+      google::protobuf::RepeatedPtrField<v1::TaskResult>* results,
+      std::string* violation = nullptr);
 
   // Readable results recorded at or after `cursor` (completion order), at
   // most `max_results`. A cursor past the end reads from the end. NOT_FOUND
   // for an unknown job.
   absl::StatusOr<ResultsPage> ReadResults(JobId job, size_t cursor,
+                                          size_t max_results) const;
+  // ReadResults() without copying the results; see ResultsView.
+  absl::StatusOr<ResultsView> ViewResults(JobId job, size_t cursor,
                                           size_t max_results) const;
 
   // The job's counters and state: RUNNING until every task has a readable
@@ -350,8 +377,9 @@ class Scheduler {
   absl::Duration Backoff(uint32_t attempt) const;
   // Records the final result of a queued or running task and notes it in
   // `changes` (for the journal, when there is one).
-  void Finish(Job& job, uint32_t index, v1::TaskResult result, int64_t now_us,
-              Changes& changes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Finish(Job& job, uint32_t index, std::unique_ptr<v1::TaskResult> result,
+              int64_t now_us, Changes& changes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends a mutation that may have recorded results: registers its journal
   // ticket and returns the jobs to report as changed now.
   std::vector<JobId> Commit(Changes& changes)
@@ -374,6 +402,10 @@ class Scheduler {
   // Takes the next live task off the retry queue, else the queue; `cache`
   // speeds up the job lookup. They must hold a live task (ready_ > 0).
   std::pair<Job*, uint32_t> PopQueued(Job*& cache)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An assignment appended to `to`: a spare one if there is one.
+  v1::Assignment& NewAssignment(
+      google::protobuf::RepeatedPtrField<v1::Assignment>& to)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops cancelled entries once they outnumber the live ones.
   void MaybeCompactQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -401,6 +433,9 @@ class Scheduler {
   // Live entries of retry_ and queue_.
   size_t ready_ ABSL_GUARDED_BY(mu_) = 0;
   size_t stale_ ABSL_GUARDED_BY(mu_) = 0;
+  // Sent assignments to fill again (RecycleAssignments()).
+  std::vector<std::unique_ptr<v1::Assignment>> spare_assignments_
+      ABSL_GUARDED_BY(mu_);
   // Where the next TakeDispatches() starts its round-robin.
   WorkerKey next_first_worker_ ABSL_GUARDED_BY(mu_) = 0;
 

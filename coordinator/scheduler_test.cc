@@ -60,9 +60,10 @@ v1::TaskResult ResultFor(const v1::Assignment& a,
   return result;
 }
 
+// `assignments`: a vector or a Dispatch's RepeatedPtrField.
+template <typename Assignments>
 std::vector<v1::TaskResult> ResultsFor(
-    const std::vector<v1::Assignment>& assignments,
-    v1::TaskState state = v1::TASK_STATE_OK) {
+    const Assignments& assignments, v1::TaskState state = v1::TASK_STATE_OK) {
   std::vector<v1::TaskResult> results;
   for (const v1::Assignment& a : assignments) {
     results.push_back(ResultFor(a, state));
@@ -91,7 +92,8 @@ std::vector<v1::Assignment> For(const std::vector<Dispatch>& dispatches,
 }
 
 // "job:index@attempt" of each assignment, for readable expectations.
-std::vector<std::string> Ids(const std::vector<v1::Assignment>& assignments) {
+template <typename Assignments>
+std::vector<std::string> Ids(const Assignments& assignments) {
   std::vector<std::string> out;
   for (const v1::Assignment& a : assignments) {
     out.push_back(absl::StrCat(a.job_id(), ":", a.index(), "@", a.attempt()));
@@ -1720,6 +1722,104 @@ TEST_F(SchedulerTest, ListWorkersDescribesEachConnection) {
 
 // Clients submit while a worker thread takes, grants and reports; every task
 // ends with exactly one result. Meant for ThreadSanitizer.
+TEST_F(SchedulerTest, RecycledAssignmentsAreFilledAgain) {
+  JobId a = Submit({Echo("first"), Echo(std::string(1000, 'x'))});
+  WorkerKey w = Worker("w1", 2);
+  std::vector<Dispatch> d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  ASSERT_THAT(d[0].assignments, SizeIs(2));
+  const v1::Assignment* short_text = &d[0].assignments[0];
+  scheduler_.RecycleAssignments(&d[0].assignments);
+  EXPECT_THAT(d[0].assignments, IsEmpty());
+
+  JobId b = Submit({EchoWithAttempts("second", 2), Echo("third")});
+  scheduler_.AddCredits(w, 2);
+  d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  // The spare with the short text is reused; the long one was not kept.
+  EXPECT_THAT(Ids(d[0].assignments),
+              ElementsAre(absl::StrCat(b, ":0@1"), absl::StrCat(b, ":1@1")));
+  EXPECT_EQ(&d[0].assignments[0], short_text);
+  EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
+            EchoWithAttempts("second", 2).SerializeAsString());
+  EXPECT_EQ(d[0].assignments[1].task().SerializeAsString(),
+            Echo("third").SerializeAsString());
+  EXPECT_NE(a, b);
+}
+
+TEST_F(SchedulerTest, ViewResultsSeesTheRecordedResultsWithoutCopies) {
+  JobId job = Submit(Echoes(3));
+  WorkerKey w = Worker("w1", 3);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(3));
+  scheduler_.RecordResults(w, {ResultFor(got[2]), ResultFor(got[0])});
+
+  absl::StatusOr<ResultsView> view = scheduler_.ViewResults(job, 0, 10);
+  ASSERT_TRUE(view.ok());
+  ASSERT_THAT(view->results, SizeIs(2));
+  EXPECT_EQ(view->next_cursor, 2u);
+  EXPECT_FALSE(view->finished);
+  absl::StatusOr<ResultsPage> page = scheduler_.ReadResults(job, 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_THAT(page->results, SizeIs(2));
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(view->results[i]->SerializeAsString(),
+              page->results[i].SerializeAsString());
+  }
+  const v1::TaskResult* first = view->results[0];
+  const std::string first_bytes = first->SerializeAsString();
+
+  // Later results leave the ones handed out where they were, unchanged.
+  scheduler_.RecordResults(w, {ResultFor(got[1])});
+  view = scheduler_.ViewResults(job, 0, 10);
+  ASSERT_TRUE(view.ok());
+  ASSERT_THAT(view->results, SizeIs(3));
+  EXPECT_EQ(view->results[0], first);
+  EXPECT_EQ(first->SerializeAsString(), first_bytes);
+  EXPECT_EQ(view->results[2]->index(), 1u);
+  EXPECT_TRUE(view->finished);
+
+  view = scheduler_.ViewResults(job, 3, 10);
+  ASSERT_TRUE(view.ok());
+  EXPECT_THAT(view->results, IsEmpty());
+  EXPECT_TRUE(view->finished);
+  EXPECT_EQ(scheduler_.ViewResults(job + 1, 0, 10).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, RecordResultBatchTakesTheParsedMessages) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w = Worker("w1", 2);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(2));
+  v1::ResultBatch batch;
+  *batch.add_results() = ResultFor(got[1]);
+  *batch.add_results() = ResultFor(got[1]);  // A duplicate: dropped.
+  v1::TaskResult unknown = ResultFor(got[0]);
+  unknown.set_job_id(job + 1);
+  *batch.add_results() = unknown;
+  *batch.add_results() = ResultFor(got[0]);
+  const v1::TaskResult* recorded = &batch.results(0);
+
+  std::string violation;
+  EXPECT_THAT(
+      scheduler_.RecordResultBatch(w, batch.mutable_results(), &violation),
+      ElementsAre(job));
+  EXPECT_THAT(batch.results(), IsEmpty());
+  EXPECT_THAT(violation, HasSubstr("never given"));
+  absl::StatusOr<ResultsView> view = scheduler_.ViewResults(job, 0, 10);
+  ASSERT_TRUE(view.ok());
+  ASSERT_THAT(view->results, SizeIs(2));
+  // The message itself, now the scheduler's, with the coordinator's fields.
+  EXPECT_EQ(view->results[0], recorded);
+  EXPECT_EQ(view->results[0]->index(), 1u);
+  EXPECT_EQ(view->results[0]->worker(), "w1");
+  EXPECT_EQ(view->results[0]->queued_us(), kStartUs);
+  EXPECT_EQ(view->results[1]->index(), 0u);
+  EXPECT_TRUE(view->finished);
+  EXPECT_EQ(Job(job).ok(), 2u);
+}
+
 TEST_F(SchedulerTest, ConcurrentSubmitDispatchAndRecord) {
   constexpr int kJobs = 50;
   constexpr size_t kTasksPerJob = 40;

@@ -37,20 +37,22 @@ class WorkerStream final
     StartRead(&in_);
   }
 
-  void SendTasks(std::vector<v1::Assignment> assignments) override {
+  void SendTasks(
+      google::protobuf::RepeatedPtrField<v1::Assignment> assignments) override {
     absl::MutexLock lock(&mu_);
     if (finishing_) return;
-    v1::TaskBatch* batch = nullptr;
+    // The messages move, not their contents.
     if (!queue_.empty() && queue_.back().has_tasks() &&
         queue_.back().tasks().assignments_size() < kMaxAssignmentsPerMessage) {
-      batch = queue_.back().mutable_tasks();
+      auto* to = queue_.back().mutable_tasks()->mutable_assignments();
+      const int n = assignments.size();
+      std::vector<v1::Assignment*> moved(static_cast<size_t>(n));
+      assignments.ExtractSubrange(0, n, moved.data());
+      to->Reserve(to->size() + n);
+      for (v1::Assignment* a : moved) to->AddAllocated(a);
     } else {
-      batch = queue_.emplace_back().mutable_tasks();
-    }
-    batch->mutable_assignments()->Reserve(batch->assignments_size() +
-                                          static_cast<int>(assignments.size()));
-    for (v1::Assignment& a : assignments) {
-      *batch->add_assignments() = std::move(a);
+      queue_.emplace_back().mutable_tasks()->mutable_assignments()->Swap(
+          &assignments);
     }
     MaybeStartWriteLocked();
   }
@@ -112,13 +114,9 @@ class WorkerStream final
       return;
     }
     if (in_.has_results()) {
-      auto* results = in_.mutable_results()->mutable_results();
-      std::vector<v1::TaskResult> batch;
-      batch.reserve(results->size());
-      for (v1::TaskResult& r : *results) batch.push_back(std::move(r));
       std::string violation;
-      std::vector<JobId> jobs =
-          scheduler_->RecordResults(key_, std::move(batch), &violation);
+      std::vector<JobId> jobs = scheduler_->RecordResultBatch(
+          key_, in_.mutable_results()->mutable_results(), &violation);
       router_->WakeWatchers(jobs);
       if (!violation.empty()) {
         QFARM_LOG(WARNING) << "worker " << worker_id_ << ": " << violation;
@@ -134,18 +132,24 @@ class WorkerStream final
 
   void OnWriteDone(bool ok) override {
     bool finish = false;
+    // The assignments just sent, for the scheduler to fill again.
+    google::protobuf::RepeatedPtrField<v1::Assignment> sent;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      if (out_.has_tasks()) {
+        sent.Swap(out_.mutable_tasks()->mutable_assignments());
+      }
       if (!ok) {
         queue_.clear();
       } else if (!queue_.empty()) {
         MaybeStartWriteLocked();
-        return;
+      } else {
+        finish = finishing_ && !finish_called_;
+        if (finish) finish_called_ = true;
       }
-      finish = finishing_ && !finish_called_;
-      if (finish) finish_called_ = true;
     }
+    if (!sent.empty()) scheduler_->RecycleAssignments(&sent);
     if (!ok) End(absl::UnavailableError("write to worker failed"));
     if (finish) Finish(ToGrpcStatus(finish_status_));
   }

@@ -44,7 +44,7 @@ class WorkerLink::Connection {
       absl::MutexLock lock(&link_->mu_);
       // Results of tasks from an earlier connection are void: the
       // coordinator re-queued those tasks when that stream ended.
-      link_->pending_.clear();
+      link_->pending_.Clear();
       link_->pending_credits_ = 0;
       ++link_->generation_;
       if (!link_->stopping_) {
@@ -95,18 +95,30 @@ class WorkerLink::Connection {
 
  private:
   void RunTasks(v1::TaskBatch* batch) {
+    auto& assignments = *batch->mutable_assignments();
     {
       absl::MutexLock lock(&link_->mu_);
-      link_->in_flight_ += batch->assignments_size();
-      for (const v1::Assignment& a : batch->assignments()) {
-        ++link_->in_flight_jobs_[a.job_id()];
+      link_->in_flight_ += assignments.size();
+      link_->in_flight_generation_.reserve(link_->in_flight_generation_.size() +
+                                           assignments.size());
+      uint64_t job = 0;
+      int* job_count = nullptr;
+      for (const v1::Assignment& a : assignments) {
+        // Batches hold runs of one job: one lookup per run.
+        if (job_count == nullptr || a.job_id() != job) {
+          job = a.job_id();
+          job_count = &link_->in_flight_jobs_[job];
+        }
+        ++*job_count;
         link_->in_flight_generation_[{a.job_id(), a.index(), a.attempt()}] = {
             link_->generation_, a.task().kind()};
       }
     }
-    for (v1::Assignment& a : *batch->mutable_assignments()) {
-      link_->executor_->Submit(std::move(a));
-    }
+    // One SubmitBatch: one lock and one wake-up of the executor.
+    std::vector<v1::Assignment> tasks;
+    tasks.reserve(static_cast<size_t>(assignments.size()));
+    for (v1::Assignment& a : assignments) tasks.push_back(std::move(a));
+    link_->executor_->SubmitBatch(std::move(tasks));
   }
 
   // Sends results and credits as they come, many to a message; on Stop()
@@ -116,8 +128,13 @@ class WorkerLink::Connection {
   void WriteLoop() {
     WorkerLink* link = link_;
     absl::Time last_write = absl::Now();
+    // Reused: its results, cleared after each write, go back to pending_ to
+    // be filled again.
+    v1::WorkerMessage message;
+    auto* results = message.mutable_results()->mutable_results();
     while (true) {
-      v1::WorkerMessage message;
+      results->Clear();
+      message.set_credits(0);
       bool close = false;
       bool heartbeat = false;
       {
@@ -138,10 +155,7 @@ class WorkerLink::Connection {
             (link->in_flight_ == 0 || absl::Now() >= link->stop_deadline_)) {
           close = true;
         }
-        auto* results = message.mutable_results()->mutable_results();
-        results->Reserve(static_cast<int>(link->pending_.size()));
-        for (v1::TaskResult& r : link->pending_) *results->Add() = std::move(r);
-        link->pending_.clear();
+        results->Swap(&link->pending_);
         if (!link->stopping_) message.set_credits(link->pending_credits_);
         link->pending_credits_ = 0;
       }
@@ -149,8 +163,9 @@ class WorkerLink::Connection {
         if (!stream_->Write(message)) return;
         last_write = absl::Now();
       } else if (heartbeat) {
-        message.mutable_heartbeat();
-        if (!stream_->Write(message)) return;
+        v1::WorkerMessage beat;
+        beat.mutable_heartbeat();
+        if (!stream_->Write(beat)) return;
         last_write = absl::Now();
       }
       if (close) {
@@ -191,6 +206,25 @@ WorkerLink::~WorkerLink() { executor_->Shutdown(); }
 
 void WorkerLink::OnResult(v1::TaskResult result) {
   absl::MutexLock lock(&mu_);
+  const bool current = FinishLocked(result);
+  if (connection_ == nullptr) return;  // Void: see Connection::Serve().
+  // A task of an earlier connection frees a slot but has no result to give.
+  if (current) pending_.Add(std::move(result));
+  ++pending_credits_;
+}
+
+void WorkerLink::OnResults(std::vector<v1::TaskResult>& results) {
+  absl::MutexLock lock(&mu_);
+  for (v1::TaskResult& result : results) {
+    const bool current = FinishLocked(result);
+    if (connection_ == nullptr) continue;  // Void: see Connection::Serve().
+    // Add() reuses a cleared message; the swap hands its allocations back.
+    if (current) pending_.Add()->Swap(&result);
+    ++pending_credits_;
+  }
+}
+
+bool WorkerLink::FinishLocked(const v1::TaskResult& result) {
   --in_flight_;
   auto it = in_flight_jobs_.find(result.job_id());
   if (it != in_flight_jobs_.end() && --it->second == 0) {
@@ -209,10 +243,7 @@ void WorkerLink::OnResult(v1::TaskResult result) {
     stats_.run_seconds.Observe(
         static_cast<double>(result.finished_us() - result.started_us()) / 1e6);
   }
-  if (connection_ == nullptr) return;  // Void: see Connection::Serve().
-  // A task of an earlier connection frees a slot but has no result to give.
-  if (current) pending_.push_back(std::move(result));
-  ++pending_credits_;
+  return current;
 }
 
 bool WorkerLink::WaitBackoff(absl::Duration d) {

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/histogram.h"
+#include "google/protobuf/repeated_ptr_field.h"
 #include "grpcpp/security/credentials.h"
 #include "worker/executor.h"
 
@@ -75,6 +76,13 @@ class WorkerLink : private ResultSink {
   class Connection;
 
   void OnResult(v1::TaskResult result) override;
+  // One lock for the batch; takes the results' contents and gives back
+  // spent messages, which keep their allocations.
+  void OnResults(std::vector<v1::TaskResult>& results) override;
+  // Accounts for one finished task. Returns whether its result belongs to
+  // the current connection (and should be sent).
+  bool FinishLocked(const v1::TaskResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits for the backoff or Stop(); returns false when stopping.
   bool WaitBackoff(absl::Duration d);
 
@@ -98,8 +106,10 @@ class WorkerLink : private ResultSink {
   WorkerStats stats_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, int> in_flight_jobs_ ABSL_GUARDED_BY(mu_);
-  // Results and credits not yet sent on the current connection.
-  std::vector<v1::TaskResult> pending_ ABSL_GUARDED_BY(mu_);
+  // Results and credits not yet sent on the current connection. The writer
+  // swaps it with its message's, so cleared messages come back for reuse.
+  google::protobuf::RepeatedPtrField<v1::TaskResult> pending_
+      ABSL_GUARDED_BY(mu_);
   uint32_t pending_credits_ ABSL_GUARDED_BY(mu_) = 0;
   // The connection the writer serves; null between connections.
   Connection* connection_ ABSL_GUARDED_BY(mu_) = nullptr;

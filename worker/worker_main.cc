@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/flags.h"
 #include "common/grpc_options.h"
@@ -46,6 +47,10 @@ std::string DefaultId() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
+  // detection: a lock graph updated on every lock. As in qfarm's main(),
+  // tests keep it; the binary runs like a release build.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   qfarm::BlockTerminationSignals();
   std::string coordinator = DefaultCoordinator();
   std::string mode_text = "thread";
