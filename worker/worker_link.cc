@@ -64,6 +64,7 @@ class WorkerLink::Connection {
             absl::MutexLock lock(&link_->mu_);
             heartbeat_interval_ =
                 absl::Milliseconds(message.welcome().heartbeat_interval_ms());
+            interval_changed_ = true;  // The writer's wait uses the old one.
           }
           QFARM_LOG(INFO) << "connected to " << link_->options_.coordinator
                           << " as " << message.welcome().worker_id();
@@ -140,7 +141,7 @@ class WorkerLink::Connection {
       {
         absl::MutexLock lock(&link->mu_);
         auto ready = [link, this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(link->mu_) {
-          return read_done_ || !link->pending_.empty() ||
+          return read_done_ || interval_changed_ || !link->pending_.empty() ||
                  link->pending_credits_ > 0 ||
                  (link->stopping_ && link->in_flight_ == 0);
         };
@@ -150,6 +151,7 @@ class WorkerLink::Connection {
         const bool woke =
             link->mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
         if (read_done_) return;
+        interval_changed_ = false;
         heartbeat = !woke && absl::Now() >= last_write + heartbeat_interval_;
         if (link->stopping_ &&
             (link->in_flight_ == 0 || absl::Now() >= link->stop_deadline_)) {
@@ -191,6 +193,9 @@ class WorkerLink::Connection {
   // From the welcome; until then a safe default.
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(link_->mu_) =
       absl::Seconds(2);
+  // Set when the welcome changes heartbeat_interval_, to restart the
+  // writer's wait with it.
+  bool interval_changed_ ABSL_GUARDED_BY(link_->mu_) = false;
 
   friend class WorkerLink;
 };
