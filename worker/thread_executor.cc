@@ -280,12 +280,14 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
       finished = 0;
       mu_.Await(absl::Condition(this, &ThreadExecutor::HasWorkOrStop));
       if (queue_.empty()) return;  // stop_: nothing is left to run.
-      // A fair share of the queue, so the other threads get some too.
-      const size_t take = std::clamp<size_t>(
-          queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
-      if (!on_start_ && queue_.TakeInstantChunk(take, &run)) {
-        // A whole chunk at once; cancelled tasks are sorted out below.
+      if (!on_start_ && queue_.TakeInstantChunk(kMaxInstantRun, &run)) {
+        // A whole chunk of instant tasks at once, however short the queue:
+        // splitting it would cost a move per task, more than running them.
+        // Cancelled tasks are sorted out below.
       } else if (!on_start_ && IsInstant(queue_.front().task())) {
+        // A fair share of the queue, so the other threads get some too.
+        const size_t take = std::clamp<size_t>(
+            queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
         while (run.items.size() + dropped.size() < take && !queue_.empty() &&
                IsInstant(queue_.front().task())) {
           const Run& from = queue_.front_run();

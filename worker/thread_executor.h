@@ -14,8 +14,9 @@
 // Results go to the sink from the thread that ran the task, labelled with
 // that thread's label. A thread that finds instant tasks (echo, see
 // IsInstant()) at the head of the queue takes up to kMaxInstantRun of them
-// at once, runs them back to back and delivers their results in one
-// OnResults() call (unless a start hook is set, which sees every task
+// at once (a whole SubmitBatch() of them if it is no longer, else a fair
+// share of the queue), runs them back to back and delivers their results in
+// one OnResults() call (unless a start hook is set, which sees every task
 // start on its own). Tasks that never started (cancelled while queued,
 // submitted after Shutdown()) are reported from the thread that called
 // CancelJob() or Submit(), with started_us 0 and the label itself
