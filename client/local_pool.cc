@@ -21,6 +21,11 @@ constexpr size_t kMinWindow = 65'536;
 // executors, whose messages they fill again (see ResultSink::OnResults).
 class QueueSink : public worker::ResultSink {
  public:
+  // Keeps at most `max_spares` consumed messages: as many as the tasks in
+  // flight, so that the messages of one window circulate and no more are
+  // made or freed.
+  explicit QueueSink(size_t max_spares) : max_spares_(max_spares) {}
+
   void OnResult(v1::TaskResult result) override {
     absl::MutexLock lock(&mu_);
     ready_.emplace_back().push_back(std::move(result));
@@ -33,6 +38,7 @@ class QueueSink : public worker::ResultSink {
     if (!spares_.empty()) {
       results.swap(spares_.back());
       spares_.pop_back();
+      spare_count_ -= results.size();
     }
   }
 
@@ -45,7 +51,8 @@ class QueueSink : public worker::ResultSink {
           return !ready->empty();
         },
         &ready_));
-    if (!batch.empty() && spares_.size() < kMaxSpareBatches) {
+    if (!batch.empty() && spare_count_ + batch.size() <= max_spares_) {
+      spare_count_ += batch.size();
       spares_.push_back(std::move(batch));
     }
     batch = std::move(ready_.front());
@@ -53,20 +60,26 @@ class QueueSink : public worker::ResultSink {
   }
 
  private:
-  static constexpr size_t kMaxSpareBatches = 64;
-
+  const size_t max_spares_;
   absl::Mutex mu_;
   std::deque<std::vector<v1::TaskResult>> ready_ ABSL_GUARDED_BY(mu_);
   // Consumed batches, for the executors to fill again.
   std::vector<std::vector<v1::TaskResult>> spares_ ABSL_GUARDED_BY(mu_);
+  // Messages in spares_.
+  size_t spare_count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace
-
-absl::Status RunLocalBatches(
-    const std::vector<v1::Task>& tasks, const LocalPoolOptions& options,
+// Runs `count` tasks; fill(i, task) puts the i-th into `task`, a message
+// that may hold an earlier task.
+template <typename Fill>
+absl::Status RunBatches(
+    size_t count, Fill fill, const LocalPoolOptions& options,
     const std::function<void(std::vector<v1::TaskResult>& batch)>& on_results) {
-  QueueSink sink;
+  const size_t window =
+      options.window > 0
+          ? options.window
+          : std::max(kMinWindow, 2 * static_cast<size_t>(options.slots));
+  QueueSink sink(window);
   std::unique_ptr<worker::Executor> executor =
       worker::MakeExecutor({.mode = options.mode,
                             .slots = options.slots,
@@ -78,22 +91,20 @@ absl::Status RunLocalBatches(
                                         interrupted = true;
                                         executor->CancelJob(0);
                                       });
-  const size_t window =
-      options.window > 0
-          ? options.window
-          : std::max(kMinWindow, 2 * static_cast<size_t>(options.slots));
   const int64_t queued_us = Clock::Real()->NowMicros();
   size_t submitted = 0;
   size_t received = 0;
   std::vector<v1::TaskResult> batch;
+  // Spent assignments not needed yet.
+  std::vector<v1::Assignment> reserve;
 
   // Hands the executor more tasks while the window has room. After an
   // interrupt, the tasks not handed over yet are reported cancelled here.
   auto submit_more = [&] {
-    while (submitted < tasks.size() && submitted - received < window) {
+    while (submitted < count && submitted - received < window) {
       if (interrupted) {
         batch.clear();
-        for (; submitted < tasks.size(); ++submitted) {
+        for (; submitted < count; ++submitted) {
           v1::Assignment assignment;
           assignment.set_index(static_cast<uint32_t>(submitted));
           assignment.set_attempt(1);
@@ -106,18 +117,31 @@ absl::Status RunLocalBatches(
         on_results(batch);
         return;
       }
-      const size_t n = std::min({kSubmitChunk, tasks.size() - submitted,
-                                 window - (submitted - received)});
+      const size_t n = std::min(
+          {kSubmitChunk, count - submitted, window - (submitted - received)});
       // Spent assignments are filled again: their messages keep their
-      // allocations.
+      // allocations. The executor hands them back in runs of any size, so
+      // a short run is topped up and the rest of a long one kept for later.
       std::vector<v1::Assignment> chunk;
       executor->TakeSpentAssignments(chunk);
+      while (chunk.size() < n) {
+        if (reserve.empty()) executor->TakeSpentAssignments(reserve);
+        if (reserve.empty()) break;
+        while (chunk.size() < n && !reserve.empty()) {
+          chunk.push_back(std::move(reserve.back()));
+          reserve.pop_back();
+        }
+      }
+      while (chunk.size() > n && reserve.size() < window) {
+        reserve.push_back(std::move(chunk.back()));
+        chunk.pop_back();
+      }
       chunk.resize(n);
       for (size_t i = 0; i < n; ++i) {
         chunk[i].set_job_id(0);
         chunk[i].set_index(static_cast<uint32_t>(submitted + i));
         chunk[i].set_attempt(1);
-        chunk[i].mutable_task()->CopyFrom(tasks[submitted + i]);
+        fill(submitted + i, chunk[i].mutable_task());
       }
       executor->SubmitBatch(std::move(chunk));
       submitted += n;
@@ -127,7 +151,7 @@ absl::Status RunLocalBatches(
   };
 
   submit_more();
-  while (received < tasks.size()) {
+  while (received < count) {
     sink.Take(batch);
     for (v1::TaskResult& result : batch) {
       result.set_queued_us(queued_us);
@@ -141,15 +165,28 @@ absl::Status RunLocalBatches(
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status RunLocalBatches(
+    std::vector<v1::Task>&& tasks, const LocalPoolOptions& options,
+    const std::function<void(std::vector<v1::TaskResult>& batch)>& on_results) {
+  // Each task swaps places with the (spent) task its assignment held.
+  return RunBatches(
+      tasks.size(),
+      [&tasks](size_t i, v1::Task* task) { task->Swap(&tasks[i]); }, options,
+      on_results);
+}
+
 absl::Status RunLocal(const std::vector<v1::Task>& tasks,
                       const LocalPoolOptions& options,
                       const std::function<void(v1::TaskResult&&)>& on_result) {
-  return RunLocalBatches(tasks, options,
-                         [&on_result](std::vector<v1::TaskResult>& batch) {
-                           for (v1::TaskResult& result : batch) {
-                             on_result(std::move(result));
-                           }
-                         });
+  // Copied a chunk at a time, into messages that keep their allocations.
+  return RunBatches(
+      tasks.size(),
+      [&tasks](size_t i, v1::Task* task) { task->CopyFrom(tasks[i]); }, options,
+      [&on_result](std::vector<v1::TaskResult>& batch) {
+        for (v1::TaskResult& result : batch) on_result(std::move(result));
+      });
 }
 
 }  // namespace qfarm::client

@@ -34,9 +34,11 @@ absl::Status RunLocal(const std::vector<v1::Task>& tasks,
 
 // As RunLocal(), handing over the results a batch at a time (every result
 // that arrived since the last call), which costs less per task. The
-// callback may move from the results.
+// callback may move from the results. The tasks are moved into the
+// executor's messages rather than copied, and other messages take their
+// place: on return `tasks` has its size but unspecified contents.
 absl::Status RunLocalBatches(
-    const std::vector<v1::Task>& tasks, const LocalPoolOptions& options,
+    std::vector<v1::Task>&& tasks, const LocalPoolOptions& options,
     const std::function<void(std::vector<v1::TaskResult>& batch)>& on_results);
 
 }  // namespace qfarm::client

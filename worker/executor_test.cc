@@ -400,6 +400,74 @@ TEST(ThreadExecutorTest, EachLabelIsOneThread) {
   EXPECT_LE(MaxOverlap(recorder.results()), kThreads);
 }
 
+// Echo tasks submitted in batches take the thread pool's chunk paths (no
+// start hook here): a cancel reports the job's queued tasks at once, tasks
+// of other jobs and of the same job submitted after the cancel run, and
+// each result carries exactly its task's fields.
+TEST(ThreadExecutorTest, BatchedEchoTasksCancelOnlyTheirJob) {
+  SteadyClock clock;
+  Recorder recorder;
+  std::unique_ptr<Executor> executor = MakeExecutor({.mode = Mode::kThread,
+                                                     .slots = 2,
+                                                     .worker_name = "w1",
+                                                     .clock = &clock,
+                                                     .sink = &recorder});
+  // Both threads take these first (the queue is FIFO) and hold on to them,
+  // so the batches below stay queued until job 9 is cancelled.
+  executor->Submit(Sleep(9, 0, kHourMs));
+  executor->Submit(Sleep(9, 1, kHourMs));
+  std::vector<v1::Assignment> batch;
+  for (uint32_t i = 0; i < 100; ++i) batch.push_back(Echo(1, i, "x"));
+  for (uint32_t i = 0; i < 100; ++i) {
+    batch.push_back(Echo(2, i, absl::StrCat("b", i)));
+  }
+  for (uint32_t i = 100; i < 150; ++i) batch.push_back(Echo(1, i, "x"));
+  executor->SubmitBatch(std::move(batch));
+  executor->CancelJob(1);
+  // Reported by CancelJob() itself.
+  EXPECT_EQ(recorder.num_results(), 150u);
+
+  batch.clear();
+  for (uint32_t i = 100; i < 200; ++i) {
+    batch.push_back(Echo(2, i, absl::StrCat("b", i)));
+  }
+  for (uint32_t i = 200; i < 210; ++i) {
+    batch.push_back(Echo(1, i, absl::StrCat("a", i)));
+  }
+  executor->SubmitBatch(std::move(batch));
+  executor->CancelJob(9);
+  executor->Shutdown();
+
+  std::map<Key, v1::TaskResult> by_key = recorder.results_by_key();
+  EXPECT_EQ(recorder.num_results(), 2u + 150 + 200 + 10);
+  EXPECT_EQ(by_key.size(), 2u + 150 + 200 + 10);
+  for (const auto& [key, result] : by_key) {
+    SCOPED_TRACE(absl::StrCat("job ", key.first, " task ", key.second));
+    EXPECT_EQ(result.attempt(), 1u);
+    EXPECT_EQ(result.worker(), "w1");
+    EXPECT_EQ(result.queued_us(), 0);
+    EXPECT_EQ(result.dispatched_us(), 0);
+    if (key.first == 9 || (key.first == 1 && key.second < 150)) {
+      EXPECT_EQ(result.state(), v1::TASK_STATE_CANCELLED);
+      EXPECT_EQ(result.value(), "");
+      EXPECT_EQ(result.error(), "job cancelled");
+    } else {
+      EXPECT_EQ(result.state(), v1::TASK_STATE_OK);
+      EXPECT_EQ(result.value(),
+                absl::StrCat(key.first == 1 ? "a" : "b", key.second));
+      EXPECT_EQ(result.error(), "");
+      EXPECT_THAT(result.executor(), StartsWith("thread-"));
+      EXPECT_GT(result.started_us(), 0);
+      EXPECT_EQ(result.finished_us(), result.started_us());
+    }
+    if (key.first == 1 && key.second < 150) {
+      // Never started.
+      EXPECT_EQ(result.executor(), "thread");
+      EXPECT_EQ(result.started_us(), 0);
+    }
+  }
+}
+
 TEST(AsyncExecutorTest, TenThousandSleepsShareOneThreadAtOnce) {
   constexpr uint32_t kTasks = 10'000;
   // Starting 10,000 takes the loop ~15 ms, and ~10x that under TSan.

@@ -119,10 +119,11 @@ inline bool IsInstant(const v1::Task& task) {
   return task.kind() == v1::TASK_KIND_ECHO;
 }
 
-// Fills `out` (cleared) with the result of an echo task that ran at
-// `now_us`: OK with its text as the value (moved out of `assignment`),
-// started and finished at `now_us`, or FAILED if ValidateTask() refuses it.
-// The same result RunTaskBlocking() and MakeResult() give, without copies.
+// Makes `out` the result of an echo task that ran at `now_us`: OK with its
+// text as the value (moved out of `assignment`), started and finished at
+// `now_us`, or FAILED if ValidateTask() refuses it. The same result
+// RunTaskBlocking() and MakeResult() give, without copies. Sets every field
+// of `out`, which may hold an earlier result (and keeps its strings).
 void RunEcho(v1::Assignment& assignment, absl::string_view worker,
              absl::string_view executor, int64_t now_us, v1::TaskResult* out);
 
@@ -138,7 +139,8 @@ void RunEcho(v1::Assignment& assignment, absl::string_view worker,
 // Thread-compatible.
 class ResultBuffer {
  public:
-  // A cleared result, appended to the batch.
+  // A result appended to the batch, for RunEcho() to fill: it may hold an
+  // earlier result.
   v1::TaskResult& Next();
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -146,12 +148,17 @@ class ResultBuffer {
   void FlushTo(ResultSink* sink);
 
  private:
-  // Spare messages kept at most.
-  static constexpr size_t kMaxSpares = 4096;
+  // Spare messages kept at most. Spares come only from a sink that gives
+  // back more messages than a batch held (the local pool's, which circulates
+  // one window of them): enough to keep them all.
+  static constexpr size_t kMaxSpares = 65'536;
 
-  // [0, size_) the batch, then spare messages reused in place.
+  // [0, size_) the batch, then messages the sink gave back, reused in place.
   std::vector<v1::TaskResult> results_;
   size_t size_ = 0;
+  // Messages the sink gave back that a smaller batch did not use; Next()
+  // takes them once results_ is used up.
+  std::vector<v1::TaskResult> spares_;
 };
 
 // Runs `task` to its outcome on the calling thread, blocking for sleeps,

@@ -1,7 +1,11 @@
 #include "worker/task_kinds.h"
 
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -221,6 +225,101 @@ TEST(JobCancellationsTest, ForgetsJobsWithNothingUnfinished) {
   cancels.Release(1, a2);
   EXPECT_EQ(cancels.size(), 0u);
   EXPECT_EQ(cancels.Cancel(1), nullptr);
+}
+
+// Records what it is handed, and hands back messages left as a consumer
+// might leave them (other values, errors, timestamps, unknown fields),
+// `give_back[i]` of them
+// on its i-th call: the buffer must reuse them without a trace.
+class DirtyReturningSink : public ResultSink {
+ public:
+  explicit DirtyReturningSink(std::vector<size_t> give_back)
+      : give_back_(std::move(give_back)) {}
+
+  void OnResult(v1::TaskResult result) override {
+    received_.push_back(std::move(result));
+  }
+
+  void OnResults(std::vector<v1::TaskResult>& results) override {
+    for (v1::TaskResult& result : results) {
+      received_.push_back(result);  // A copy: `results` keeps the messages.
+    }
+    const size_t n = calls_ < give_back_.size() ? give_back_[calls_] : 0;
+    ++calls_;
+    results.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      v1::TaskResult& result = results[i];
+      // A field this build does not know, as a parse could leave.
+      if (i % 2 == 0) {
+        result.GetReflection()->MutableUnknownFields(&result)->AddVarint(99, 1);
+      }
+      result.set_job_id(99);
+      result.set_index(99);
+      result.set_attempt(9);
+      result.set_state(v1::TASK_STATE_CANCELLED);
+      result.set_value(std::string(100, 'v'));
+      result.set_error("stale error");
+      result.set_worker("stale-worker");
+      result.set_executor("stale-executor");
+      result.set_queued_us(1);
+      result.set_dispatched_us(2);
+      result.set_started_us(3);
+      result.set_finished_us(4);
+    }
+  }
+
+  const std::vector<v1::TaskResult>& received() const { return received_; }
+
+ private:
+  std::vector<size_t> give_back_;
+  size_t calls_ = 0;
+  std::vector<v1::TaskResult> received_;
+};
+
+v1::Assignment EchoAssignment(uint32_t index, std::string text,
+                              int64_t timeout_ms = 0) {
+  v1::Assignment assignment;
+  assignment.set_job_id(5);
+  assignment.set_index(index);
+  assignment.set_attempt(2);
+  assignment.mutable_task()->set_kind(v1::TASK_KIND_ECHO);
+  assignment.mutable_task()->set_text(std::move(text));
+  assignment.mutable_task()->set_timeout_ms(timeout_ms);
+  return assignment;
+}
+
+// Batches of several sizes, each built in messages the sink gave back (more
+// or fewer than the next batch needs): every result is exactly the one
+// RunTaskBlocking() and MakeResult() give.
+TEST(ResultBufferTest, ReusedMessagesCarryNothingOver) {
+  DirtyReturningSink sink({5, 1, 0, 7, 2, 3});
+  ResultBuffer buffer;
+  std::vector<v1::TaskResult> want;
+  const std::vector<size_t> batch_sizes = {3, 4, 2, 1, 6, 5, 4};
+  CancelToken never;
+  uint32_t index = 0;
+  for (size_t batch : batch_sizes) {
+    for (size_t i = 0; i < batch; ++i, ++index) {
+      // Every fifth is invalid (a negative timeout): FAILED with the reason.
+      v1::Assignment assignment = EchoAssignment(
+          index, absl::StrCat("text-", index), index % 5 == 4 ? -1 : 0);
+      want.push_back(MakeResult(
+          assignment, RunTaskBlocking(assignment.task(), never), "w1",
+          index % 2 == 0 ? "thread-0" : "async", 1000 + index, 1000 + index));
+      RunEcho(assignment, "w1", index % 2 == 0 ? "thread-0" : "async",
+              1000 + index, &buffer.Next());
+    }
+    EXPECT_EQ(buffer.size(), batch);
+    buffer.FlushTo(&sink);
+    EXPECT_TRUE(buffer.empty());
+  }
+  ASSERT_EQ(sink.received().size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(sink.received()[i].DebugString(), want[i].DebugString())
+        << "result " << i;
+  }
+  EXPECT_EQ(want[4].state(), v1::TASK_STATE_FAILED);
+  EXPECT_THAT(want[4].error(), HasSubstr("invalid task"));
 }
 
 TEST(MakeResultTest, CopiesIdentityAndOutcome) {

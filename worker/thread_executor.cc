@@ -51,88 +51,111 @@ void ThreadExecutor::Submit(v1::Assignment assignment) {
   Accept(std::move(assignment), nullptr);
 }
 
-void ThreadExecutor::TaskQueue::pop_front() {
-  --size_;
-  if (++head_ == chunks_.front().items.size()) {
-    chunks_.pop_front();
-    head_ = 0;
+void ThreadExecutor::Chunk::Add(v1::Assignment assignment,
+                                const std::shared_ptr<CancelToken>& cancel,
+                                bool own_token) {
+  items.push_back(std::move(assignment));
+  if (!runs.empty() && runs.back().cancel == cancel &&
+      runs.back().own_token == own_token) {
+    runs.back().end = items.size();
+  } else {
+    runs.push_back({items.size(), cancel, own_token});
   }
 }
 
-void ThreadExecutor::TaskQueue::push_back(Queued item) {
+void ThreadExecutor::TaskQueue::pop_front() {
+  --size_;
+  Chunk& chunk = chunks_.front();
+  if (++head_ == chunk.items.size()) {
+    chunks_.pop_front();
+    head_ = 0;
+    run_head_ = 0;
+  } else if (head_ == chunk.runs[run_head_].end) {
+    ++run_head_;
+  }
+}
+
+void ThreadExecutor::TaskQueue::push_back(
+    v1::Assignment assignment, const std::shared_ptr<CancelToken>& cancel,
+    bool own_token) {
   if (chunks_.empty()) chunks_.emplace_back();
-  chunks_.back().items.push_back(std::move(item));
+  chunks_.back().Add(std::move(assignment), cancel, own_token);
   chunks_.back().all_instant = false;
   ++size_;
 }
 
-void ThreadExecutor::TaskQueue::push_chunk(std::vector<Queued> chunk,
-                                           bool all_instant) {
-  if (chunk.empty()) return;
-  size_ += chunk.size();
-  chunks_.push_back({std::move(chunk), all_instant});
+void ThreadExecutor::TaskQueue::push_chunk(Chunk chunk) {
+  if (chunk.items.empty()) return;
+  size_ += chunk.items.size();
+  chunks_.push_back(std::move(chunk));
 }
 
-bool ThreadExecutor::TaskQueue::TakeInstantChunk(size_t max,
-                                                 std::vector<Queued>* out) {
+bool ThreadExecutor::TaskQueue::TakeInstantChunk(size_t max, Chunk* out) {
   if (chunks_.empty() || head_ != 0 || !chunks_.front().all_instant ||
       chunks_.front().items.size() > max) {
     return false;
   }
-  *out = std::move(chunks_.front().items);
-  size_ -= out->size();
+  *out = std::move(chunks_.front());
+  size_ -= out->items.size();
   chunks_.pop_front();
   return true;
 }
 
-template <typename Drop>
-std::vector<ThreadExecutor::Queued> ThreadExecutor::TaskQueue::RemoveIf(
-    Drop drop) {
-  std::vector<Queued> dropped;
-  std::vector<Queued> kept;
+std::vector<v1::Assignment> ThreadExecutor::TaskQueue::RemoveTasksOf(
+    const std::shared_ptr<CancelToken>& cancel) {
+  std::vector<v1::Assignment> dropped;
+  Chunk kept;
   while (!empty()) {
-    (drop(front()) ? dropped : kept).push_back(std::move(front()));
+    const Run& run = front_run();
+    if (run.cancel == cancel) {
+      dropped.push_back(std::move(front()));
+    } else {
+      kept.Add(std::move(front()), run.cancel, run.own_token);
+    }
     pop_front();
   }
-  push_chunk(std::move(kept), false);
+  push_chunk(std::move(kept));
   return dropped;
 }
 
 void ThreadExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
   if (assignments.empty()) return;
   // Built outside the lock: the threads keep taking tasks meanwhile.
-  std::vector<Queued> chunk;
-  chunk.reserve(assignments.size());
-  bool all_instant = true;
+  Chunk chunk;
+  chunk.all_instant = true;
   size_t i = 0;
   while (i < assignments.size()) {
     // One token for each run of tasks of the same job.
     const uint64_t job = assignments[i].job_id();
-    size_t end = i + 1;
-    while (end < assignments.size() && assignments[end].job_id() == job) {
-      ++end;
+    size_t end = i;
+    for (; end < assignments.size() && assignments[end].job_id() == job;
+         ++end) {
+      chunk.all_instant =
+          chunk.all_instant && IsInstant(assignments[end].task());
     }
-    std::shared_ptr<CancelToken> cancel =
-        cancels_.Acquire(job, static_cast<int64_t>(end - i));
-    for (; i < end; ++i) {
-      all_instant = all_instant && IsInstant(assignments[i].task());
-      chunk.push_back({std::move(assignments[i]), cancel, true});
-    }
+    chunk.runs.push_back(
+        {end, cancels_.Acquire(job, static_cast<int64_t>(end - i)), true});
+    i = end;
   }
+  chunk.items = std::move(assignments);
   {
     absl::MutexLock lock(&mu_);
     if (!shut_down_) {
-      unfinished_ += static_cast<int64_t>(chunk.size());
-      queue_.push_chunk(std::move(chunk), all_instant);
+      unfinished_ += static_cast<int64_t>(chunk.items.size());
+      queue_.push_chunk(std::move(chunk));
       return;
     }
   }
   // Not counted in unfinished_: reported here and now.
-  for (const Queued& item : chunk) {
-    cancels_.Release(item.assignment.job_id(), item.cancel);
-    sink_->OnResult(MakeResult(item.assignment,
-                               CancelledOutcome("executor is shut down"),
-                               worker_name_, label_, 0, clock_->NowMicros()));
+  size_t begin = 0;
+  for (const Run& run : chunk.runs) {
+    cancels_.Release(chunk.items[begin].job_id(), run.cancel,
+                     static_cast<int64_t>(run.end - begin));
+    for (; begin < run.end; ++begin) {
+      sink_->OnResult(MakeResult(chunk.items[begin],
+                                 CancelledOutcome("executor is shut down"),
+                                 worker_name_, label_, 0, clock_->NowMicros()));
+    }
   }
 }
 
@@ -161,8 +184,7 @@ void ThreadExecutor::AcceptBatch(
       size_t i = 0;
       while (i < batch.size()) {
         if (batch[i].second != nullptr) {
-          queue_.push_back(
-              {std::move(batch[i].first), std::move(batch[i].second), false});
+          queue_.push_back(std::move(batch[i].first), batch[i].second, false);
           ++i;
           continue;
         }
@@ -176,7 +198,7 @@ void ThreadExecutor::AcceptBatch(
         std::shared_ptr<CancelToken> cancel =
             cancels_.Acquire(job, static_cast<int64_t>(end - i));
         for (; i < end; ++i) {
-          queue_.push_back({std::move(batch[i].first), cancel, true});
+          queue_.push_back(std::move(batch[i].first), cancel, true);
         }
       }
       unfinished_ += static_cast<int64_t>(batch.size());
@@ -198,7 +220,7 @@ void ThreadExecutor::Accept(v1::Assignment assignment,
     if (!shut_down_) {
       const bool own_token = cancel == nullptr;
       if (own_token) cancel = cancels_.Acquire(assignment.job_id());
-      queue_.push_back({std::move(assignment), std::move(cancel), own_token});
+      queue_.push_back(std::move(assignment), cancel, own_token);
       ++unfinished_;
       return;
     }
@@ -219,14 +241,13 @@ void ThreadExecutor::CancelTasks(const std::shared_ptr<CancelToken>& cancel) {
   cancel->Cancel();
   // Running tasks wake on the token; queued ones are reported here rather
   // than when a thread frees up.
-  std::vector<Queued> dropped;
+  std::vector<v1::Assignment> dropped;
   {
     absl::MutexLock lock(&mu_);
-    dropped = queue_.RemoveIf(
-        [&cancel](const Queued& item) { return item.cancel == cancel; });
+    dropped = queue_.RemoveTasksOf(cancel);
   }
-  for (const Queued& item : dropped) {
-    ReportNotStarted(item.assignment, "job cancelled");
+  for (const v1::Assignment& assignment : dropped) {
+    ReportNotStarted(assignment, "job cancelled");
     FinishOne();
   }
 }
@@ -245,56 +266,76 @@ void ThreadExecutor::Shutdown() {
 }
 
 void ThreadExecutor::WorkerLoop(const std::string& label) {
-  std::vector<Queued> run;
-  std::vector<Queued> dropped;
+  Chunk run;
+  std::vector<v1::Assignment> dropped;
   ResultBuffer results;
+  // Results delivered since the thread last held mu_.
+  int64_t finished = 0;
   for (;;) {
     Queued item;
     bool cancelled_in_queue = false;
     {
       absl::MutexLock lock(&mu_);
+      unfinished_ -= finished;
+      finished = 0;
       mu_.Await(absl::Condition(this, &ThreadExecutor::HasWorkOrStop));
       if (queue_.empty()) return;  // stop_: nothing is left to run.
-      // A fair share of the queue, so the other threads get some too.
-      const size_t take = std::clamp<size_t>(
-          queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
-      if (!on_start_ && queue_.TakeInstantChunk(take, &run)) {
-        // A whole chunk at once; cancelled tasks are sorted out below.
-      } else if (!on_start_ && IsInstant(queue_.front().assignment.task())) {
-        while (run.size() + dropped.size() < take && !queue_.empty() &&
-               IsInstant(queue_.front().assignment.task())) {
+      if (!on_start_ && queue_.TakeInstantChunk(kMaxInstantRun, &run)) {
+        // A whole chunk of instant tasks at once, however short the queue:
+        // splitting it would cost a move per task, more than running them.
+        // Cancelled tasks are sorted out below.
+      } else if (!on_start_ && IsInstant(queue_.front().task())) {
+        // A fair share of the queue, so the other threads get some too.
+        const size_t take = std::clamp<size_t>(
+            queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
+        while (run.items.size() + dropped.size() < take && !queue_.empty() &&
+               IsInstant(queue_.front().task())) {
+          const Run& from = queue_.front_run();
           // Checked under mu_, as below.
-          (queue_.front().cancel->cancelled() ? dropped : run)
-              .push_back(std::move(queue_.front()));
+          if (from.cancel->cancelled()) {
+            dropped.push_back(std::move(queue_.front()));
+          } else {
+            run.Add(std::move(queue_.front()), from.cancel, from.own_token);
+          }
           queue_.pop_front();
         }
       } else {
-        item = std::move(queue_.front());
+        const Run& from = queue_.front_run();
+        item = {std::move(queue_.front()), from.cancel, from.own_token};
         queue_.pop_front();
         // Checked under mu_, so a task popped before a CancelJob() started.
         cancelled_in_queue = item.cancel->cancelled();
       }
     }
-    if (!run.empty() || !dropped.empty()) {
+    if (!run.items.empty() || !dropped.empty()) {
       // A job cancelled after its tasks left the queue: those not run yet
       // are not started.
-      if (std::any_of(run.begin(), run.end(), [](const Queued& item) {
-            return item.cancel->cancelled();
-          })) {
-        std::vector<Queued> keep;
-        for (Queued& item : run) {
-          (item.cancel->cancelled() ? dropped : keep)
-              .push_back(std::move(item));
+      if (std::any_of(run.runs.begin(), run.runs.end(),
+                      [](const Run& r) { return r.cancel->cancelled(); })) {
+        Chunk keep;
+        size_t begin = 0;
+        for (const Run& r : run.runs) {
+          for (; begin < r.end; ++begin) {
+            if (r.cancel->cancelled()) {
+              dropped.push_back(std::move(run.items[begin]));
+            } else {
+              keep.Add(std::move(run.items[begin]), r.cancel, r.own_token);
+            }
+          }
         }
         run = std::move(keep);
       }
-      for (const Queued& cancelled : dropped) {
-        ReportNotStarted(cancelled.assignment, "job cancelled");
+      for (const v1::Assignment& cancelled : dropped) {
+        ReportNotStarted(cancelled, "job cancelled");
       }
-      FinishOne(static_cast<int64_t>(dropped.size()));
+      finished += static_cast<int64_t>(dropped.size());
       dropped.clear();
-      if (!run.empty()) RunInstant(run, label, results);
-      run.clear();
+      if (!run.items.empty()) {
+        finished += static_cast<int64_t>(run.items.size());
+        RunInstant(run, label, results);
+      }
+      run.items.clear();
+      run.runs.clear();
       continue;
     }
     const v1::Assignment& assignment = item.assignment;
@@ -309,52 +350,47 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
       sink_->OnResult(MakeResult(assignment, std::move(outcome), worker_name_,
                                  label, started_us, finished_us));
     }
-    FinishOne();
+    ++finished;
   }
 }
 
-void ThreadExecutor::RunInstant(std::vector<Queued>& run,
-                                const std::string& label,
+void ThreadExecutor::RunInstant(Chunk& run, const std::string& label,
                                 ResultBuffer& results) {
   // Tasks run back to back share a clock reading, taken again every 16
   // tasks (they take well under a microsecond each).
   int64_t now_us = 0;
-  for (size_t i = 0; i < run.size(); ++i) {
+  for (size_t i = 0; i < run.items.size(); ++i) {
     if (i % 16 == 0) now_us = clock_->NowMicros();
-    RunEcho(run[i].assignment, worker_name_, label, now_us, &results.Next());
+    RunEcho(run.items[i], worker_name_, label, now_us, &results.Next());
   }
   // One release for each run of tasks sharing a token.
-  size_t i = 0;
-  while (i < run.size()) {
-    size_t end = i + 1;
-    while (end < run.size() && run[end].cancel == run[i].cancel &&
-           run[end].own_token == run[i].own_token) {
-      ++end;
+  size_t begin = 0;
+  for (const Run& r : run.runs) {
+    if (r.own_token) {
+      cancels_.Release(run.items[begin].job_id(), r.cancel,
+                       static_cast<int64_t>(r.end - begin));
     }
-    if (run[i].own_token) {
-      cancels_.Release(run[i].assignment.job_id(), run[i].cancel,
-                       static_cast<int64_t>(end - i));
-    }
-    i = end;
+    begin = r.end;
   }
-  const int64_t n = static_cast<int64_t>(results.size());
   results.FlushTo(sink_);
-  FinishOne(n);
   // Their messages keep their allocations: the submitter may fill them
   // again (TakeSpentAssignments()).
-  std::vector<v1::Assignment> spent;
-  spent.reserve(run.size());
-  for (Queued& item : run) spent.push_back(std::move(item.assignment));
   absl::MutexLock lock(&spent_mu_);
-  if (spent_.size() < kMaxSpentBatches) spent_.push_back(std::move(spent));
+  if (spent_taken_ ? spent_tasks_ + run.items.size() <= kMaxSpentTasks
+                   : spent_.size() < kMaxSpentBatches) {
+    spent_tasks_ += run.items.size();
+    spent_.push_back(std::move(run.items));
+  }
 }
 
 void ThreadExecutor::TakeSpentAssignments(std::vector<v1::Assignment>& spares) {
   spares.clear();
   absl::MutexLock lock(&spent_mu_);
+  spent_taken_ = true;
   if (spent_.empty()) return;
   spares.swap(spent_.back());
   spent_.pop_back();
+  spent_tasks_ -= spares.size();
 }
 
 void ThreadExecutor::ReportNotStarted(const v1::Assignment& assignment,

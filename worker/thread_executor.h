@@ -14,8 +14,9 @@
 // Results go to the sink from the thread that ran the task, labelled with
 // that thread's label. A thread that finds instant tasks (echo, see
 // IsInstant()) at the head of the queue takes up to kMaxInstantRun of them
-// at once, runs them back to back and delivers their results in one
-// OnResults() call (unless a start hook is set, which sees every task
+// at once (a whole SubmitBatch() of them if it is no longer, else a fair
+// share of the queue), runs them back to back and delivers their results in
+// one OnResults() call (unless a start hook is set, which sees every task
 // start on its own). Tasks that never started (cancelled while queued,
 // submitted after Shutdown()) are reported from the thread that called
 // CancelJob() or Submit(), with started_us 0 and the label itself
@@ -81,10 +82,34 @@ class ThreadExecutor final : public Executor {
   void CancelTasks(const std::shared_ptr<CancelToken>& cancel);
 
  private:
+  // Tasks [previous run's end, end) of a chunk share `cancel`.
+  struct Run {
+    size_t end = 0;
+    std::shared_ptr<CancelToken> cancel;
+    // Whether `cancel` came from cancels_ (and goes back to it).
+    bool own_token = true;
+  };
+
+  // Queued tasks, kept together as submitted: a batch joins the queue, and
+  // a thread takes a chunk of instant tasks, without a move per task.
+  struct Chunk {
+    std::vector<v1::Assignment> items;
+    // Ascending ends, the last one items.size().
+    std::vector<Run> runs;
+    // Every task is instant (IsInstant()).
+    bool all_instant = false;
+
+    // Appends `assignment`, with `cancel` (which joins the last run if it is
+    // the same token).
+    void Add(v1::Assignment assignment,
+             const std::shared_ptr<CancelToken>& cancel, bool own_token);
+  };
+
+  // One task taken from the queue to run on its own.
   struct Queued {
     v1::Assignment assignment;
     std::shared_ptr<CancelToken> cancel;
-    // Whether `cancel` came from cancels_ (and goes back to it).
+    // As Run::own_token.
     bool own_token = true;
   };
 
@@ -94,33 +119,36 @@ class ThreadExecutor final : public Executor {
    public:
     bool empty() const { return size_ == 0; }
     size_t size() const { return size_; }
-    Queued& front() { return chunks_.front().items[head_]; }
+    v1::Assignment& front() { return chunks_.front().items[head_]; }
+    // The run of front().
+    const Run& front_run() const { return chunks_.front().runs[run_head_]; }
     void pop_front();
-    void push_back(Queued item);
-    // `all_instant`: every task of the chunk is instant (IsInstant()).
-    void push_chunk(std::vector<Queued> chunk, bool all_instant);
+    void push_back(v1::Assignment assignment,
+                   const std::shared_ptr<CancelToken>& cancel, bool own_token);
+    void push_chunk(Chunk chunk);
     // Takes the whole front chunk if nothing of it was taken yet, all its
     // tasks are instant and it holds at most `max` of them.
-    bool TakeInstantChunk(size_t max, std::vector<Queued>* out);
-    // Takes out the items `drop` selects, keeping the others in order.
-    template <typename Drop>
-    std::vector<Queued> RemoveIf(Drop drop);
+    bool TakeInstantChunk(size_t max, Chunk* out);
+    // Takes out the tasks whose token is `cancel`, keeping the others in
+    // order.
+    std::vector<v1::Assignment> RemoveTasksOf(
+        const std::shared_ptr<CancelToken>& cancel);
 
    private:
-    struct Chunk {
-      std::vector<Queued> items;
-      bool all_instant = false;
-    };
     std::deque<Chunk> chunks_;
-    // The first item of chunks_.front() not taken yet.
+    // The first item of chunks_.front() not taken yet, and its run.
     size_t head_ = 0;
+    size_t run_head_ = 0;
     size_t size_ = 0;
   };
 
   // Most instant tasks one thread takes from the queue at once.
   static constexpr size_t kMaxInstantRun = 1024;
-  // Runs of spent assignments kept for TakeSpentAssignments().
+  // Runs of spent assignments kept for TakeSpentAssignments() until it is
+  // first called; then as many as hold kMaxSpentTasks, enough for every
+  // task a submitter such as the local pool keeps in flight (its window).
   static constexpr size_t kMaxSpentBatches = 16;
+  static constexpr size_t kMaxSpentTasks = 65'536;
 
   // Queues the task; null `cancel`: one from cancels_.
   void Accept(v1::Assignment assignment, std::shared_ptr<CancelToken> cancel);
@@ -131,8 +159,7 @@ class ThreadExecutor final : public Executor {
 
   void WorkerLoop(const std::string& label);
   // Runs `run` (instant tasks taken at once) and delivers their results.
-  void RunInstant(std::vector<Queued>& run, const std::string& label,
-                  ResultBuffer& results);
+  void RunInstant(Chunk& run, const std::string& label, ResultBuffer& results);
   // Reports a task that never started as CANCELLED.
   void ReportNotStarted(const v1::Assignment& assignment,
                         absl::string_view why);
@@ -162,6 +189,10 @@ class ThreadExecutor final : public Executor {
   // Assignments of instant tasks that ran, for TakeSpentAssignments().
   absl::Mutex spent_mu_;
   std::vector<std::vector<v1::Assignment>> spent_ ABSL_GUARDED_BY(spent_mu_);
+  // Assignments in spent_.
+  size_t spent_tasks_ ABSL_GUARDED_BY(spent_mu_) = 0;
+  // Whether TakeSpentAssignments() was called.
+  bool spent_taken_ ABSL_GUARDED_BY(spent_mu_) = false;
 
   // Serializes Shutdown() calls around the join.
   absl::Mutex join_mu_;
