@@ -209,6 +209,12 @@ class SessionStream final
         }
       }
       service_->router()->AddWatcher(*job, std::move(watcher));
+      // A Pump (on the journal's thread) may have read the job before the
+      // watcher was in place, and missed the wake-up of a result that got
+      // readable in between: read it again.
+      absl::MutexLock lock(&mu_);
+      if (auto it = jobs_.find(*job); it != jobs_.end())
+        it->second.dirty = true;
     } else {
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});
