@@ -208,13 +208,19 @@ class SessionStream final
           durable_.erase(it);
         }
       }
-      service_->router()->AddWatcher(*job, std::move(watcher));
+      service_->router()->AddWatcher(*job, watcher);
       // A Pump (on the journal's thread) may have read the job before the
       // watcher was in place, and missed the wake-up of a result that got
-      // readable in between: read it again.
-      absl::MutexLock lock(&mu_);
-      if (auto it = jobs_.find(*job); it != jobs_.end())
-        it->second.dirty = true;
+      // readable in between: read it again. If that Pump already sent the
+      // job's last response, the watcher it removed was not there yet.
+      bool ended;
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = jobs_.find(*job);
+        ended = it == jobs_.end();
+        if (!ended) it->second.dirty = true;
+      }
+      if (ended) service_->router()->RemoveWatcher(*job, watcher.get());
     } else {
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});
