@@ -32,7 +32,8 @@ absl::StatusOr<std::vector<v1::TaskResult>> FarmSession::Run(
 
 absl::Status FarmSession::RunAsCompleted(
     const std::vector<v1::Task>& tasks,
-    const std::function<void(v1::TaskResult&&)>& on_result, uint64_t* job_id) {
+    const std::function<void(v1::TaskResult&&)>& on_result,
+    const std::function<void(uint64_t job_id)>& on_accepted) {
   v1::SessionRequest request;
   request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
   for (const v1::Task& task : tasks) *request.add_tasks() = task;
@@ -54,37 +55,41 @@ absl::Status FarmSession::RunAsCompleted(
   }
   // A failed write means the call is over; the read side says why.
 
-  bool told_id = false;
+  bool told_id = on_accepted == nullptr;
   while (true) {
     std::vector<v1::TaskResult> pending;
+    uint64_t accepted = 0;
+    std::optional<absl::Status> finished;
+    bool read = false;
     {
       absl::MutexLock lock(&mu_);
       Job* job = &jobs_[tag];
-      auto ready = [this, job]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !job->pending.empty() || job->done.has_value() || !reading_;
+      auto ready = [this, job, &told_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !job->pending.empty() || job->done.has_value() || !reading_ ||
+               (!told_id && job->job_id != 0);
       };
       mu_.Await(absl::Condition(&ready));
-      if (job_id != nullptr && !told_id && job->job_id != 0) {
-        *job_id = job->job_id;
+      if (!told_id && job->job_id != 0) {
+        accepted = job->job_id;
         told_id = true;
       }
       if (!job->pending.empty()) {
         pending.swap(job->pending);
       } else if (job->done.has_value()) {
-        absl::Status status = *std::move(job->done);
+        finished = *std::move(job->done);
         jobs_.erase(tag);
-        return status;
       } else if (!written && ended_.has_value()) {
+        finished =
+            ended_->ok() ? absl::UnavailableError("session ended") : *ended_;
         jobs_.erase(tag);
-        return ended_->ok() ? absl::UnavailableError("session ended") : *ended_;
-      } else {
+      } else if (!reading_) {
         reading_ = true;  // This thread reads for every job.
+        read = true;
       }
     }
-    if (pending.empty()) {
-      ReadOne();
-      continue;
-    }
+    if (accepted != 0) on_accepted(accepted);
+    if (finished.has_value()) return *std::move(finished);
+    if (read) ReadOne();
     for (v1::TaskResult& result : pending) on_result(std::move(result));
   }
 }
@@ -143,6 +148,11 @@ absl::Status FarmSession::Close() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
+      // A Run() still waiting may be reading: only one Read() at a time.
+      auto free = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return ended_.has_value() || !reading_;
+      };
+      mu_.Await(absl::Condition(&free));
       if (ended_.has_value()) return *ended_;
       reading_ = true;
     }

@@ -53,16 +53,17 @@ class FarmSession {
   absl::StatusOr<std::vector<v1::TaskResult>> Run(
       const std::vector<v1::Task>& tasks);
   // Runs the tasks as one job; calls `on_result` in completion order, on
-  // the calling thread. `job_id`, if not null, receives the job's id once
-  // the coordinator accepted it (for CancelJob from another thread).
+  // the calling thread. `on_accepted`, if set, is called once on the
+  // calling thread with the job's id as soon as the coordinator accepted
+  // it, before any result (for CancelJob from another thread).
   absl::Status RunAsCompleted(
       const std::vector<v1::Task>& tasks,
       const std::function<void(v1::TaskResult&&)>& on_result,
-      uint64_t* job_id = nullptr);
+      const std::function<void(uint64_t job_id)>& on_accepted = nullptr);
 
   // Tells the coordinator no more jobs come, waits for the call to end and
-  // returns how it ended (OK once every job finished). No Run() may be in
-  // progress or start after.
+  // returns how it ended (OK once every job finished). No Run() may start
+  // after; one still in progress keeps its results.
   absl::Status Close();
 
  private:

@@ -183,6 +183,10 @@ class SessionStream final
       Pump();
       return;
     }
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;  // The call is ending (cancelled, shutdown).
+    }
     const uint64_t tag = request_.tag();
     std::vector<v1::Task> tasks;
     tasks.reserve(static_cast<size_t>(request_.tasks_size()));

@@ -75,7 +75,12 @@ TEST_P(SessionTest, ResultsComeAsTheyCompleteWithTheJobId) {
   uint64_t job_id = 0;
   absl::Status status = session->RunAsCompleted(
       {Sleep("300ms"), Echo("fast")},
-      [&order](v1::TaskResult&& r) { order.push_back(r.index()); }, &job_id);
+      [&order, &job_id](v1::TaskResult&& r) {
+        // The id comes first, before any result.
+        EXPECT_NE(job_id, 0u);
+        order.push_back(r.index());
+      },
+      [&job_id](uint64_t id) { job_id = id; });
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_THAT(order, ::testing::ElementsAre(1u, 0u));
   ASSERT_NE(job_id, 0u);
