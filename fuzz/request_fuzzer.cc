@@ -3,10 +3,10 @@
 // validated as the services do.
 //
 // For any input: parsing as v1::SubmitJobRequest, v1::SessionRequest,
-// v1::WorkerMessage and v1::CoordinatorMessage, and ValidateTask (default and tight limits) over
-// each task they carry, return without a crash or a sanitizer report; the
-// task-name helpers accept any enum value; a message that parses serializes
-// to bytes that parse back to an equal message.
+// v1::WorkerMessage and v1::CoordinatorMessage, and ValidateTask (default and
+// tight limits) over each task they carry, return without a crash or a
+// sanitizer report; the task-name helpers accept any enum value; a message that
+// parses serializes to bytes that parse back to an equal message.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
