@@ -98,15 +98,3 @@ BENCHMARK(BM_ExecutorEcho)
 
 }  // namespace
 }  // namespace qfarm::worker
-
-// Debian's Abseil is built without NDEBUG, which turns on Mutex deadlock
-// detection (a lock graph updated on every lock); qfarm's binaries turn it
-// off, and so do the benchmarks, which measure qfarm's code.
-int main(int argc, char** argv) {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}

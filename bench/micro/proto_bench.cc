@@ -4,7 +4,6 @@
 //   build/bin/proto_bench --benchmark_counters_tabular=true
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
 #include "qfarm/v1/worker_link.pb.h"
 
@@ -86,15 +85,3 @@ BENCHMARK(BM_ResultBatchDecode);
 
 }  // namespace
 }  // namespace qfarm
-
-// Debian's Abseil is built without NDEBUG, which turns on Mutex deadlock
-// detection (a lock graph updated on every lock); qfarm's binaries turn it
-// off, and so do the benchmarks, which measure qfarm's code.
-int main(int argc, char** argv) {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
