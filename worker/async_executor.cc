@@ -62,18 +62,10 @@ void AsyncExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
     absl::MutexLock lock(&mu_);
     if (!shut_down_) {
       accepted = true;
-      size_t i = 0;
-      while (i < assignments.size()) {
-        // One token for each run of tasks of the same job.
-        const uint64_t job = assignments[i].job_id();
-        size_t end = i + 1;
-        while (end < assignments.size() && assignments[end].job_id() == job) {
-          ++end;
-        }
+      ForEachJobRun(assignments, [&](size_t begin, size_t end, uint64_t job) {
         batch.runs.emplace_back(
-            end, cancels_.Acquire(job, static_cast<int64_t>(end - i)));
-        i = end;
-      }
+            end, cancels_.Acquire(job, static_cast<int64_t>(end - begin)));
+      });
       unfinished_ += static_cast<int64_t>(assignments.size());
     }
   }

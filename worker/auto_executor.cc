@@ -82,17 +82,10 @@ void AutoExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
     if (!shut_down_) {
       accepted = true;
       unfinished_ += static_cast<int64_t>(assignments.size());
-      size_t i = 0;
-      while (i < assignments.size()) {
-        // One token for each run of tasks of the same job.
-        const uint64_t job = assignments[i].job_id();
-        size_t end = i + 1;
-        while (end < assignments.size() && assignments[end].job_id() == job) {
-          ++end;
-        }
+      ForEachJobRun(assignments, [&](size_t begin, size_t end, uint64_t job) {
         std::shared_ptr<CancelToken> cancel =
-            cancels_.Acquire(job, static_cast<int64_t>(end - i));
-        for (; i < end; ++i) {
+            cancels_.Acquire(job, static_cast<int64_t>(end - begin));
+        for (size_t i = begin; i < end; ++i) {
           Waiting waiting{std::move(assignments[i]), cancel};
           if (in_flight_ >= slots_ || !queue_.empty()) {
             queue_.push_back(std::move(waiting));
@@ -101,7 +94,7 @@ void AutoExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
             forward.push_back(std::move(waiting));
           }
         }
-      }
+      });
     }
   }
   if (!accepted) {

@@ -112,6 +112,22 @@ class JobCancellations {
   absl::flat_hash_map<uint64_t, Entry> jobs_ ABSL_GUARDED_BY(mu_);
 };
 
+// Calls fn(begin, end, job_id) for each run [begin, end) of consecutive
+// assignments of one job, in order: a batch takes one token per run.
+template <typename Fn>
+void ForEachJobRun(const std::vector<v1::Assignment>& assignments, Fn fn) {
+  size_t begin = 0;
+  while (begin < assignments.size()) {
+    const uint64_t job = assignments[begin].job_id();
+    size_t end = begin + 1;
+    while (end < assignments.size() && assignments[end].job_id() == job) {
+      ++end;
+    }
+    fn(begin, end, job);
+    begin = end;
+  }
+}
+
 // Whether the task finishes at once wherever it runs (echo): executors run
 // such tasks back to back without a coroutine or a wake-up each, and deliver
 // their results in batches.

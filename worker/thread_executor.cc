@@ -123,20 +123,13 @@ void ThreadExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
   // Built outside the lock: the threads keep taking tasks meanwhile.
   Chunk chunk;
   chunk.all_instant = true;
-  size_t i = 0;
-  while (i < assignments.size()) {
-    // One token for each run of tasks of the same job.
-    const uint64_t job = assignments[i].job_id();
-    size_t end = i;
-    for (; end < assignments.size() && assignments[end].job_id() == job;
-         ++end) {
-      chunk.all_instant =
-          chunk.all_instant && IsInstant(assignments[end].task());
+  ForEachJobRun(assignments, [&](size_t begin, size_t end, uint64_t job) {
+    for (size_t i = begin; i < end && chunk.all_instant; ++i) {
+      chunk.all_instant = IsInstant(assignments[i].task());
     }
     chunk.runs.push_back(
-        {end, cancels_.Acquire(job, static_cast<int64_t>(end - i)), true});
-    i = end;
-  }
+        {end, cancels_.Acquire(job, static_cast<int64_t>(end - begin)), true});
+  });
   chunk.items = std::move(assignments);
   {
     absl::MutexLock lock(&mu_);
