@@ -21,6 +21,22 @@ constexpr size_t kResultsPerMessage = 4096;
 
 // One WatchJob stream: sends the job's results page by page, woken by the
 // router when new ones are recorded; finishes when the job has finished.
+// Adds the scheduler's results to `out` without copying them (see
+// ResultsView); ReturnLent() must take them back before `out` is cleared or
+// destroyed.
+void Lend(const std::vector<const v1::TaskResult*>& results,
+          google::protobuf::RepeatedPtrField<v1::TaskResult>* out) {
+  out->Reserve(out->size() + static_cast<int>(results.size()));
+  for (const v1::TaskResult* r : results) {
+    out->UnsafeArenaAddAllocated(const_cast<v1::TaskResult*>(r));
+  }
+}
+
+// Gives the results lent to `out` back to the scheduler, unfreed.
+void ReturnLent(google::protobuf::RepeatedPtrField<v1::TaskResult>* out) {
+  out->UnsafeArenaExtractSubrange(0, out->size(), nullptr);
+}
+
 class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
                           public JobWatcher,
                           public std::enable_shared_from_this<WatchStream> {
@@ -49,13 +65,8 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
         done_ = true;
       } else {
         cursor_ = page->next_cursor;
-        // The scheduler's results are lent to out_ for this write, not
-        // copied (see ResultsView); OnWriteDone() takes them back.
-        auto* results = out_.mutable_results();
-        results->Reserve(static_cast<int>(page->results.size()));
-        for (const v1::TaskResult* r : page->results) {
-          results->UnsafeArenaAddAllocated(const_cast<v1::TaskResult*>(r));
-        }
+        // Lent for this write; OnWriteDone() takes them back.
+        Lend(page->results, out_.mutable_results());
         writing_ = true;
         StartWrite(&out_);
         return;
@@ -84,7 +95,7 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
-      ReturnLentLocked();
+      ReturnLent(out_.mutable_results());
       if (close_pending_) {
         close_pending_ = false;
         finish = true;
@@ -111,16 +122,10 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
 
   ~WatchStream() override {
     absl::MutexLock lock(&mu_);
-    ReturnLentLocked();
+    ReturnLent(out_.mutable_results());
   }
 
  private:
-  // Gives the results lent to out_ back to the scheduler, unfreed.
-  void ReturnLentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto* results = out_.mutable_results();
-    results->UnsafeArenaExtractSubrange(0, results->size(), nullptr);
-  }
-
   Scheduler* const scheduler_;
   Router* const router_;
   const JobId job_;
@@ -243,6 +248,7 @@ class SessionStream final
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
+      ReturnLent(out_.mutable_results());
       if (close_pending_) {
         close_pending_ = false;
         finish_with = close_status_;
@@ -259,6 +265,11 @@ class SessionStream final
   }
 
   void OnCancel() override { Close(absl::CancelledError("session cancelled")); }
+
+  ~SessionStream() override {
+    absl::MutexLock lock(&mu_);
+    ReturnLent(out_.mutable_results());
+  }
 
   void OnDone() override {
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
@@ -352,6 +363,7 @@ class SessionStream final
     {
       absl::MutexLock lock(&mu_);
       if (writing_ || done_) return;
+      ReturnLent(out_.mutable_results());  // Never free the scheduler's.
       out_.Clear();
       bool have_message = true;
       if (!refusals_.empty()) {
@@ -396,7 +408,7 @@ class SessionStream final
         SetError(job.tag, *job.durable);
         ends = true;
       } else {
-        absl::StatusOr<ResultsPage> page = service_->scheduler()->ReadResults(
+        absl::StatusOr<ResultsView> page = service_->scheduler()->ViewResults(
             id, job.cursor, kResultsPerMessage);
         if (!page.ok()) {
           SetError(job.tag, page.status());
@@ -411,11 +423,8 @@ class SessionStream final
           }
           out_.set_tag(job.tag);
           out_.set_job_id(id);
-          auto* results = out_.mutable_results();
-          results->Reserve(static_cast<int>(page->results.size()));
-          for (v1::TaskResult& r : page->results) {
-            *results->Add() = std::move(r);
-          }
+          // Lent for this write; OnWriteDone() takes them back.
+          Lend(page->results, out_.mutable_results());
           job.acknowledged = true;
           if (page->finished) {
             out_.set_finished(true);
@@ -455,6 +464,7 @@ class SessionStream final
   // Durable callbacks that came before AcceptJob() returned the id.
   absl::flat_hash_map<JobId, absl::Status> durable_ ABSL_GUARDED_BY(mu_);
   std::deque<Refusal> refusals_ ABSL_GUARDED_BY(mu_);
+  // Its results are lent by the scheduler, never its own.
   v1::SessionResponse out_ ABSL_GUARDED_BY(mu_);
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
