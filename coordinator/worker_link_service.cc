@@ -140,11 +140,13 @@ class WorkerStream final
       if (out_.has_tasks()) {
         sent.Swap(out_.mutable_tasks()->mutable_assignments());
       }
-      if (!ok) {
-        queue_.clear();
-      } else if (!queue_.empty()) {
+      if (ok && !queue_.empty()) {
         MaybeStartWriteLocked();
       } else {
+        // A failed write ends the stream too. If End() already ran (a Close
+        // while this write was in flight), this is the place that finishes
+        // it: End() below then returns at once.
+        if (!ok) queue_.clear();
         finish = finishing_ && !finish_called_;
         if (finish) finish_called_ = true;
       }
