@@ -23,6 +23,7 @@
 #include "common/auth.h"
 #include "common/flags.h"
 #include "common/grpc_options.h"
+#include "common/process.h"
 #include "testing/http_test_server.h"
 
 #ifndef QFARM_BENCH_SCRIPT
@@ -175,8 +176,8 @@ Row Median(std::vector<Row> runs) {
 
 }  // namespace
 
-int RunBenchCommand(const std::vector<std::string>& raw_args,
-                    const client::CliStreams& io) {
+int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
+                    std::ostream& err) {
   WorkloadOptions workload_options;
   std::string methods_text;
   int64_t workers = 0;
@@ -249,14 +250,14 @@ int RunBenchCommand(const std::vector<std::string>& raw_args,
   flags.String("token-file", &token_file,
                "with --coordinator: file holding the client token");
 
-  const auto usage = [&io](absl::string_view message) {
-    *io.err << "qfarm bench: " << message << "\n";
+  const auto usage = [&err](absl::string_view message) {
+    err << "qfarm bench: " << message << "\n";
     return kExitUsage;
   };
   absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
   if (!args.ok()) return usage(args.status().message());
   if (flags.help_requested()) {
-    *io.out << flags.Help();
+    out << flags.Help();
     return kExitOk;
   }
   if (!args->empty()) {
@@ -320,7 +321,7 @@ int RunBenchCommand(const std::vector<std::string>& raw_args,
   }
   char dir_template[] = "/tmp/qfarm-bench.XXXXXX";
   if (mkdtemp(dir_template) == nullptr) {
-    *io.err << "qfarm bench: cannot make a temporary directory\n";
+    err << "qfarm bench: cannot make a temporary directory\n";
     return kExitFailed;
   }
   context.log_dir = dir_template;
@@ -334,8 +335,8 @@ int RunBenchCommand(const std::vector<std::string>& raw_args,
     absl::StatusOr<std::unique_ptr<testing::HttpTestServer>> started =
         testing::HttpTestServer::Start();
     if (!started.ok()) {
-      *io.err << "qfarm bench: the local HTTP server did not start: "
-              << started.status().message() << "\n";
+      err << "qfarm bench: the local HTTP server did not start: "
+          << started.status().message() << "\n";
       return kExitFailed;
     }
     http_server = *std::move(started);
@@ -345,7 +346,7 @@ int RunBenchCommand(const std::vector<std::string>& raw_args,
       BuildTasks(*workload, context.http_base);
   context.tasks = &task_list;
 
-  ProgressLine progress(io.err == &std::cerr && isatty(STDERR_FILENO) == 1);
+  ProgressLine progress(&err == &std::cerr && isatty(STDERR_FILENO) == 1);
   context.progress = progress.counter();
   Report report;
   report.workload = workload->name;
@@ -404,13 +405,13 @@ int RunBenchCommand(const std::vector<std::string>& raw_args,
   if (http_server != nullptr) http_server->Stop();
 
   if (output == "json") {
-    *io.out << FormatJson(report);
+    out << FormatJson(report);
   } else if (output == "csv") {
-    *io.out << FormatCsv(report);
+    out << FormatCsv(report);
   } else {
-    *io.out << FormatTable(report);
+    out << FormatTable(report);
   }
-  io.out->flush();
+  out.flush();
   int code = kExitOk;
   bool keep_logs = false;
   for (const Row& row : report.rows) {
@@ -425,12 +426,12 @@ int RunBenchCommand(const std::vector<std::string>& raw_args,
     std::ofstream file(chart);
     file << FormatSvg(report, metric);
     if (!file.good()) {
-      *io.err << "qfarm bench: cannot write " << chart << "\n";
+      err << "qfarm bench: cannot write " << chart << "\n";
       code = kExitFailed;
     }
   }
   if (keep_logs) {
-    *io.err << "qfarm bench: logs kept in " << context.log_dir << "\n";
+    err << "qfarm bench: logs kept in " << context.log_dir << "\n";
   } else {
     std::error_code ignored;
     std::filesystem::remove_all(context.log_dir, ignored);

@@ -3,7 +3,8 @@
 // the seed's own Python methods -- and prints one comparison table (or
 // JSON, CSV, and an SVG chart). See `qfarm bench --help`.
 //
-//   int code = RunBenchCommand({"--workload=seed", "--quick"}, io);
+//   int code = RunBenchCommand({"--workload=seed", "--quick"}, std::cout,
+//                              std::cerr);
 //
 // The farm methods start qfarm-coordinator and qfarm-worker from the
 // directory of the running binary and stop them by PID afterwards.
@@ -12,14 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "client/cli.h"
+#include "cli/cli.h"
 
 namespace qfarm::bench {
 
 // `args` are the command's arguments without the word "bench". Returns the
 // exit code: 0 when every method that ran finished every task OK, 1 when
 // one did not, 2 for usage errors.
-int RunBenchCommand(const std::vector<std::string>& args,
-                    const client::CliStreams& io);
+// The report goes to `out`, errors and progress to `err`.
+int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out,
+                    std::ostream& err);
 
 }  // namespace qfarm::bench

@@ -82,8 +82,4 @@ class ChildProcess {
   Usage lifetime_;
 };
 
-// The directory of the running binary (/proc/self/exe), where qfarm's other
-// binaries are.
-std::string SelfDirectory();
-
 }  // namespace qfarm::bench

@@ -18,8 +18,8 @@
 #include "bench/usage.h"
 #include "client/local_pool.h"
 #include "common/clock.h"
-#include "worker/executor.h"
-#include "worker/task_kinds.h"
+#include "executors/executor.h"
+#include "executors/task_kinds.h"
 
 namespace qfarm::bench {
 namespace {
@@ -27,7 +27,7 @@ namespace {
 int64_t NowMicros() { return absl::GetCurrentTimeNanos() / 1000; }
 
 // Hands one result at a time to the thread waiting for it.
-class OneResultSink : public worker::ResultSink {
+class OneResultSink : public executors::ResultSink {
  public:
   void OnResult(v1::TaskResult result) override {
     absl::MutexLock lock(&mu_);
@@ -178,7 +178,7 @@ double MeasureCpuTaskSeconds(int64_t units) {
   for (int i = 0; i < 3; ++i) {
     struct timespec a = {}, b = {};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-    (void)worker::CpuDigestHex(units);
+    (void)executors::CpuDigestHex(units);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
     const double s = static_cast<double>(b.tv_sec - a.tv_sec) +
                      static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e9;
@@ -251,7 +251,7 @@ Row RunLocalMethod(const Method& method, const RunContext& context) {
   row.slots = sizing.total_slots;
   row.tasks = static_cast<int64_t>(tasks.size());
   row.ideal_s = IdealSeconds(w, sizing.total_slots, context.cores);
-  absl::StatusOr<worker::Mode> mode = worker::ParseMode(method.mode);
+  absl::StatusOr<executors::Mode> mode = executors::ParseMode(method.mode);
   if (!mode.ok()) {
     row.skipped = true;
     row.note = std::string(mode.status().message());
@@ -270,11 +270,11 @@ Row RunLocalMethod(const Method& method, const RunContext& context) {
   log.set_submitted_us(start_us);
   if (w.kind == WorkloadKind::kLatency) {
     OneResultSink sink;
-    std::unique_ptr<worker::Executor> executor =
-        worker::MakeExecutor({.mode = *mode,
-                              .slots = static_cast<int>(sizing.slots),
-                              .worker_name = "local",
-                              .sink = &sink});
+    std::unique_ptr<executors::Executor> executor =
+        executors::MakeExecutor({.mode = *mode,
+                                 .slots = static_cast<int>(sizing.slots),
+                                 .worker_name = "local",
+                                 .sink = &sink});
     for (size_t i = 0; i < tasks.size(); ++i) {
       v1::Assignment assignment;
       assignment.set_index(static_cast<uint32_t>(i));

@@ -17,10 +17,14 @@ FarmSession::FarmSession(std::shared_ptr<v1::Farm::StubInterface> stub,
 }
 
 FarmSession::~FarmSession() {
-  absl::MutexLock lock(&mu_);
-  if (ended_.has_value()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ended_.has_value()) return;
+  }
   context_.TryCancel();
-  EndStream();
+  const absl::Status status = FinishStream();
+  absl::MutexLock lock(&mu_);
+  EndJobs(status);
 }
 
 absl::StatusOr<std::vector<v1::TaskResult>> FarmSession::Run(
@@ -96,10 +100,13 @@ absl::Status FarmSession::RunAsCompleted(
 
 void FarmSession::ReadOne() {
   const bool ok = stream_->Read(&response_);
+  // The call is over: its status, without holding mu_ through the blocking
+  // Finish(). Only the reading thread gets here, so it finishes once.
+  const absl::Status ended = ok ? absl::OkStatus() : FinishStream();
   absl::MutexLock lock(&mu_);
   reading_ = false;
   if (!ok) {
-    EndStream();
+    EndJobs(ended);
     return;
   }
   auto it = jobs_.find(response_.tag());
@@ -119,19 +126,19 @@ void FarmSession::ReadOne() {
   response_.Clear();
 }
 
-void FarmSession::EndStream() {
+absl::Status FarmSession::FinishStream() {
+  absl::MutexLock lock(&write_mu_);
+  writes_done_ = true;
+  return FromGrpcStatus(stream_->Finish());
+}
+
+void FarmSession::EndJobs(const absl::Status& status) {
   if (ended_.has_value()) return;
-  grpc::Status status;
-  {
-    absl::MutexLock lock(&write_mu_);
-    writes_done_ = true;
-    status = stream_->Finish();
-  }
-  ended_ = FromGrpcStatus(status);
+  ended_ = status;
   const absl::Status failed =
-      ended_->ok()
+      status.ok()
           ? absl::UnavailableError("session ended before the job finished")
-          : *ended_;
+          : status;
   for (auto& [tag, job] : jobs_) {
     if (!job.done.has_value()) job.done = failed;
   }

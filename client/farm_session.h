@@ -76,15 +76,19 @@ class FarmSession {
   // Reads one response and hands it to its job; on the stream's end, ends
   // every job. Called by one thread at a time (the one with reading_ set).
   void ReadOne() ABSL_LOCKS_EXCLUDED(mu_);
-  // Ends the call: its status, every job still open fails with it.
-  void EndStream() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finishes the call (blocking until its status is in) and returns how it
+  // ended. Called once, by the reading thread or the destructor.
+  absl::Status FinishStream() ABSL_LOCKS_EXCLUDED(mu_, write_mu_);
+  // Records that the call ended with `status`; every job still open fails
+  // with it.
+  void EndJobs(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriterInterface<v1::SessionRequest,
                                                     v1::SessionResponse>>
       stream_;
 
-  absl::Mutex write_mu_ ABSL_ACQUIRED_AFTER(mu_);  // One Write() at a time.
+  absl::Mutex write_mu_;  // One Write() or Finish() at a time.
   bool writes_done_ ABSL_GUARDED_BY(write_mu_) = false;
 
   absl::Mutex mu_;

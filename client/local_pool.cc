@@ -7,7 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
-#include "worker/task_kinds.h"
+#include "executors/task_kinds.h"
 
 namespace qfarm::client {
 namespace {
@@ -19,7 +19,7 @@ constexpr size_t kMinWindow = 65'536;
 // Hands results from executor threads to the calling thread, one executor
 // batch at a time, and the vectors of consumed batches back to the
 // executors, whose messages they fill again (see ResultSink::OnResults).
-class QueueSink : public worker::ResultSink {
+class QueueSink : public executors::ResultSink {
  public:
   // Keeps at most `max_spares` consumed messages: as many as the tasks in
   // flight, so that the messages of one window circulate and no more are
@@ -80,11 +80,11 @@ absl::Status RunBatches(
           ? options.window
           : std::max(kMinWindow, 2 * static_cast<size_t>(options.slots));
   QueueSink sink(window);
-  std::unique_ptr<worker::Executor> executor =
-      worker::MakeExecutor({.mode = options.mode,
-                            .slots = options.slots,
-                            .worker_name = "local",
-                            .sink = &sink});
+  std::unique_ptr<executors::Executor> executor =
+      executors::MakeExecutor({.mode = options.mode,
+                               .slots = options.slots,
+                               .worker_name = "local",
+                               .sink = &sink});
   std::atomic<bool> interrupted{false};
   ScopedInterruptHandler on_interrupt(options.interrupt,
                                       [&executor, &interrupted] {
@@ -108,9 +108,10 @@ absl::Status RunBatches(
           v1::Assignment assignment;
           assignment.set_index(static_cast<uint32_t>(submitted));
           assignment.set_attempt(1);
-          batch.push_back(worker::MakeResult(
-              assignment, worker::CancelledOutcome("job cancelled"), "local",
-              worker::ModeName(options.mode), 0, Clock::Real()->NowMicros()));
+          batch.push_back(executors::MakeResult(
+              assignment, executors::CancelledOutcome("job cancelled"), "local",
+              executors::ModeName(options.mode), 0,
+              Clock::Real()->NowMicros()));
           batch.back().set_queued_us(queued_us);
         }
         received += batch.size();

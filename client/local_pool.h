@@ -9,13 +9,13 @@
 
 #include "absl/status/status.h"
 #include "client/interrupt.h"
+#include "executors/executor.h"
 #include "qfarm/v1/task.pb.h"
-#include "worker/executor.h"
 
 namespace qfarm::client {
 
 struct LocalPoolOptions {
-  worker::Mode mode = worker::Mode::kThread;
+  executors::Mode mode = executors::Mode::kThread;
   int slots = 4;
   // When fired, the tasks not yet finished are cancelled. May be null.
   Interrupt* interrupt = nullptr;

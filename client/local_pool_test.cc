@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/interrupt.h"
+#include "executors/executor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "worker/executor.h"
 
 namespace qfarm::client {
 namespace {
@@ -28,7 +28,7 @@ std::vector<v1::Task> EchoTasks(size_t n) {
 }
 
 void ExpectEchoResults(const std::vector<v1::TaskResult>& results,
-                       worker::Mode mode) {
+                       executors::Mode mode) {
   ASSERT_EQ(results.size(), 3000u);
   std::vector<int> seen(results.size(), 0);
   for (const v1::TaskResult& result : results) {
@@ -41,9 +41,9 @@ void ExpectEchoResults(const std::vector<v1::TaskResult>& results,
     EXPECT_EQ(result.worker(), "local");
     // The auto mode runs echo tasks on its event loop.
     EXPECT_THAT(result.executor(),
-                StartsWith(mode == worker::Mode::kAuto
+                StartsWith(mode == executors::Mode::kAuto
                                ? "async"
-                               : std::string(worker::ModeName(mode))));
+                               : std::string(executors::ModeName(mode))));
     EXPECT_GT(result.queued_us(), 0);
     EXPECT_EQ(result.dispatched_us(), result.queued_us());
     EXPECT_GT(result.started_us(), 0);
@@ -61,16 +61,15 @@ void ExpectEchoResults(const std::vector<v1::TaskResult>& results,
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1) << i;
 }
 
-class LocalPoolTest : public testing::TestWithParam<worker::Mode> {};
+class LocalPoolTest : public testing::TestWithParam<executors::Mode> {};
 
-INSTANTIATE_TEST_SUITE_P(Modes, LocalPoolTest,
-                         testing::Values(worker::Mode::kSerial,
-                                         worker::Mode::kThread,
-                                         worker::Mode::kAsync,
-                                         worker::Mode::kAuto),
-                         [](const testing::TestParamInfo<worker::Mode>& info) {
-                           return std::string(worker::ModeName(info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Modes, LocalPoolTest,
+    testing::Values(executors::Mode::kSerial, executors::Mode::kThread,
+                    executors::Mode::kAsync, executors::Mode::kAuto),
+    [](const testing::TestParamInfo<executors::Mode>& info) {
+      return std::string(executors::ModeName(info.param));
+    });
 
 // A window far smaller than the job, so the executor's messages (results and
 // assignments) are handed back and filled again many times over: no result

@@ -21,6 +21,11 @@ void BlockTerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
+void UnblockTerminationSignals() {
+  sigset_t set = TerminationSet();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 int WaitForTerminationSignal() {
   sigset_t set = TerminationSet();
   int sig = 0;

@@ -13,6 +13,10 @@ namespace qfarm {
 // afterwards. Call before starting any thread.
 void BlockTerminationSignals();
 
+// Undoes BlockTerminationSignals() in the calling thread: for a process
+// about to exec a program that expects the default disposition.
+void UnblockTerminationSignals();
+
 // Blocks until SIGINT or SIGTERM arrives; returns the signal number.
 int WaitForTerminationSignal();
 

@@ -8,10 +8,14 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "coordinator/call_auth.h"
+#include "coordinator/lent_results.h"
+#include "coordinator/stream_reactor.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -19,25 +23,13 @@ namespace {
 // Results per WatchJob message.
 constexpr size_t kResultsPerMessage = 4096;
 
+using WatchReactor = grpc::ServerWriteReactor<v1::ResultBatch>;
+using SessionReactor =
+    grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>;
+
 // One WatchJob stream: sends the job's results page by page, woken by the
 // router when new ones are recorded; finishes when the job has finished.
-// Adds the scheduler's results to `out` without copying them (see
-// ResultsView); ReturnLent() must take them back before `out` is cleared or
-// destroyed.
-void Lend(const std::vector<const v1::TaskResult*>& results,
-          google::protobuf::RepeatedPtrField<v1::TaskResult>* out) {
-  out->Reserve(out->size() + static_cast<int>(results.size()));
-  for (const v1::TaskResult* r : results) {
-    out->UnsafeArenaAddAllocated(const_cast<v1::TaskResult*>(r));
-  }
-}
-
-// Gives the results lent to `out` back to the scheduler, unfreed.
-void ReturnLent(google::protobuf::RepeatedPtrField<v1::TaskResult>* out) {
-  out->UnsafeArenaExtractSubrange(0, out->size(), nullptr);
-}
-
-class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
+class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
                           public JobWatcher,
                           public std::enable_shared_from_this<WatchStream> {
  public:
@@ -47,72 +39,11 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
   void Start() {
     self_ = shared_from_this();
     router_->AddWatcher(job_, shared_from_this());
-    Wake();
+    Pump();
   }
 
-  void Wake() override {
-    absl::Status finish_with;
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || done_) return;
-      absl::StatusOr<ResultsView> page =
-          scheduler_->ViewResults(job_, cursor_, kResultsPerMessage);
-      if (!page.ok()) {
-        finish_with = page.status();
-        done_ = true;
-      } else if (page->results.empty()) {
-        if (!page->finished) return;  // Wait for the next Wake().
-        done_ = true;
-      } else {
-        cursor_ = page->next_cursor;
-        // Lent for this write; OnWriteDone() takes them back.
-        Lend(page->results, out_.mutable_results());
-        writing_ = true;
-        StartWrite(&out_);
-        return;
-      }
-    }
-    Finish(ToGrpcStatus(finish_with));
-  }
-
-  void Close(const absl::Status& status) override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) return;
-      done_ = true;
-      if (writing_) {
-        close_status_ = status;
-        close_pending_ = true;
-        return;
-      }
-    }
-    Finish(ToGrpcStatus(status));
-  }
-
-  void OnWriteDone(bool ok) override {
-    bool finish = false;
-    absl::Status finish_with;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      ReturnLent(out_.mutable_results());
-      if (close_pending_) {
-        close_pending_ = false;
-        finish = true;
-        finish_with = close_status_;
-      } else if (!ok) {
-        done_ = true;
-        finish = true;
-        finish_with = absl::UnavailableError("client went away");
-      }
-    }
-    if (finish) {
-      Finish(ToGrpcStatus(finish_with));
-      return;
-    }
-    Wake();
-  }
-
+  void Wake() override { Pump(); }
+  void Close(const absl::Status& status) override { WriteLoop::Close(status); }
   void OnCancel() override { Close(absl::CancelledError("watch cancelled")); }
 
   void OnDone() override {
@@ -120,9 +51,27 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
     self_.reset();
   }
 
-  ~WatchStream() override {
-    absl::MutexLock lock(&mu_);
-    ReturnLent(out_.mutable_results());
+ protected:
+  Fill FillNext(v1::ResultBatch* out, absl::Status* finish) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::StatusOr<ResultsView> page =
+        scheduler_->ViewResults(job_, cursor_, kResultsPerMessage);
+    if (!page.ok()) {
+      *finish = page.status();
+      return Fill::kFinish;
+    }
+    if (page->results.empty()) {
+      // Wait for the next Wake().
+      return page->finished ? Fill::kFinish : Fill::kIdle;
+    }
+    cursor_ = page->next_cursor;
+    lent_.Lend(page->results, out->mutable_results());
+    return Fill::kMessage;
+  }
+
+  void OnSent(v1::ResultBatch* /*sent*/) override { lent_.Return(); }
+  absl::Status WriteFailedStatus() const override {
+    return absl::UnavailableError("client went away");
   }
 
  private:
@@ -130,29 +79,10 @@ class WatchStream final : public grpc::ServerWriteReactor<v1::ResultBatch>,
   Router* const router_;
   const JobId job_;
   std::shared_ptr<WatchStream> self_;  // Keeps this alive until OnDone().
-
-  absl::Mutex mu_;
   size_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
-  // Holds only results lent by the scheduler, never its own.
-  v1::ResultBatch out_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool close_pending_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+  // Results lent to the message being written; returned before the next.
+  LentResults lent_;
 };
-
-// A WatchJob refused before it started.
-class RefusedWatch final : public grpc::ServerWriteReactor<v1::ResultBatch> {
- public:
-  explicit RefusedWatch(const absl::Status& status) {
-    Finish(ToGrpcStatus(status));
-  }
-  void OnDone() override { delete this; }
-};
-
-}  // namespace
-
-namespace {
 
 // "ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1": a client is its address, not
 // its connection.
@@ -168,7 +98,7 @@ std::string ClientOf(const grpc::CallbackServerContext& context) {
 // One Session call: reads jobs, submits each, and streams every job's
 // results back, one message at a time, tagged with the client's tag.
 class SessionStream final
-    : public grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>,
+    : public ServerStream<SessionReactor, v1::SessionResponse>,
       public std::enable_shared_from_this<SessionStream> {
  public:
   SessionStream(FarmService* service, std::string client)
@@ -188,88 +118,13 @@ class SessionStream final
       Pump();
       return;
     }
-    {
-      absl::MutexLock lock(&mu_);
-      if (done_) return;  // The call is ending (cancelled, shutdown).
-    }
-    const uint64_t tag = request_.tag();
-    std::vector<v1::Task> tasks;
-    tasks.reserve(static_cast<size_t>(request_.tasks_size()));
-    for (v1::Task& task : *request_.mutable_tasks()) {
-      tasks.push_back(std::move(task));
-    }
-    request_.Clear();
-    std::weak_ptr<SessionStream> weak = weak_from_this();
-    absl::StatusOr<JobId> job = service_->AcceptJob(
-        client_, std::move(tasks), [weak](JobId id, absl::Status durable) {
-          if (auto self = weak.lock()) self->Durable(id, std::move(durable));
-        });
-    if (job.ok()) {
-      auto watcher = std::make_shared<Wakeup>(weak, *job);
-      {
-        absl::MutexLock lock(&mu_);
-        Job& entry = jobs_[*job];
-        entry.tag = tag;
-        entry.watcher = watcher;
-        order_.push_back(*job);
-        if (auto it = durable_.find(*job); it != durable_.end()) {
-          entry.durable = std::move(it->second);
-          durable_.erase(it);
-        }
-      }
-      service_->router()->AddWatcher(*job, watcher);
-      // A Pump (on the journal's thread) may have read the job before the
-      // watcher was in place, and missed the wake-up of a result that got
-      // readable in between: read it again. If that Pump already sent the
-      // job's last response, the watcher it removed was not there yet.
-      bool ended;
-      {
-        absl::MutexLock lock(&mu_);
-        auto it = jobs_.find(*job);
-        ended = it == jobs_.end();
-        if (!ended) it->second.dirty = true;
-      }
-      if (ended) service_->router()->RemoveWatcher(*job, watcher.get());
-    } else {
-      absl::MutexLock lock(&mu_);
-      refusals_.push_back({tag, job.status()});
-    }
-    bool read_more;
-    {
-      absl::MutexLock lock(&mu_);
-      read_more = !done_;
-    }
-    if (read_more) StartRead(&request_);
-    Pump();
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::optional<absl::Status> finish_with;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      ReturnLent(out_.mutable_results());
-      if (close_pending_) {
-        close_pending_ = false;
-        finish_with = close_status_;
-      } else if (!ok) {
-        done_ = true;
-        finish_with = absl::UnavailableError("client went away");
-      }
-    }
-    if (finish_with.has_value()) {
-      Finish(ToGrpcStatus(*finish_with));
-      return;
-    }
+    if (closing()) return;  // The call is ending (cancelled, shutdown).
+    Accept();
+    if (!closing()) StartRead(&request_);
     Pump();
   }
 
   void OnCancel() override { Close(absl::CancelledError("session cancelled")); }
-
-  ~SessionStream() override {
-    absl::MutexLock lock(&mu_);
-    ReturnLent(out_.mutable_results());
-  }
 
   void OnDone() override {
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
@@ -284,19 +139,37 @@ class SessionStream final
     self_.reset();
   }
 
-  // Ends the call with `status` (coordinator shutting down, cancelled).
-  void Close(const absl::Status& status) {
+ protected:
+  // The first job with something to say, in submission order, or a refusal;
+  // finishes the call once the client half-closed and every job ended.
+  Fill FillNext(v1::SessionResponse* out, absl::Status* /*finish*/) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    out->Clear();
+    if (!refusals_.empty()) {
+      SetError(out, refusals_.front().tag, refusals_.front().status);
+      refusals_.pop_front();
+      return Fill::kMessage;
+    }
+    if (NextJobMessage(out)) return Fill::kMessage;
+    return reads_done_ && jobs_.empty() ? Fill::kFinish : Fill::kIdle;
+  }
+
+  void OnSent(v1::SessionResponse* /*sent*/) override { lent_.Return(); }
+  absl::Status WriteFailedStatus() const override {
+    return absl::UnavailableError("client went away");
+  }
+
+  // Removes the watchers of jobs that ended from the router.
+  void AfterUnlock() override {
+    std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended;
     {
       absl::MutexLock lock(&mu_);
-      if (done_) return;
-      done_ = true;
-      if (writing_) {
-        close_status_ = status;
-        close_pending_ = true;
-        return;
-      }
+      if (ended_watchers_.empty()) return;
+      ended.swap(ended_watchers_);
     }
-    Finish(ToGrpcStatus(status));
+    for (auto& [id, watcher] : ended) {
+      service_->router()->RemoveWatcher(id, watcher.get());
+    }
   }
 
  private:
@@ -331,12 +204,59 @@ class SessionStream final
     absl::Status status;
   };
 
+  // Submits the job in request_ and registers its watcher, or queues its
+  // refusal.
+  void Accept() {
+    const uint64_t tag = request_.tag();
+    std::vector<v1::Task> tasks;
+    tasks.reserve(static_cast<size_t>(request_.tasks_size()));
+    for (v1::Task& task : *request_.mutable_tasks()) {
+      tasks.push_back(std::move(task));
+    }
+    request_.Clear();
+    std::weak_ptr<SessionStream> weak = weak_from_this();
+    absl::StatusOr<JobId> job = service_->AcceptJob(
+        client_, std::move(tasks), [weak](JobId id, absl::Status durable) {
+          if (auto self = weak.lock()) self->Durable(id, std::move(durable));
+        });
+    if (!job.ok()) {
+      absl::MutexLock lock(&mu_);
+      refusals_.push_back({tag, job.status()});
+      return;
+    }
+    auto watcher = std::make_shared<Wakeup>(weak, *job);
+    {
+      absl::MutexLock lock(&mu_);
+      Job& entry = jobs_[*job];
+      entry.tag = tag;
+      entry.watcher = watcher;
+      order_.push_back(*job);
+      if (auto it = durable_.find(*job); it != durable_.end()) {
+        entry.durable = std::move(it->second);
+        durable_.erase(it);
+      }
+    }
+    service_->router()->AddWatcher(*job, watcher);
+    // A Pump (on the journal's thread) may have read the job before the
+    // watcher was in place, and missed the wake-up of a result that got
+    // readable in between: read it again. If that Pump already sent the
+    // job's last response, the watcher it removed was not there yet.
+    bool ended;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = jobs_.find(*job);
+      ended = it == jobs_.end();
+      if (!ended) it->second.dirty = true;
+    }
+    if (ended) service_->router()->RemoveWatcher(*job, watcher.get());
+  }
+
   void Durable(JobId id, absl::Status status) {
     {
       absl::MutexLock lock(&mu_);
       auto it = jobs_.find(id);
       if (it == jobs_.end()) {
-        durable_[id] = std::move(status);  // Before OnReadDone knew the id.
+        durable_[id] = std::move(status);  // Before Accept() knew the id.
         return;
       }
       it->second.durable = std::move(status);
@@ -354,42 +274,10 @@ class SessionStream final
     Pump();
   }
 
-  // Starts the next write, if one is due and none is in progress; ends the
-  // call once the client half-closed and every job was answered.
-  void Pump() {
-    std::shared_ptr<JobWatcher> finished_watcher;
-    JobId finished_job = 0;
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || done_) return;
-      ReturnLent(out_.mutable_results());  // Never free the scheduler's.
-      out_.Clear();
-      bool have_message = true;
-      if (!refusals_.empty()) {
-        SetError(refusals_.front().tag, refusals_.front().status);
-        refusals_.pop_front();
-      } else {
-        have_message = NextJobMessage(&finished_job, &finished_watcher);
-      }
-      if (have_message) {
-        writing_ = true;
-        StartWrite(&out_);
-      } else if (reads_done_ && jobs_.empty()) {
-        done_ = true;
-        finish = true;
-      }
-    }
-    if (finished_watcher != nullptr) {
-      service_->router()->RemoveWatcher(finished_job, finished_watcher.get());
-    }
-    if (finish) Finish(grpc::Status::OK);
-  }
-
-  // Fills out_ for the first job, in submission order, with something to
+  // Fills `out` for the first job, in submission order, with something to
   // say; false when none has. A job that ends is dropped and its watcher
-  // returned, to be removed from the router outside the lock.
-  bool NextJobMessage(JobId* ended, std::shared_ptr<JobWatcher>* watcher)
+  // kept for AfterUnlock() to remove from the router.
+  bool NextJobMessage(v1::SessionResponse* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto it = order_.begin(); it != order_.end();) {
       auto found = jobs_.find(*it);
@@ -405,13 +293,13 @@ class SessionStream final
       }
       bool ends = false;
       if (!job.durable->ok()) {
-        SetError(job.tag, *job.durable);
+        SetError(out, job.tag, *job.durable);
         ends = true;
       } else {
         absl::StatusOr<ResultsView> page = service_->scheduler()->ViewResults(
             id, job.cursor, kResultsPerMessage);
         if (!page.ok()) {
-          SetError(job.tag, page.status());
+          SetError(out, job.tag, page.status());
           ends = true;
         } else {
           job.cursor = page->next_cursor;
@@ -421,20 +309,18 @@ class SessionStream final
             ++it;
             continue;
           }
-          out_.set_tag(job.tag);
-          out_.set_job_id(id);
-          // Lent for this write; OnWriteDone() takes them back.
-          Lend(page->results, out_.mutable_results());
+          out->set_tag(job.tag);
+          out->set_job_id(id);
+          lent_.Lend(page->results, out->mutable_results());
           job.acknowledged = true;
           if (page->finished) {
-            out_.set_finished(true);
+            out->set_finished(true);
             ends = true;
           }
         }
       }
       if (ends) {
-        *ended = id;
-        *watcher = std::move(job.watcher);
+        ended_watchers_.emplace_back(id, std::move(job.watcher));
         jobs_.erase(found);
         order_.erase(it);
       } else {
@@ -446,11 +332,11 @@ class SessionStream final
     return false;
   }
 
-  void SetError(uint64_t tag, const absl::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    out_.set_tag(tag);
-    out_.set_error_code(static_cast<int32_t>(status.code()));
-    out_.set_error_message(std::string(status.message()));
+  static void SetError(v1::SessionResponse* out, uint64_t tag,
+                       const absl::Status& status) {
+    out->set_tag(tag);
+    out->set_error_code(static_cast<int32_t>(status.code()));
+    out->set_error_message(std::string(status.message()));
   }
 
   FarmService* const service_;
@@ -458,52 +344,34 @@ class SessionStream final
   std::shared_ptr<SessionStream> self_;  // Keeps this alive until OnDone().
   v1::SessionRequest request_;           // Only touched by the read reactions.
 
-  absl::Mutex mu_;
   absl::flat_hash_map<JobId, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::list<JobId> order_ ABSL_GUARDED_BY(mu_);  // Of jobs_, to send in turn.
   // Durable callbacks that came before AcceptJob() returned the id.
   absl::flat_hash_map<JobId, absl::Status> durable_ ABSL_GUARDED_BY(mu_);
   std::deque<Refusal> refusals_ ABSL_GUARDED_BY(mu_);
-  // Its results are lent by the scheduler, never its own.
-  v1::SessionResponse out_ ABSL_GUARDED_BY(mu_);
+  // Watchers of jobs that ended, for AfterUnlock() to remove.
+  std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended_watchers_
+      ABSL_GUARDED_BY(mu_);
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool close_pending_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
-};
-
-// A Session refused before it started.
-class RefusedSession final
-    : public grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse> {
- public:
-  explicit RefusedSession(const absl::Status& status) {
-    Finish(ToGrpcStatus(status));
-  }
-  void OnDone() override { delete this; }
+  // Results lent to the message being written; returned before the next.
+  LentResults lent_;
 };
 
 }  // namespace
 
-absl::Status FarmService::CheckClientJobs(const std::string& client) {
-  if (limits_.max_jobs_per_client == 0) return absl::OkStatus();
-  absl::MutexLock lock(&clients_mu_);
-  std::vector<JobId>& jobs = client_jobs_[client];
-  jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
-                            [this](JobId id) {
-                              absl::StatusOr<v1::JobInfo> info =
-                                  scheduler_->GetJob(id);
-                              return !info.ok() ||
-                                     info->state() != v1::JOB_STATE_RUNNING;
-                            }),
-             jobs.end());
-  if (jobs.size() >= limits_.max_jobs_per_client) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "client ", client, " has ", jobs.size(),
-        " unfinished jobs, the most allowed (--max-jobs-per-client=",
-        limits_.max_jobs_per_client, "); wait for one to finish"));
-  }
-  return absl::OkStatus();
+FarmService::FarmService(Scheduler* scheduler, Router* router,
+                         const TokenAuth* auth)
+    : scheduler_(scheduler), router_(router), auth_(auth) {
+  SetLimits(Limits());
+}
+
+void FarmService::SetLimits(const Limits& limits) {
+  limits_ = limits;
+  Scheduler* scheduler = scheduler_;
+  quota_ = std::make_unique<ClientQuota>(
+      limits.max_jobs_per_client, [scheduler](std::vector<JobId> jobs) {
+        return scheduler->Unfinished(std::move(jobs));
+      });
 }
 
 absl::Status FarmService::Authorize(
@@ -522,8 +390,8 @@ absl::StatusOr<JobId> FarmService::AcceptJob(const std::string& client,
                                              std::vector<v1::Task> tasks,
                                              DurableCallback durable) {
   RETURN_IF_ERROR(CheckTaskCount(tasks.size()));
-  RETURN_IF_ERROR(CheckClientJobs(client));
-  Journal* journal = journal_;
+  RETURN_IF_ERROR(quota_->Reserve(client));
+  JobJournal* journal = journal_;
   Scheduler::AcceptedHook journal_job;
   if (journal != nullptr) {
     // The job is journaled before any of its tasks can run; `durable` runs
@@ -537,15 +405,16 @@ absl::StatusOr<JobId> FarmService::AcceptJob(const std::string& client,
                          });
     };
   }
-  ASSIGN_OR_RETURN(const JobId job,
-                   scheduler_->SubmitJob(std::move(tasks), journal_job));
-  if (limits_.max_jobs_per_client > 0) {
-    absl::MutexLock lock(&clients_mu_);
-    client_jobs_[client].push_back(job);
+  absl::StatusOr<JobId> job =
+      scheduler_->SubmitJob(std::move(tasks), journal_job);
+  if (!job.ok()) {
+    quota_->Cancel(client);
+    return job.status();
   }
+  quota_->Commit(client, *job);
   router_->Pump();
-  if (journal == nullptr) durable(job, absl::OkStatus());
-  return job;
+  if (journal == nullptr) durable(*job, absl::OkStatus());
+  return *job;
 }
 
 grpc::ServerUnaryReactor* FarmService::SubmitJob(
@@ -579,7 +448,7 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
 grpc::ServerWriteReactor<v1::ResultBatch>* FarmService::WatchJob(
     grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
   if (absl::Status auth = Authorize(context); !auth.ok()) {
-    return new RefusedWatch(auth);
+    return new Refused<WatchReactor>(auth);
   }
   auto stream =
       std::make_shared<WatchStream>(scheduler_, router_, request->job_id());
@@ -631,7 +500,7 @@ grpc::ServerUnaryReactor* FarmService::CancelJob(
 grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>*
 FarmService::Session(grpc::CallbackServerContext* context) {
   if (absl::Status auth = Authorize(context); !auth.ok()) {
-    return new RefusedSession(auth);
+    return new Refused<SessionReactor>(auth);
   }
   auto stream = std::make_shared<SessionStream>(this, ClientOf(*context));
   stream->Start();

@@ -4,13 +4,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
-#include "coordinator/journal.h"
+#include "coordinator/client_quota.h"
+#include "coordinator/journal_interface.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "qfarm/v1/farm.grpc.pb.h"
@@ -20,8 +20,7 @@ namespace qfarm::coordinator {
 class FarmService final : public v1::Farm::CallbackService {
  public:
   // `auth` is not owned and must outlive the service.
-  FarmService(Scheduler* scheduler, Router* router, const TokenAuth* auth)
-      : scheduler_(scheduler), router_(router), auth_(auth) {}
+  FarmService(Scheduler* scheduler, Router* router, const TokenAuth* auth);
 
   // Per-request bounds, beyond the scheduler's per-task ones.
   struct Limits {
@@ -31,11 +30,12 @@ class FarmService final : public v1::Farm::CallbackService {
     // RESOURCE_EXHAUSTED. 0: no bound.
     size_t max_jobs_per_client = 1000;
   };
-  void SetLimits(const Limits& limits) { limits_ = limits; }
+  // Call before the server starts.
+  void SetLimits(const Limits& limits);
 
   // Journals accepted jobs and cancellations, and answers only once they
   // are durable. Call before the server starts; not owned.
-  void SetJournal(Journal* journal) { journal_ = journal; }
+  void SetJournal(JobJournal* journal) { journal_ = journal; }
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -72,18 +72,14 @@ class FarmService final : public v1::Farm::CallbackService {
   absl::Status Authorize(grpc::CallbackServerContext* context) const;
   // INVALID_ARGUMENT for a job of more than max_tasks_per_job tasks.
   absl::Status CheckTaskCount(size_t count) const;
-  // RESOURCE_EXHAUSTED when `client` has max_jobs_per_client unfinished
-  // jobs; forgets its finished ones.
-  absl::Status CheckClientJobs(const std::string& client);
 
   Scheduler* const scheduler_;
   Router* const router_;
   const TokenAuth* const auth_;
-  Journal* journal_ = nullptr;
+  JobJournal* journal_ = nullptr;
   Limits limits_;
-  absl::Mutex clients_mu_;
-  absl::flat_hash_map<std::string, std::vector<JobId>> client_jobs_
-      ABSL_GUARDED_BY(clients_mu_);
+  // Unfinished jobs per client, bounded by max_jobs_per_client.
+  std::unique_ptr<ClientQuota> quota_;
 };
 
 }  // namespace qfarm::coordinator

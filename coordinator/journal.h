@@ -103,7 +103,7 @@ struct JournalStats {
   HistogramData commit_seconds;
 };
 
-class Journal final : public ResultJournal {
+class Journal final : public JobJournal {
  public:
   using Done = ResultJournal::Done;
 
@@ -135,7 +135,8 @@ class Journal final : public ResultJournal {
   // returns its sequence number (increasing from 1) and calls `done`, if
   // any, once the append is durable or can never be.
   uint64_t AppendJob(JobId job, int64_t created_us,
-                     const std::vector<v1::Task>& tasks, Done done = nullptr);
+                     const std::vector<v1::Task>& tasks,
+                     Done done = nullptr) override;
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const google::protobuf::RepeatedPtrField<v1::Task>& tasks,
                      Done done = nullptr);
@@ -151,7 +152,7 @@ class Journal final : public ResultJournal {
   // with the error that keeps it from being so), like an append that writes
   // nothing. For replying to a call whose effect the scheduler journaled
   // (CancelJob) only once it is durable. Returns its sequence number.
-  uint64_t WhenDurable(Done done);
+  uint64_t WhenDurable(Done done) override;
 
   // Blocks until append `seq` and every earlier one are durable and their
   // callbacks have returned: OK, or the write error that keeps them from

@@ -221,15 +221,29 @@ void Scheduler::SendToJournal(ResultJournal* journal, Changes changes,
 }
 
 void Scheduler::OnDurable(uint64_t ticket, const absl::Status& status) {
+  std::vector<JobId> woken;
+  std::function<void(const std::vector<JobId>&)> on_readable;
   if (!status.ok()) {
     QFARM_LOG(ERROR) << "journal append " << ticket
                      << " failed; its results and every later one stay "
                         "unreadable: "
                      << status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (journal_error_.ok()) {
+        journal_error_ = absl::UnavailableError(absl::StrCat(
+            "results not durable, the journal failed: ", status.message()));
+      }
+      // Every job waiting for a ticket: its readers learn of the failure.
+      for (const auto& [waiting, jobs] : ticket_jobs_) {
+        for (JobId id : jobs) AddOnce(woken, id);
+      }
+      on_readable = on_readable_;
+    }
+    std::sort(woken.begin(), woken.end());
+    if (on_readable && !woken.empty()) on_readable(woken);
     return;
   }
-  std::vector<JobId> woken;
-  std::function<void(const std::vector<JobId>&)> on_readable;
   {
     absl::MutexLock lock(&mu_);
     if (ticket != readable_ticket_ + 1) {
@@ -814,6 +828,10 @@ absl::StatusOr<ResultsView> Scheduler::ViewResults(JobId id, size_t cursor,
   const Job& job = *it->second;
   const size_t size = job.readable();
   const size_t begin = std::min(cursor, size);
+  // Nothing left to read, and what is recorded never will be readable.
+  if (begin == size && !job.unreadable.empty() && !journal_error_.ok()) {
+    return journal_error_;
+  }
   const size_t end = begin + std::min(max_results, size - begin);
   ResultsView page;
   page.results.reserve(end - begin);
@@ -853,6 +871,15 @@ absl::StatusOr<v1::JobInfo> Scheduler::GetJob(JobId id) const {
   info.set_created_us(job.created_us);
   info.set_finished_us(job.readable_done() ? job.finished_us : 0);
   return info;
+}
+
+std::vector<JobId> Scheduler::Unfinished(std::vector<JobId> jobs) const {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(jobs, [this](JobId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() || it->second->readable_done();
+  });
+  return jobs;
 }
 
 absl::StatusOr<v1::TaskState> Scheduler::GetTaskState(JobId id,

@@ -52,15 +52,13 @@
 #include "common/clock.h"
 #include "common/histogram.h"
 #include "common/task_spec.h"
+#include "coordinator/ids.h"
+#include "coordinator/journal_interface.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "qfarm/v1/farm.pb.h"
 #include "qfarm/v1/task.pb.h"
 
 namespace qfarm::coordinator {
-
-using JobId = uint64_t;
-// Identifies one connection of a worker; never reused.
-using WorkerKey = uint64_t;
 
 struct SchedulerOptions {
   // Tasks waiting for a worker, across all jobs. A job that does not fit
@@ -148,29 +146,6 @@ struct RecoveredState {
   std::vector<RecoveredJob> jobs;
 };
 
-// Makes final results durable before the scheduler lets anyone read them
-// (see Scheduler::SetJournal()). Journal (coordinator/journal.h) implements
-// it; tests use a fake that holds the callbacks.
-class ResultJournal {
- public:
-  // Called once, from any thread, with OK once the append is durable, or with
-  // the error that keeps it from ever being so.
-  using Done = absl::AnyInvocable<void(absl::Status) &&>;
-
-  virtual ~ResultJournal() = default;
-
-  // Appends final results (each task's at most once, ever). Must not block.
-  // Should not call `done` before returning except to fail at once (a
-  // closed journal); the scheduler holds no lock when it appends. Returns
-  // the append's sequence number, increasing.
-  virtual uint64_t AppendResults(std::vector<v1::TaskResult> results,
-                                 Done done) = 0;
-  // Appends, atomically, that CancelJob() cancelled `job` and the results of
-  // the tasks it cancelled. Same contract as AppendResults().
-  virtual uint64_t AppendCancel(JobId job, std::vector<v1::TaskResult> results,
-                                Done done) = 0;
-};
-
 // Counters for metrics, since the scheduler started.
 struct SchedulerStats {
   // Final results by TaskKind number and TaskState number.
@@ -212,9 +187,12 @@ class Scheduler {
   // with the jobs that got readable results, so their watchers can be woken.
   // Those methods then return no jobs. An append that fails leaves its
   // results, and every later one, unreadable: the journal reports the error
-  // and the coordinator must stop. Call once, before the first SubmitJob()
-  // and AddWorker(); the journal and `on_readable`'s targets must outlive
-  // every append (close the journal before destroying the scheduler).
+  // and the coordinator must stop. `on_readable` is then called with every
+  // job that has results waiting, and reading one of them past its readable
+  // results is UNAVAILABLE, so no reader waits for results that never come.
+  // Call once, before the first SubmitJob() and AddWorker(); the journal and
+  // `on_readable`'s targets must outlive every append (close the journal before
+  // destroying the scheduler).
   void SetJournal(ResultJournal* journal,
                   std::function<void(const std::vector<JobId>&)> on_readable);
 
@@ -319,6 +297,10 @@ class Scheduler {
   // cancelled some, FAILED otherwise. The counters include results recorded
   // but not durable yet. NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobInfo> GetJob(JobId job) const;
+
+  // Those of `jobs` that are RUNNING (as GetJob() tells), in the same
+  // order; unknown ids are left out. One lock for all.
+  std::vector<JobId> Unfinished(std::vector<JobId> jobs) const;
 
   // Where one task stands: QUEUED (waiting, perhaps out a retry backoff),
   // RUNNING, or its final state (recorded, perhaps not durable yet).
@@ -427,8 +409,8 @@ class Scheduler {
   // Tasks waiting out a backoff: a min-heap by Later. May hold entries of
   // tasks cancelled meanwhile, dropped when they come due.
   std::vector<Delayed> delayed_ ABSL_GUARDED_BY(mu_);
-  // Live waiting tasks: eligible or delayed.
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  // Live waiting tasks: eligible or delayed.
   size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
   // Live entries of retry_ and queue_.
   size_t ready_ ABSL_GUARDED_BY(mu_) = 0;
@@ -448,6 +430,8 @@ class Scheduler {
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   // Every ticket up to this one is durable.
   uint64_t readable_ticket_ ABSL_GUARDED_BY(mu_) = 0;
+  // The first failed append, as readers see it; OK while none failed.
+  absl::Status journal_error_ ABSL_GUARDED_BY(mu_);
   // Durable tickets past readable_ticket_ + 1.
   absl::flat_hash_set<uint64_t> durable_ahead_ ABSL_GUARDED_BY(mu_);
   // The jobs with results under each ticket not readable yet.

@@ -1411,10 +1411,32 @@ TEST_F(JournaledTest, FailedAppendKeepsItsAndLaterResultsUnreadable) {
   scheduler_.RecordResults(w, {ResultFor(got[0])});
   scheduler_.RecordResults(w, {ResultFor(got[1])});
   journal_.Complete(0, absl::ResourceExhaustedError("disk full"));
+  // Its readers are woken to learn that the results never come.
+  EXPECT_THAT(TakeWoken(), ElementsAre(ElementsAre(job)));
   journal_.Complete(1);
   EXPECT_THAT(TakeWoken(), IsEmpty());
-  EXPECT_THAT(AllResults(job), IsEmpty());
+  absl::StatusOr<ResultsPage> page = scheduler_.ReadResults(job, 0, 10);
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(page.status().message(), HasSubstr("disk full"));
   EXPECT_EQ(Job(job).state(), v1::JOB_STATE_RUNNING);
+}
+
+TEST_F(JournaledTest, FailedAppendLeavesEarlierResultsReadable) {
+  JobId job = Submit(Echoes(2));
+  WorkerKey w = Worker("w1", 2);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  scheduler_.RecordResults(w, {ResultFor(got[0])});
+  journal_.Complete(0);
+  TakeWoken();
+  scheduler_.RecordResults(w, {ResultFor(got[1])});
+  journal_.Complete(1, absl::InternalError("io error"));
+  EXPECT_THAT(TakeWoken(), ElementsAre(ElementsAre(job)));
+  absl::StatusOr<ResultsPage> page = scheduler_.ReadResults(job, 0, 10);
+  ASSERT_TRUE(page.ok());
+  ASSERT_THAT(page->results, SizeIs(1));
+  EXPECT_EQ(page->results[0].index(), 0u);
+  EXPECT_EQ(scheduler_.ReadResults(job, 1, 10).status().code(),
+            absl::StatusCode::kUnavailable);
 }
 
 TEST_F(JournaledTest, NothingIsJournaledWhenNothingIsRecorded) {

@@ -9,6 +9,7 @@
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "coordinator/call_auth.h"
+#include "coordinator/stream_reactor.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -18,10 +19,13 @@ namespace {
 constexpr int kMaxAssignmentsPerMessage = 4096;
 constexpr uint32_t kMaxSlots = 1'000'000;
 
+using WorkerReactor =
+    grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>;
+
 // One worker's stream. Owns a send queue (gRPC allows one write in flight).
 // Lives until OnDone() and until the router lets go of it.
 class WorkerStream final
-    : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>,
+    : public ServerStream<WorkerReactor, v1::CoordinatorMessage>,
       public WorkerChannel,
       public std::enable_shared_from_this<WorkerStream> {
  public:
@@ -39,29 +43,34 @@ class WorkerStream final
 
   void SendTasks(
       google::protobuf::RepeatedPtrField<v1::Assignment> assignments) override {
-    absl::MutexLock lock(&mu_);
-    if (finishing_) return;
-    // The messages move, not their contents.
-    if (!queue_.empty() && queue_.back().has_tasks() &&
-        queue_.back().tasks().assignments_size() < kMaxAssignmentsPerMessage) {
-      auto* to = queue_.back().mutable_tasks()->mutable_assignments();
-      const int n = assignments.size();
-      std::vector<v1::Assignment*> moved(static_cast<size_t>(n));
-      assignments.ExtractSubrange(0, n, moved.data());
-      to->Reserve(to->size() + n);
-      for (v1::Assignment* a : moved) to->AddAllocated(a);
-    } else {
-      queue_.emplace_back().mutable_tasks()->mutable_assignments()->Swap(
-          &assignments);
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      // The messages move, not their contents.
+      if (!queue_.empty() && queue_.back().has_tasks() &&
+          queue_.back().tasks().assignments_size() <
+              kMaxAssignmentsPerMessage) {
+        auto* to = queue_.back().mutable_tasks()->mutable_assignments();
+        const int n = assignments.size();
+        std::vector<v1::Assignment*> moved(static_cast<size_t>(n));
+        assignments.ExtractSubrange(0, n, moved.data());
+        to->Reserve(to->size() + n);
+        for (v1::Assignment* a : moved) to->AddAllocated(a);
+      } else {
+        queue_.emplace_back().mutable_tasks()->mutable_assignments()->Swap(
+            &assignments);
+      }
     }
-    MaybeStartWriteLocked();
+    Pump();
   }
 
   void SendCancel(JobId job) override {
-    absl::MutexLock lock(&mu_);
-    if (finishing_) return;
-    queue_.emplace_back().mutable_cancel()->add_job_ids(job);
-    MaybeStartWriteLocked();
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      queue_.emplace_back().mutable_cancel()->add_job_ids(job);
+    }
+    Pump();
   }
 
   void Close(const absl::Status& status) override { End(status); }
@@ -71,39 +80,9 @@ class WorkerStream final
       End(absl::OkStatus());
       return;
     }
-    if (Ending()) return;
+    if (Ended()) return;
     if (key_ == 0) {
-      if (!in_.has_hello()) {
-        End(absl::FailedPreconditionError(
-            "the first message on a worker stream must be a hello"));
-        return;
-      }
-      const v1::WorkerHello& hello = in_.hello();
-      if (hello.slots() == 0 || hello.slots() > kMaxSlots) {
-        End(absl::InvalidArgumentError(absl::StrCat(
-            "hello.slots ", hello.slots(), " must be within 1..", kMaxSlots)));
-        return;
-      }
-      std::string id = hello.worker_id();
-      WorkerKey key = scheduler_->AddWorker({.worker_id = id,
-                                             .mode = hello.mode(),
-                                             .slots = hello.slots(),
-                                             .peer = peer_});
-      if (id.empty()) id = absl::StrCat("worker-", key);
-      worker_id_ = id;
-      {
-        absl::MutexLock lock(&mu_);
-        key_ = key;
-        v1::Welcome* welcome = queue_.emplace_back().mutable_welcome();
-        welcome->set_worker_id(id);
-        welcome->set_heartbeat_interval_ms(
-            absl::ToInt64Milliseconds(heartbeat_interval_));
-        MaybeStartWriteLocked();
-      }
-      router_->AddWorker(key, shared_from_this());
-      QFARM_LOG(INFO) << "worker " << id << " connected from " << peer_
-                      << " (mode " << hello.mode() << ", " << hello.slots()
-                      << " slots)";
+      if (!Hello()) return;
     } else if (in_.has_hello()) {
       End(absl::FailedPreconditionError("hello sent twice on one stream"));
       return;
@@ -127,33 +106,12 @@ class WorkerStream final
     if (in_.credits() > 0) scheduler_->AddCredits(key_, in_.credits());
     router_->Pump();
     in_.Clear();
-    if (!Ending()) StartRead(&in_);
+    if (!Ended()) StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
-    bool finish = false;
-    // The assignments just sent, for the scheduler to fill again.
-    google::protobuf::RepeatedPtrField<v1::Assignment> sent;
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-      if (out_.has_tasks()) {
-        sent.Swap(out_.mutable_tasks()->mutable_assignments());
-      }
-      if (ok && !queue_.empty()) {
-        MaybeStartWriteLocked();
-      } else {
-        // A failed write ends the stream too. If End() already ran (a Close
-        // while this write was in flight), this is the place that finishes
-        // it: End() below then returns at once.
-        if (!ok) queue_.clear();
-        finish = finishing_ && !finish_called_;
-        if (finish) finish_called_ = true;
-      }
-    }
-    if (!sent.empty()) scheduler_->RecycleAssignments(&sent);
     if (!ok) End(absl::UnavailableError("write to worker failed"));
-    if (finish) Finish(ToGrpcStatus(finish_status_));
+    WriteDone(ok);
   }
 
   void OnDone() override {
@@ -161,43 +119,79 @@ class WorkerStream final
     self_.reset();
   }
 
- private:
-  bool Ending() {
-    absl::MutexLock lock(&mu_);
-    return finishing_;
-  }
-
-  // Starts the next write if none is in flight. StartWrite does not run
-  // callbacks inline, so calling it under mu_ is safe.
-  void MaybeStartWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || queue_.empty()) return;
-    out_ = std::move(queue_.front());
+ protected:
+  Fill FillNext(v1::CoordinatorMessage* out, absl::Status* /*finish*/) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (queue_.empty()) return Fill::kIdle;
+    *out = std::move(queue_.front());
     queue_.pop_front();
-    writing_ = true;
-    StartWrite(&out_);
+    return Fill::kMessage;
   }
 
-  // Unregisters the worker (its tasks go back to the queue) and finishes the
-  // stream once the write in flight, if any, completes. Idempotent.
-  void End(const absl::Status& status) {
-    WorkerKey key;
-    bool finish_now = false;
+  // Gives the assignments just sent back to the scheduler to fill again.
+  void OnSent(v1::CoordinatorMessage* sent) override {
+    if (!sent->has_tasks()) return;
+    google::protobuf::RepeatedPtrField<v1::Assignment> assignments;
+    assignments.Swap(sent->mutable_tasks()->mutable_assignments());
+    scheduler_->RecycleAssignments(&assignments);
+  }
+
+ private:
+  bool Ended() {
+    absl::MutexLock lock(&mu_);
+    return ended_;
+  }
+
+  // Handles the first message, which must be a hello: registers the worker
+  // and queues its welcome. False if the stream ended.
+  bool Hello() {
+    if (!in_.has_hello()) {
+      End(absl::FailedPreconditionError(
+          "the first message on a worker stream must be a hello"));
+      return false;
+    }
+    const v1::WorkerHello& hello = in_.hello();
+    if (hello.slots() == 0 || hello.slots() > kMaxSlots) {
+      End(absl::InvalidArgumentError(absl::StrCat(
+          "hello.slots ", hello.slots(), " must be within 1..", kMaxSlots)));
+      return false;
+    }
+    std::string id = hello.worker_id();
+    const WorkerKey key = scheduler_->AddWorker({.worker_id = id,
+                                                 .mode = hello.mode(),
+                                                 .slots = hello.slots(),
+                                                 .peer = peer_});
+    if (id.empty()) id = absl::StrCat("worker-", key);
+    worker_id_ = id;
     {
       absl::MutexLock lock(&mu_);
-      if (finishing_) return;
-      finishing_ = true;
-      finish_status_ = status;
+      key_ = key;
+      v1::Welcome* welcome = queue_.emplace_back().mutable_welcome();
+      welcome->set_worker_id(id);
+      welcome->set_heartbeat_interval_ms(
+          absl::ToInt64Milliseconds(heartbeat_interval_));
+    }
+    Pump();
+    router_->AddWorker(key, shared_from_this());
+    QFARM_LOG(INFO) << "worker " << id << " connected from " << peer_
+                    << " (mode " << hello.mode() << ", " << hello.slots()
+                    << " slots)";
+    return true;
+  }
+
+  // Unregisters the worker (its tasks go back to the queue) and ends the
+  // stream: queued messages still go out when `status` is OK (a Close after
+  // a final cancel, say). Idempotent.
+  void End(const absl::Status& status) {
+    WorkerKey key;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      ended_ = true;
       key = key_;
       if (!status.ok()) queue_.clear();
-      // Queued messages still go out (a Close after a final cancel, say);
-      // the write chain finishes the stream when the queue drains.
-      if (!writing_ && queue_.empty()) {
-        finish_now = true;
-        finish_called_ = true;
-      } else if (!writing_) {
-        MaybeStartWriteLocked();
-      }
     }
+    WriteLoop::Close(status, /*drain=*/true);
     if (key != 0) {
       router_->WakeWatchers(scheduler_->RemoveWorker(key));
       router_->RemoveWorker(key);
@@ -205,7 +199,6 @@ class WorkerStream final
       QFARM_LOG(INFO) << "worker " << worker_id_ << " disconnected"
                       << (status.ok() ? "" : ": ") << status.message();
     }
-    if (finish_now) Finish(ToGrpcStatus(status));
   }
 
   Scheduler* const scheduler_;
@@ -217,24 +210,8 @@ class WorkerStream final
   std::string worker_id_;
   WorkerKey key_ = 0;  // Written once in the first OnReadDone.
 
-  absl::Mutex mu_;
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);
-  v1::CoordinatorMessage out_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status finish_status_;  // Set once, under mu_, before finishing_.
-};
-
-// A worker stream refused before it started.
-class RefusedStream final
-    : public grpc::ServerBidiReactor<v1::WorkerMessage,
-                                     v1::CoordinatorMessage> {
- public:
-  explicit RefusedStream(const absl::Status& status) {
-    Finish(ToGrpcStatus(status));
-  }
-  void OnDone() override { delete this; }
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace
@@ -245,7 +222,7 @@ WorkerLinkService::Connect(grpc::CallbackServerContext* context) {
   if (!auth.ok()) {
     QFARM_LOG(WARNING) << "worker stream from " << context->peer()
                        << " refused: " << auth.message();
-    return new RefusedStream(auth);
+    return new Refused<WorkerReactor>(auth);
   }
   auto stream = std::make_shared<WorkerStream>(
       scheduler_, router_, context->peer(), heartbeat_interval_);

@@ -39,7 +39,7 @@ SUPP="$ROOT/scripts/sanitizers"
 # The test binaries that run under TSan: executors, scheduler, journal,
 # common and the HTTP test server. None of them starts a gRPC server or
 # channel.
-TSAN_TARGETS=(exec_test scheduler_test journal_test common_test
+TSAN_TARGETS=(executors_test scheduler_test journal_test common_test
   http_test_server_test)
 
 now() { date +%s; }

@@ -37,7 +37,7 @@ class WorkerLink::Connection {
     v1::WorkerMessage hello;
     hello.mutable_hello()->set_worker_id(link_->options_.id);
     hello.mutable_hello()->set_mode(
-        std::string(ModeName(link_->options_.mode)));
+        std::string(executors::ModeName(link_->options_.mode)));
     hello.mutable_hello()->set_slots(
         static_cast<uint32_t>(link_->options_.slots));
     {
@@ -201,10 +201,10 @@ class WorkerLink::Connection {
 };
 
 WorkerLink::WorkerLink(WorkerOptions options) : options_(std::move(options)) {
-  executor_ = MakeExecutor({.mode = options_.mode,
-                            .slots = options_.slots,
-                            .worker_name = options_.id,
-                            .sink = this});
+  executor_ = executors::MakeExecutor({.mode = options_.mode,
+                                       .slots = options_.slots,
+                                       .worker_name = options_.id,
+                                       .sink = this});
 }
 
 WorkerLink::~WorkerLink() { executor_->Shutdown(); }
@@ -271,7 +271,9 @@ void WorkerLink::Run() {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
     }
-    // Full jitter keeps a restarted coordinator from a thundering herd.
+    // "Equal jitter": a wait drawn from [backoff/2, backoff) spreads the
+    // workers of a restarted coordinator apart while keeping each one's
+    // wait at least half the backoff.
     const absl::Duration wait =
         absl::Milliseconds(absl::Uniform<double>(rng, 0.5, 1.0) *
                            absl::ToDoubleMilliseconds(backoff));

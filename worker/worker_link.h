@@ -19,18 +19,16 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/histogram.h"
+#include "executors/executor.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "grpcpp/security/credentials.h"
-#include "worker/executor.h"
 
 namespace qfarm::worker {
 
 struct WorkerOptions {
-  // HOST:PORT of the Prometheus endpoint; empty: none.
-  std::string metrics_listen;
   // HOST:PORT of the coordinator.
   std::string coordinator = "127.0.0.1:50051";
-  Mode mode = Mode::kThread;
+  executors::Mode mode = executors::Mode::kThread;
   int slots = 4;
   std::string id;
   // Null means plaintext.
@@ -54,7 +52,7 @@ struct WorkerStats {
   bool connected = false;
 };
 
-class WorkerLink : private ResultSink {
+class WorkerLink : private executors::ResultSink {
  public:
   explicit WorkerLink(WorkerOptions options);
   ~WorkerLink() override;
@@ -87,7 +85,7 @@ class WorkerLink : private ResultSink {
   bool WaitBackoff(absl::Duration d);
 
   const WorkerOptions options_;
-  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<executors::Executor> executor_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -8,7 +8,7 @@ namespace qfarm::worker {
 std::vector<prometheus::MetricFamily> WorkerMetrics::Collect() const {
   using prometheus::MetricType;
   const WorkerStats stats = link_->Stats();
-  const std::string mode(ModeName(link_->options().mode));
+  const std::string mode(executors::ModeName(link_->options().mode));
   const std::string id = link_->options().id;
   std::vector<prometheus::MetricFamily> out;
 

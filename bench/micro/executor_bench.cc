@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
-#include "worker/executor.h"
+#include "executors/executor.h"
 
 namespace qfarm::worker {
 namespace {

@@ -2,7 +2,7 @@
 //
 // Debian builds libabsl_synchronization without -fsanitize=thread, so TSan
 // never sees an absl::Mutex acquire or release anything and reports each
-// access that one guards as a data race (about 840 reports over exec_test
+// access that one guards as a data race (about 840 reports over executors_test
 // and scheduler_test). This library defines the out-of-line entry points of
 // absl::Mutex, CondVar, Notification, BlockingCounter and Barrier. Each calls
 // the real function of libabsl_synchronization (the next definition of the

@@ -1,0 +1,483 @@
+#include "cli/cli.h"
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "cli/result_format.h"
+#include "client/farm_client.h"
+#include "client/interrupt.h"
+#include "client/local_pool.h"
+#include "common/auth.h"
+#include "common/flags.h"
+#include "common/grpc_options.h"
+#include "common/task_spec.h"
+
+namespace qfarm::client {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr char kUsage[] = R"(usage: qfarm [flags] COMMAND [ARGS...]
+
+Runs tasks on a qfarm coordinator and its workers, or in this process with
+--local. Flags may stand before or after the command.
+
+Commands:
+  map SPEC...      run tasks, print results in input order; wait for all
+  submit SPEC...   submit tasks as a job, print its id, do not wait
+  watch JOB        print a job's results as they complete; wait for all
+  status JOB       print a job's counters
+  cancel JOB       cancel a job's unfinished tasks
+  workers          list the connected workers
+  bench            run one workload every way and compare (qfarm bench --help)
+  help [COMMAND]   show help
+
+A task SPEC is KIND:ARG[@timeout=DURATION,attempts=N]:
+  sleep:1s  sleep:250ms     wait (the seed's simulated query); value: ms slept
+  echo:hello                return the payload; no work
+  cpu:20000                 SHA-256 iterated N times; value: hex digest
+  http:http://HOST/PATH     GET; value: status, bytes, body digest, timings
+Exit status: 0 all tasks ok, 1 a task failed or an error, 2 usage error.)";
+
+struct CommandHelp {
+  const char* name;
+  const char* text;
+};
+
+constexpr CommandHelp kCommandHelp[] = {
+    {"map",
+     R"(usage: qfarm map [--from=FILE|-] [--repeat=N] [--output=text|json]
+                 [--local --mode=MODE --slots=N] SPEC...
+
+Runs the tasks as one job and prints one line per result in input order:
+index, status, the executor that ran it (worker/executor, like the seed's
+ThreadPoolExecutor-0_1), then the value or the error. --output=json prints
+JSON Lines instead. A summary with the elapsed time goes to stderr.)"},
+    {"submit", R"(usage: qfarm submit [--from=FILE|-] [--repeat=N] SPEC...
+
+Submits the tasks as one job and prints the job id; `qfarm watch JOB`
+follows it.)"},
+    {"watch", R"(usage: qfarm watch [--output=text|json] JOB
+
+Prints the job's results in completion order, those already done first,
+and returns when every task has a result.)"},
+    {"status", R"(usage: qfarm status JOB
+
+Prints how many of the job's tasks are queued, running, ok, failed, timed
+out and cancelled.)"},
+    {"cancel", R"(usage: qfarm cancel JOB
+
+Cancels the job's unfinished tasks: queued ones never start, running ones
+are stopped; each reports cancelled.)"},
+    {"workers", R"(usage: qfarm workers
+
+Lists the workers connected to the coordinator: id, mode, slots, tasks in
+flight, tasks completed, address.)"},
+};
+
+// Whether the command is "bench", before the CLI's flags are parsed (bench
+// has flags of its own that the parser does not know): the first argument
+// that is not a flag is "bench" (flags before it count as `--name=value` or
+// boolean). Returns its position.
+std::optional<size_t> BenchWordAt(const std::vector<std::string>& args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    if (args[i].size() > 1 && args[i][0] == '-') continue;
+    if (args[i] == "bench") return i;
+    break;
+  }
+  return std::nullopt;
+}
+
+struct Options {
+  std::string coordinator;
+  std::string output = "text";
+  std::string from;
+  int64_t repeat = 1;
+  bool local = false;
+  std::string mode = "thread";
+  int64_t slots = 0;
+  absl::Duration timeout = absl::ZeroDuration();
+  TlsFiles tls;
+  std::string token_file;
+};
+
+class Cli {
+ public:
+  Cli(const CliStreams& io, std::string default_coordinator, BenchCommand bench)
+      : io_(io), bench_(std::move(bench)) {
+    options_.coordinator = std::move(default_coordinator);
+  }
+
+  int Run(const std::vector<std::string>& raw_args) {
+    if (bench_) {
+      if (std::optional<size_t> at = BenchWordAt(raw_args)) {
+        return RunBench(raw_args, *at);
+      }
+    }
+    FlagSet flags(kUsage);
+    flags.String("coordinator", &options_.coordinator,
+                 "HOST:PORT of the coordinator; defaults to "
+                 "$QFARM_COORDINATOR, then 127.0.0.1:50051");
+    flags.String("output", &options_.output, "text or json (JSON Lines)");
+    flags.String("from", &options_.from,
+                 "read task specs from FILE, one a line (- for stdin; blank "
+                 "lines and lines starting with # are skipped)");
+    flags.Int("repeat", &options_.repeat, "repeat the list of specs N times", 1,
+              100'000'000);
+    flags.Bool("local", &options_.local,
+               "run in this process on a local pool instead of the farm");
+    flags.String("mode", &options_.mode,
+                 "with --local: serial, thread, async or auto");
+    flags.Int("slots", &options_.slots,
+              "with --local: tasks at once (0: 4 for thread, 10000 for "
+              "async and auto)",
+              0, 1'000'000);
+    flags.Duration("timeout", &options_.timeout,
+                   "default per-task timeout for specs without @timeout= "
+                   "(0: none)");
+    flags.String("tls-ca", &options_.tls.ca,
+                 "PEM CA bundle: connect with TLS, checking the "
+                 "coordinator's certificate against it");
+    flags.String("tls-cert", &options_.tls.cert,
+                 "PEM client certificate for mutual TLS (with --tls-key)");
+    flags.String("tls-key", &options_.tls.key, "PEM private key of --tls-cert");
+    flags.String("token-file", &options_.token_file,
+                 "file holding the client token the coordinator expects");
+    absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
+    if (!args.ok()) return Usage(args.status().message());
+    if (options_.output != "text" && options_.output != "json") {
+      return Usage(absl::StrCat("--output=", options_.output,
+                                ": expected text or json"));
+    }
+    if (args->empty() || (*args)[0] == "help") {
+      if (args->size() > 1) return Help((*args)[1], flags);
+      *io_.out << flags.Help();
+      return args->empty() && !flags.help_requested() ? kExitUsage : kExitOk;
+    }
+    const std::string command = (*args)[0];
+    if (command == "bench" && bench_) {
+      // Flags given as `--name value` before the word: the parser found it.
+      return RunBench(raw_args,
+                      static_cast<size_t>(
+                          std::find(raw_args.begin(), raw_args.end(), "bench") -
+                          raw_args.begin()));
+    }
+    std::vector<std::string> rest(args->begin() + 1, args->end());
+    if (flags.help_requested()) return Help(command, flags);
+    const bool takes_specs = command == "map" || command == "submit";
+    if (!takes_specs && (flags.WasSet("from") || flags.WasSet("repeat"))) {
+      return Usage(
+          absl::StrCat("--from and --repeat do not apply to ", command));
+    }
+    if (command != "map" && (flags.WasSet("local") || flags.WasSet("mode") ||
+                             flags.WasSet("slots"))) {
+      return Usage(
+          absl::StrCat("--local, --mode and --slots apply to map "
+                       "only, not to ",
+                       command));
+    }
+    const bool needs_farm = !(command == "map" && options_.local);
+    if (needs_farm) {
+      absl::StatusOr<FarmClient*> client = Client();
+      if (!client.ok()) return Usage(client.status().message());
+      farm_ = *client;
+    }
+    if (command == "map") return Map(rest);
+    if (command == "submit") return Submit(rest);
+    if (command == "watch") return Watch(rest);
+    if (command == "status") return Status(rest);
+    if (command == "cancel") return Cancel(rest);
+    if (command == "workers") return Workers(rest);
+    return Usage(absl::StrCat("unknown command \"", command,
+                              "\" (commands: map, submit, watch, status, "
+                              "cancel, workers, bench, help)"));
+  }
+
+ private:
+  // `qfarm bench`: every argument but the word itself goes to the bench.
+  int RunBench(const std::vector<std::string>& raw_args, size_t word) {
+    std::vector<std::string> args = raw_args;
+    args.erase(args.begin() + static_cast<std::ptrdiff_t>(word));
+    return bench_(args, io_);
+  }
+
+  int Usage(absl::string_view message) {
+    *io_.err << "qfarm: " << message << "\n";
+    return kExitUsage;
+  }
+
+  int Error(absl::string_view what, const absl::Status& status) {
+    *io_.err << "qfarm: " << what << ": " << status.message() << " ("
+             << absl::StatusCodeToString(status.code()) << ")\n";
+    return kExitFailed;
+  }
+
+  int Help(const std::string& command, const FlagSet& flags) {
+    if (command == "bench" && bench_) return bench_({"--help"}, io_);
+    for (const CommandHelp& help : kCommandHelp) {
+      if (command == help.name) {
+        *io_.out << help.text << "\n";
+        return kExitOk;
+      }
+    }
+    *io_.out << flags.Help();
+    return kExitOk;
+  }
+
+  // The client for the coordinator; usage errors for bad TLS or token files.
+  absl::StatusOr<FarmClient*> Client() {
+    if (client_ == nullptr) {
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+          MakeChannelCredentials(options_.tls);
+      if (!credentials.ok()) return credentials.status();
+      std::string token;
+      if (!options_.token_file.empty()) {
+        absl::StatusOr<std::string> read = ReadTokenFile(options_.token_file);
+        if (!read.ok()) return read.status();
+        token = *std::move(read);
+      }
+      client_ = FarmClient::Create({.address = options_.coordinator,
+                                    .credentials = *credentials,
+                                    .token = token});
+    }
+    return client_.get();
+  }
+
+  // Specs from the arguments and --from, repeated --repeat times.
+  absl::StatusOr<std::vector<v1::Task>> ReadTasks(
+      const std::vector<std::string>& args) {
+    std::vector<std::string> specs = args;
+    if (!options_.from.empty()) {
+      std::ifstream file;
+      std::istream* in = io_.in;
+      if (options_.from != "-") {
+        file.open(options_.from);
+        if (!file) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--from=", options_.from, ": cannot open the file"));
+        }
+        in = &file;
+      }
+      std::string line;
+      while (std::getline(*in, line)) {
+        absl::string_view spec = absl::StripAsciiWhitespace(line);
+        if (spec.empty() || spec[0] == '#') continue;
+        specs.emplace_back(spec);
+      }
+    }
+    if (specs.empty()) {
+      return absl::InvalidArgumentError(
+          "no task specs given (for example: qfarm map sleep:1s echo:hi)");
+    }
+    std::vector<v1::Task> tasks;
+    tasks.reserve(specs.size() * static_cast<size_t>(options_.repeat));
+    for (const std::string& spec : specs) {
+      absl::StatusOr<v1::Task> task = ParseTaskSpec(spec);
+      if (!task.ok()) return task.status();
+      if (task->timeout_ms() == 0 && options_.timeout > absl::ZeroDuration()) {
+        task->set_timeout_ms(absl::ToInt64Milliseconds(options_.timeout));
+      }
+      tasks.push_back(*std::move(task));
+    }
+    const size_t base = tasks.size();
+    for (int64_t r = 1; r < options_.repeat; ++r) {
+      for (size_t i = 0; i < base; ++i) tasks.push_back(tasks[i]);
+    }
+    return tasks;
+  }
+
+  void Print(const v1::TaskResult& result) {
+    *io_.out << (options_.output == "json" ? FormatResultJson(result)
+                                           : FormatResultText(result))
+             << "\n";
+  }
+
+  // Counts outcomes for the summary and the exit code.
+  struct Tally {
+    size_t total = 0, ok = 0, failed = 0, timed_out = 0, cancelled = 0;
+    void Add(const v1::TaskResult& r) {
+      ++total;
+      switch (r.state()) {
+        case v1::TASK_STATE_OK:
+          ++ok;
+          break;
+        case v1::TASK_STATE_TIMED_OUT:
+          ++timed_out;
+          break;
+        case v1::TASK_STATE_CANCELLED:
+          ++cancelled;
+          break;
+        default:
+          ++failed;
+      }
+    }
+    bool all_ok() const { return ok == total; }
+  };
+
+  void Summary(const Tally& tally, absl::Duration elapsed,
+               absl::string_view where) {
+    *io_.err << absl::StrFormat(
+        "%d tasks: %d ok, %d failed, %d timed out, %d cancelled in %.3f s "
+        "(%s)\n",
+        tally.total, tally.ok, tally.failed, tally.timed_out, tally.cancelled,
+        absl::ToDoubleSeconds(elapsed), where);
+  }
+
+  int Map(const std::vector<std::string>& args) {
+    absl::StatusOr<std::vector<v1::Task>> tasks = ReadTasks(args);
+    if (!tasks.ok()) return Usage(tasks.status().message());
+    // Results arrive in completion order; lines go out in input order as
+    // soon as every earlier index has arrived.
+    std::map<uint32_t, v1::TaskResult> waiting;
+    uint32_t next = 0;
+    Tally tally;
+    auto on_result = [&](v1::TaskResult&& result) {
+      tally.Add(result);
+      waiting.emplace(result.index(), std::move(result));
+      for (auto it = waiting.begin(); it != waiting.end() && it->first == next;
+           it = waiting.erase(it), ++next) {
+        Print(it->second);
+      }
+      io_.out->flush();
+    };
+    const absl::Time start = absl::Now();
+    absl::Status status;
+    std::string where;
+    if (options_.local) {
+      absl::StatusOr<executors::Mode> mode =
+          executors::ParseMode(options_.mode);
+      if (!mode.ok()) {
+        return Usage(absl::StrCat("--mode: ", mode.status().message()));
+      }
+      const int slots =
+          options_.slots == 0 || *mode == executors::Mode::kSerial
+              ? executors::DefaultSlots(*mode, executors::Pool::kLocal)
+              : static_cast<int>(options_.slots);
+      where = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
+      status = RunLocal(
+          *tasks, {.mode = *mode, .slots = slots, .interrupt = io_.interrupt},
+          on_result);
+    } else {
+      absl::StatusOr<uint64_t> job = farm_->SubmitJob(*tasks);
+      if (!job.ok()) return Error("submit", job.status());
+      where = absl::StrCat("job ", *job, " on ", options_.coordinator);
+      // Ctrl-C cancels the job; the watch then receives the cancelled
+      // results and ends as usual.
+      FarmClient* client = farm_;
+      ScopedInterruptHandler on_interrupt(io_.interrupt, [client, job] {
+        absl::StatusOr<uint32_t> cancelled = client->CancelJob(*job);
+        (void)cancelled;  // Reported through the results that follow.
+      });
+      status = client->WatchJob(*job, on_result);
+    }
+    if (!status.ok()) return Error("map", status);
+    Summary(tally, absl::Now() - start, where);
+    if (io_.interrupt != nullptr && io_.interrupt->fired()) {
+      *io_.err << "qfarm: interrupted: unfinished tasks were cancelled\n";
+      return kExitFailed;
+    }
+    return tally.all_ok() && tally.total == tasks->size() ? kExitOk
+                                                          : kExitFailed;
+  }
+
+  int Submit(const std::vector<std::string>& args) {
+    absl::StatusOr<std::vector<v1::Task>> tasks = ReadTasks(args);
+    if (!tasks.ok()) return Usage(tasks.status().message());
+    absl::StatusOr<uint64_t> job = farm_->SubmitJob(*tasks);
+    if (!job.ok()) return Error("submit", job.status());
+    *io_.out << *job << "\n";
+    return kExitOk;
+  }
+
+  absl::StatusOr<uint64_t> JobArg(const std::vector<std::string>& args) {
+    uint64_t job = 0;
+    if (args.size() != 1 || !absl::SimpleAtoi(args[0], &job) || job == 0) {
+      return absl::InvalidArgumentError(
+          "expected one job id (a positive number printed by qfarm submit)");
+    }
+    return job;
+  }
+
+  int Watch(const std::vector<std::string>& args) {
+    absl::StatusOr<uint64_t> job = JobArg(args);
+    if (!job.ok()) return Usage(job.status().message());
+    Tally tally;
+    const absl::Time start = absl::Now();
+    // Ctrl-C stops watching; the job goes on.
+    WatchCanceller canceller;
+    ScopedInterruptHandler on_interrupt(io_.interrupt,
+                                        [&canceller] { canceller.Cancel(); });
+    absl::Status status = farm_->WatchJob(
+        *job,
+        [&](v1::TaskResult&& r) {
+          tally.Add(r);
+          Print(r);
+          io_.out->flush();
+        },
+        &canceller);
+    if (!status.ok()) return Error("watch", status);
+    Summary(tally, absl::Now() - start, absl::StrCat("job ", *job));
+    return tally.all_ok() ? kExitOk : kExitFailed;
+  }
+
+  int Status(const std::vector<std::string>& args) {
+    absl::StatusOr<uint64_t> job = JobArg(args);
+    if (!job.ok()) return Usage(job.status().message());
+    absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
+    if (!info.ok()) return Error("status", info.status());
+    *io_.out << FormatJobInfo(*info) << "\n";
+    return kExitOk;
+  }
+
+  int Cancel(const std::vector<std::string>& args) {
+    absl::StatusOr<uint64_t> job = JobArg(args);
+    if (!job.ok()) return Usage(job.status().message());
+    absl::StatusOr<uint32_t> cancelled = farm_->CancelJob(*job);
+    if (!cancelled.ok()) return Error("cancel", cancelled.status());
+    *io_.out << "cancelled " << *cancelled << " tasks of job " << *job << "\n";
+    return kExitOk;
+  }
+
+  int Workers(const std::vector<std::string>& args) {
+    if (!args.empty()) return Usage("workers takes no arguments");
+    absl::StatusOr<std::vector<v1::WorkerInfo>> workers = farm_->ListWorkers();
+    if (!workers.ok()) return Error("workers", workers.status());
+    *io_.out << absl::StrFormat("%-20s %-7s %6s %9s %10s  %s\n", "ID", "MODE",
+                                "SLOTS", "IN-FLIGHT", "COMPLETED", "PEER");
+    for (const v1::WorkerInfo& w : *workers) {
+      *io_.out << absl::StrFormat("%-20s %-7s %6d %9d %10d  %s\n",
+                                  w.worker_id(), w.mode(), w.slots(),
+                                  w.in_flight(), w.completed(), w.peer());
+    }
+    return kExitOk;
+  }
+
+  CliStreams io_;
+  const BenchCommand bench_;
+  Options options_;
+  std::unique_ptr<FarmClient> client_;
+  FarmClient* farm_ = nullptr;  // client_, for commands that use the farm.
+};
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args,
+           const std::string& default_coordinator, const CliStreams& io,
+           const BenchCommand& bench) {
+  return Cli(io, default_coordinator, bench).Run(args);
+}
+
+}  // namespace qfarm::client

@@ -1,0 +1,105 @@
+// The CLI without a network: usage errors, help, and --local runs.
+#include "cli/cli.h"
+
+#include <sstream>
+
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qfarm::client {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct CliRun {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+CliRun Cli(const std::vector<std::string>& args, const std::string& in = "") {
+  std::istringstream input(in);
+  std::ostringstream out, err;
+  // Nothing listens on port 1: a command that reaches the network fails.
+  int code = RunCli(args, "127.0.0.1:1", {&input, &out, &err});
+  return {code, out.str(), err.str()};
+}
+
+TEST(CliTest, HelpExitsZero) {
+  CliRun r = Cli({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("Commands:"));
+  EXPECT_THAT(r.out, HasSubstr("--coordinator"));
+  CliRun map = Cli({"map", "--help"});
+  EXPECT_EQ(map.code, 0);
+  EXPECT_THAT(map.out, HasSubstr("usage: qfarm map"));
+  EXPECT_EQ(Cli({"help", "cancel"}).code, 0);
+}
+
+TEST(CliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Cli({}).code, 2);
+  CliRun unknown = Cli({"frobnicate"});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown command \"frobnicate\""));
+  CliRun bad_spec = Cli({"map", "sleep:1"});
+  EXPECT_EQ(bad_spec.code, 2);
+  EXPECT_THAT(bad_spec.err, HasSubstr("needs a unit"));
+  EXPECT_EQ(Cli({"map"}).code, 2);
+  EXPECT_EQ(Cli({"map", "--output=xml", "echo:a"}).code, 2);
+  EXPECT_EQ(Cli({"map", "--bogus", "echo:a"}).code, 2);
+  EXPECT_EQ(Cli({"watch", "abc"}).code, 2);
+  EXPECT_EQ(Cli({"watch"}).code, 2);
+  EXPECT_EQ(Cli({"workers", "--repeat=2"}).code, 2);
+  EXPECT_EQ(Cli({"submit", "--local", "echo:a"}).code, 2);
+  EXPECT_EQ(Cli({"map", "--local", "--mode=fast", "echo:a"}).code, 2);
+  CliRun missing = Cli({"map", "--from=/nonexistent/specs"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("cannot open"));
+}
+
+TEST(CliTest, UnreachableCoordinatorExitsOne) {
+  CliRun r = Cli({"status", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
+}
+
+TEST(CliTest, LocalMapPrintsInInputOrder) {
+  for (const char* mode : {"serial", "thread", "async"}) {
+    CliRun r = Cli({"map", "--local", std::string("--mode=") + mode, "echo:a",
+                    "sleep:20ms", "echo:c", "cpu:0"});
+    ASSERT_EQ(r.code, 0) << mode << r.err;
+    std::vector<std::string> lines =
+        absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+    ASSERT_EQ(lines.size(), 4u) << r.out;
+    EXPECT_THAT(lines[0], HasSubstr("ok"));
+    EXPECT_THAT(lines[0], ::testing::EndsWith("a"));
+    EXPECT_THAT(lines[1], ::testing::EndsWith("20"));
+    EXPECT_THAT(lines[2], ::testing::EndsWith("c"));
+    EXPECT_THAT(lines[0], HasSubstr("local/"));
+    EXPECT_THAT(r.err, HasSubstr("4 tasks: 4 ok"));
+  }
+}
+
+TEST(CliTest, SpecsFromStdinRepeatedAndFlagsAnywhere) {
+  CliRun r = Cli({"--output=json", "map", "--from=-", "--local", "--repeat=3"},
+                 "# comment\necho:x\n\n  echo:y  \n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(lines[0], HasSubstr("\"index\":0"));
+  EXPECT_THAT(lines[0], HasSubstr("\"value\":\"x\""));
+  EXPECT_THAT(lines[5], HasSubstr("\"index\":5"));
+  EXPECT_THAT(lines[5], HasSubstr("\"value\":\"y\""));
+}
+
+TEST(CliTest, FailedTaskExitsOne) {
+  CliRun r = Cli({"map", "--local", "sleep:10s@timeout=20ms", "echo:ok"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("timed_out"));
+  EXPECT_THAT(r.err, HasSubstr("1 timed out"));
+}
+
+}  // namespace
+}  // namespace qfarm::client
