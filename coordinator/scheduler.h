@@ -28,7 +28,10 @@
 // state the journal recovered after a restart.
 //
 // Thread-safe: every method may be called from any thread (one internal
-// mutex, never held while calling out).
+// mutex, never held while calling out). Behind it, each invariant has one
+// owner: the jobs and their counters (JobTable), the waiting tasks and their
+// counts (TaskQueue), the workers and their credits (WorkerPool), and when
+// results may be read (ResultGate).
 #pragma once
 
 #include <cstddef>
@@ -53,7 +56,11 @@
 #include "common/histogram.h"
 #include "common/task_spec.h"
 #include "coordinator/ids.h"
+#include "coordinator/job_table.h"
 #include "coordinator/journal_interface.h"
+#include "coordinator/result_gate.h"
+#include "coordinator/task_queue.h"
+#include "coordinator/worker_pool.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "qfarm/v1/farm.pb.h"
 #include "qfarm/v1/task.pb.h"
@@ -80,14 +87,6 @@ struct SchedulerOptions {
   // it may be dispatched again. Zero: it may go at once.
   absl::Duration retry_backoff_base = absl::Milliseconds(100);
   absl::Duration retry_backoff_max = absl::Seconds(5);
-};
-
-// Fields default to empty, so designated initializers may omit any.
-struct WorkerDesc {
-  std::string worker_id = {};
-  std::string mode = {};
-  uint32_t slots = 0;
-  std::string peer = {};
 };
 
 // Tasks to send to one worker in one message. Heap messages (no arena), so
@@ -127,18 +126,6 @@ struct Expiry {
   std::vector<WorkerKey> workers;
   // Jobs that got new readable (failed) results, so watchers can be woken.
   std::vector<JobId> jobs;
-};
-
-// One job as a journal recovered it after a restart; see Restore().
-struct RecoveredJob {
-  JobId id = 0;
-  int64_t created_us = 0;
-  // CancelJob() cancelled it.
-  bool cancelled = false;
-  // By index.
-  std::vector<v1::Task> tasks = {};
-  // Final results in the order they were journaled, at most one per index.
-  std::vector<v1::TaskResult> results = {};
 };
 
 struct RecoveredState {
@@ -327,43 +314,28 @@ class Scheduler {
   size_t queued() const;
 
  private:
-  // Implementation-defined; see scheduler.cc.
-  struct TaskEntry;
-  struct Job;
-  struct Worker;
-  struct Changes;
-
-  // One task of one job; what the queue and the workers' in-flight sets hold.
-  struct TaskRef {
-    JobId job = 0;
-    uint32_t index = 0;
-
-    friend bool operator==(const TaskRef&, const TaskRef&) = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const TaskRef& ref) {
-      return H::combine(std::move(h), ref.job, ref.index);
-    }
-  };
-
-  // A task waiting out its retry backoff.
-  struct Delayed {
-    int64_t not_before_us = 0;
-    TaskRef ref;
-  };
-  // Orders the min-heap delayed_: earliest first, then job, then index.
-  struct Later {
-    bool operator()(const Delayed& a, const Delayed& b) const;
+  // What one change recorded: the jobs with new final results and, in
+  // journal mode, copies of those results under one ticket.
+  struct Changes {
+    std::vector<JobId> jobs;
+    std::vector<v1::TaskResult> results;
+    // 0 while nothing needs journaling.
+    uint64_t ticket = 0;
   };
 
   uint32_t MaxAttempts(const v1::Task& task) const;
   absl::Duration Backoff(uint32_t attempt) const;
+  // Whether the task of `ref` is still QUEUED; `cache` speeds up the job
+  // lookup of runs of one job.
+  bool IsQueued(const TaskRef& ref, Job*& cache)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records the final result of a queued or running task and notes it in
   // `changes` (for the journal, when there is one).
   void Finish(Job& job, uint32_t index, std::unique_ptr<v1::TaskResult> result,
               int64_t now_us, Changes& changes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends a mutation that may have recorded results: registers its journal
-  // ticket and returns the jobs to report as changed now.
+  // Ends a change that may have recorded results: holds its results behind
+  // its journal ticket and returns the jobs to report as changed now.
   std::vector<JobId> Commit(Changes& changes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends the results in `changes` to `journal` (if any), outside the lock;
@@ -375,67 +347,38 @@ class Scheduler {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the worker; requeues or fails its tasks. `reason` ends the
   // failed tasks' errors.
-  void RemoveWorkerLocked(
-      std::map<WorkerKey, std::unique_ptr<Worker>>::iterator it,
-      const std::string& reason, int64_t now_us, Changes& changes)
+  void RemoveWorkerLocked(WorkerKey key, const std::string& reason,
+                          int64_t now_us, Changes& changes)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Moves delayed tasks whose backoff ended to the retry queue.
-  void PromoteDue(int64_t now_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes the next live task off the retry queue, else the queue; `cache`
-  // speeds up the job lookup. They must hold a live task (ready_ > 0).
-  std::pair<Job*, uint32_t> PopQueued(Job*& cache)
+  // Whether `result`, sent by `worker`, is for a task running there in
+  // that attempt; a result it could never have been given goes to
+  // `violation` (the first one only).
+  bool Accepts(const Worker& worker, const v1::TaskResult& result, Job*& job,
+               std::string* violation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills `out` with up to `count` queued tasks for `worker`, in Dispatches
+  // of at most max_batch; `open` is the index in `out` of its latest one.
+  void Assign(Worker& worker, size_t count, int64_t now_us,
+              std::vector<Dispatch>& out, size_t& open, Job*& cache)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An assignment appended to `to`: a spare one if there is one.
   v1::Assignment& NewAssignment(
       google::protobuf::RepeatedPtrField<v1::Assignment>& to)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops cancelled entries once they outnumber the live ones.
-  void MaybeCompactQueue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Clock* const clock_;
   const SchedulerOptions options_;
   mutable absl::Mutex mu_;
-  JobId next_job_id_ ABSL_GUARDED_BY(mu_) = 1;
-  WorkerKey next_worker_key_ ABSL_GUARDED_BY(mu_) = 1;
-  // Jobs are kept for as long as the scheduler lives.
-  absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
-  // Ordered by key, that is by connection time.
-  std::map<WorkerKey, std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
-  // Tasks eligible for dispatch: retried ones in the order their backoff
-  // ended, then queue_, oldest first. Both also hold `stale_` entries of
-  // tasks cancelled while waiting there, skipped when met.
-  std::deque<TaskRef> retry_ ABSL_GUARDED_BY(mu_);
-  std::deque<TaskRef> queue_ ABSL_GUARDED_BY(mu_);
-  // Tasks waiting out a backoff: a min-heap by Later. May hold entries of
-  // tasks cancelled meanwhile, dropped when they come due.
-  std::vector<Delayed> delayed_ ABSL_GUARDED_BY(mu_);
-  SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
-  // Live waiting tasks: eligible or delayed.
-  size_t queued_ ABSL_GUARDED_BY(mu_) = 0;
-  // Live entries of retry_ and queue_.
-  size_t ready_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t stale_ ABSL_GUARDED_BY(mu_) = 0;
-  // Sent assignments to fill again (RecycleAssignments()).
-  std::vector<std::unique_ptr<v1::Assignment>> spare_assignments_
-      ABSL_GUARDED_BY(mu_);
-  // Where the next TakeDispatches() starts its round-robin.
-  WorkerKey next_first_worker_ ABSL_GUARDED_BY(mu_) = 0;
-
-  // Journal mode (SetJournal()): each mutation that records results takes a
-  // ticket; results become readable when every ticket up to theirs is
-  // durable.
+  JobTable jobs_ ABSL_GUARDED_BY(mu_);
+  TaskQueue queue_ ABSL_GUARDED_BY(mu_);
+  WorkerPool workers_ ABSL_GUARDED_BY(mu_);
+  // Journal mode (SetJournal()): when recorded results become readable.
+  ResultGate gate_ ABSL_GUARDED_BY(mu_);
   ResultJournal* journal_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::function<void(const std::vector<JobId>&)> on_readable_
       ABSL_GUARDED_BY(mu_);
-  uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
-  // Every ticket up to this one is durable.
-  uint64_t readable_ticket_ ABSL_GUARDED_BY(mu_) = 0;
-  // The first failed append, as readers see it; OK while none failed.
-  absl::Status journal_error_ ABSL_GUARDED_BY(mu_);
-  // Durable tickets past readable_ticket_ + 1.
-  absl::flat_hash_set<uint64_t> durable_ahead_ ABSL_GUARDED_BY(mu_);
-  // The jobs with results under each ticket not readable yet.
-  absl::flat_hash_map<uint64_t, std::vector<JobId>> ticket_jobs_
+  SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  // Sent assignments to fill again (RecycleAssignments()).
+  std::vector<std::unique_ptr<v1::Assignment>> spare_assignments_
       ABSL_GUARDED_BY(mu_);
 };
 

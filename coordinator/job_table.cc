@@ -1,0 +1,169 @@
+#include "coordinator/job_table.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/task_spec.h"
+
+namespace qfarm::coordinator {
+
+std::unique_ptr<Job> Job::Create(JobId id, int64_t created_us,
+                                 std::vector<v1::Task> tasks) {
+  auto job = std::make_unique<Job>();
+  job->id = id;
+  job->created_us = created_us;
+  job->entries.resize(tasks.size(), TaskEntry{.queued_us = created_us});
+  job->queued = static_cast<uint32_t>(tasks.size());
+  job->tasks = std::move(tasks);
+  return job;
+}
+
+v1::JobInfo Job::Info() const {
+  v1::JobInfo info;
+  info.set_job_id(id);
+  if (!readable_done()) {
+    info.set_state(v1::JOB_STATE_RUNNING);
+  } else if (cancelled) {
+    info.set_state(v1::JOB_STATE_CANCELLED);
+  } else if (ok == entries.size()) {
+    info.set_state(v1::JOB_STATE_DONE);
+  } else {
+    info.set_state(v1::JOB_STATE_FAILED);
+  }
+  info.set_total(static_cast<uint32_t>(entries.size()));
+  info.set_queued(queued);
+  info.set_running(running);
+  info.set_ok(ok);
+  info.set_failed(failed);
+  info.set_timed_out(timed_out);
+  info.set_cancelled(cancelled_tasks);
+  info.set_created_us(created_us);
+  info.set_finished_us(readable_done() ? finished_us : 0);
+  return info;
+}
+
+void Job::Start(uint32_t index, WorkerKey worker, int64_t now_us) {
+  TaskEntry& entry = entries[index];
+  entry.state = v1::TASK_STATE_RUNNING;
+  ++entry.attempt;
+  entry.dispatched_us = now_us;
+  entry.worker = worker;
+  --queued;
+  ++running;
+}
+
+void Job::Requeue(uint32_t index, bool delayed) {
+  TaskEntry& entry = entries[index];
+  entry.state = v1::TASK_STATE_QUEUED;
+  entry.worker = 0;
+  entry.delayed = delayed;
+  --running;
+  ++queued;
+}
+
+void Job::Finish(uint32_t index, std::unique_ptr<v1::TaskResult> result,
+                 int64_t now_us) {
+  TaskEntry& entry = entries[index];
+  if (entry.state == v1::TASK_STATE_QUEUED) {
+    --queued;
+  } else {
+    QFARM_CHECK(entry.state == v1::TASK_STATE_RUNNING)
+        << "job " << id << " task " << index << " is already final";
+    --running;
+  }
+  switch (result->state()) {
+    case v1::TASK_STATE_OK:
+      ++ok;
+      break;
+    case v1::TASK_STATE_FAILED:
+      ++failed;
+      break;
+    case v1::TASK_STATE_TIMED_OUT:
+      ++timed_out;
+      break;
+    case v1::TASK_STATE_CANCELLED:
+      ++cancelled_tasks;
+      break;
+    default:
+      QFARM_CHECK(false) << "state " << result->state() << " is not final";
+  }
+  entry.state = result->state();
+  entry.worker = 0;
+  entry.delayed = false;
+  result->set_job_id(id);
+  result->set_index(index);
+  result->set_queued_us(entry.queued_us);
+  result->set_dispatched_us(entry.dispatched_us);
+  results.push_back(std::move(result));
+  tasks[index] = v1::Task();  // Frees the text; the task never runs again.
+  if (done()) finished_us = now_us;
+}
+
+void Job::ReleaseUpTo(uint64_t ticket) {
+  while (!unreadable.empty() && unreadable.front().first <= ticket) {
+    unreadable.pop_front();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Job>> RestoreJob(RecoveredJob recovered,
+                                                int64_t now_us) {
+  const JobId id = recovered.id;
+  const std::string what = absl::StrCat("recovered job ", id);
+  if (id == 0) return absl::InvalidArgumentError("recovered job id 0");
+  const size_t n = recovered.tasks.size();
+  if (n == 0) return absl::InvalidArgumentError(what + " has no tasks");
+  if (n > std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", n, " tasks, over the maximum"));
+  }
+  std::unique_ptr<Job> job =
+      Job::Create(id, recovered.created_us, std::move(recovered.tasks));
+  int64_t last_finished_us = 0;
+  for (v1::TaskResult& result : recovered.results) {
+    const uint32_t index = result.index();
+    if (index >= n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": result for task ", index, ", past its ", n, " tasks"));
+    }
+    TaskEntry& entry = job->entries[index];
+    if (entry.state != v1::TASK_STATE_QUEUED) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": a second result for task ", index));
+    }
+    if (!IsFinal(result.state())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": result for task ", index, " has state ",
+                       TaskStateName(result.state()), ", which is not final"));
+    }
+    // Job::Finish() copies these back into the result.
+    if (result.queued_us() != 0) entry.queued_us = result.queued_us();
+    entry.dispatched_us = result.dispatched_us();
+    entry.attempt = result.attempt();
+    last_finished_us = std::max(last_finished_us, result.finished_us());
+    job->Finish(index, std::make_unique<v1::TaskResult>(std::move(result)),
+                now_us);
+  }
+  if (recovered.cancelled) {
+    job->cancelled = true;
+    for (uint32_t index = 0; index < n; ++index) {
+      if (job->entries[index].state != v1::TASK_STATE_QUEUED) continue;
+      auto result = std::make_unique<v1::TaskResult>();
+      result->set_state(v1::TASK_STATE_CANCELLED);
+      result->set_error("job cancelled");
+      result->set_finished_us(now_us);
+      job->Finish(index, std::move(result), now_us);
+      last_finished_us = now_us;
+    }
+  }
+  if (job->done() && last_finished_us != 0) {
+    job->finished_us = last_finished_us;
+  }
+  return job;
+}
+
+}  // namespace qfarm::coordinator

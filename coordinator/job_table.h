@@ -1,0 +1,141 @@
+// The scheduler's jobs: each job's tasks, where each task stands, its final
+// results in completion order, and its counters. A Job keeps its counters
+// equal to the states of its tasks: they change only through its methods.
+//
+// Part of the Scheduler (coordinator/scheduler.h), under its mutex:
+// thread-compatible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "coordinator/ids.h"
+#include "qfarm/v1/farm.pb.h"
+#include "qfarm/v1/task.pb.h"
+
+namespace qfarm::coordinator {
+
+// What the scheduler knows of one task besides its spec. Kept small: a queue
+// of a million tasks holds a million of these.
+struct TaskEntry {
+  int64_t queued_us = 0;
+  // Of the latest attempt; 0 before the first.
+  int64_t dispatched_us = 0;
+  // Runs the current attempt while RUNNING; 0 otherwise.
+  WorkerKey worker = 0;
+  // Attempts dispatched so far: the running one while RUNNING.
+  uint32_t attempt = 0;
+  v1::TaskState state = v1::TASK_STATE_QUEUED;
+  // QUEUED and waiting out a retry backoff (TaskQueue's delayed tasks).
+  bool delayed = false;
+};
+
+struct Job {
+  JobId id = 0;
+  int64_t created_us = 0;
+  // When the last task got its final result; 0 before.
+  int64_t finished_us = 0;
+  // CancelJob() cancelled at least one task.
+  bool cancelled = false;
+  // By index. A task's spec is released once it has its final result.
+  std::vector<v1::Task> tasks;
+  std::vector<TaskEntry> entries;
+  // Final results in recording order; one per index. Never changed once
+  // recorded, and never moved: Scheduler::ViewResults() hands out pointers
+  // to them.
+  std::deque<std::unique_ptr<v1::TaskResult>> results;
+  uint32_t queued = 0;
+  uint32_t running = 0;
+  uint32_t ok = 0;
+  uint32_t failed = 0;
+  uint32_t timed_out = 0;
+  uint32_t cancelled_tasks = 0;
+  // Journal mode: for each ticket whose results are not readable yet, oldest
+  // first, the ticket and the position in `results` of its first result.
+  std::deque<std::pair<uint64_t, size_t>> unreadable;
+
+  // A job of `tasks`, all QUEUED since `created_us`.
+  static std::unique_ptr<Job> Create(JobId id, int64_t created_us,
+                                     std::vector<v1::Task> tasks);
+
+  bool done() const { return results.size() == entries.size(); }
+  // Results readers may see: those before the first unreadable ticket's.
+  size_t readable() const {
+    return unreadable.empty() ? results.size() : unreadable.front().second;
+  }
+  bool readable_done() const { return done() && unreadable.empty(); }
+  // GetJob()'s view: the counters and the state.
+  v1::JobInfo Info() const;
+
+  // A QUEUED task starts its next attempt on `worker` at `now_us`.
+  void Start(uint32_t index, WorkerKey worker, int64_t now_us);
+  // A RUNNING task lost its worker: QUEUED again, `delayed` if it waits out
+  // a backoff.
+  void Requeue(uint32_t index, bool delayed);
+  // Records the final result of a QUEUED or RUNNING task.
+  // `result->state()` must be final.
+  void Finish(uint32_t index, std::unique_ptr<v1::TaskResult> result,
+              int64_t now_us);
+  // The results readable once journal tickets up to `ticket` are durable.
+  void ReleaseUpTo(uint64_t ticket);
+};
+
+// One job as a journal recovered it after a restart; see
+// Scheduler::Restore().
+struct RecoveredJob {
+  JobId id = 0;
+  int64_t created_us = 0;
+  // CancelJob() cancelled it.
+  bool cancelled = false;
+  // By index.
+  std::vector<v1::Task> tasks = {};
+  // Final results in the order they were journaled, at most one per index.
+  std::vector<v1::TaskResult> results = {};
+};
+
+// The Job a journal recovered: its results recorded, a cancelled job's
+// other tasks CANCELLED at `now_us`, every other task QUEUED.
+// INVALID_ARGUMENT, naming the job and the task, for an inconsistent one
+// (see Scheduler::Restore()).
+absl::StatusOr<std::unique_ptr<Job>> RestoreJob(RecoveredJob recovered,
+                                                int64_t now_us);
+
+// Jobs by id; ids are handed out from 1 up.
+class JobTable {
+ public:
+  JobId NextId() { return next_id_++; }
+  // Ids handed out from now on are above `id`.
+  void ContinueAfter(JobId id) { next_id_ = std::max(next_id_, id + 1); }
+
+  void Add(std::unique_ptr<Job> job) {
+    const JobId id = job->id;
+    jobs_.emplace(id, std::move(job));
+  }
+  // Null for an unknown id.
+  Job* Find(JobId id) {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() ? nullptr : it->second.get();
+  }
+  const Job* Find(JobId id) const {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() ? nullptr : it->second.get();
+  }
+  // The job, which must exist.
+  Job& Get(JobId id) { return *jobs_.at(id); }
+
+  size_t size() const { return jobs_.size(); }
+  bool empty() const { return jobs_.empty(); }
+
+ private:
+  JobId next_id_ = 1;
+  // Jobs are kept for as long as the scheduler lives.
+  absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_;
+};
+
+}  // namespace qfarm::coordinator
