@@ -22,9 +22,9 @@ constexpr absl::Duration kCallbackKeepAwake = absl::Milliseconds(250);
 }  // namespace
 
 CoordinatorServer::CoordinatorServer(const CoordinatorOptions& options)
-    : auth_(options.client_token, options.worker_token),
-      scheduler_(options.clock ? options.clock : Clock::Real(),
-                 options.scheduler),
+    : clock_(options.clock ? options.clock : Clock::Real()),
+      auth_(options.client_token, options.worker_token),
+      scheduler_(clock_, options.scheduler),
       router_(&scheduler_),
       farm_service_(&scheduler_, &router_, &auth_),
       worker_link_service_(&scheduler_, &router_, &auth_),
@@ -119,22 +119,24 @@ void CoordinatorServer::TickLoop() {
       heartbeat_timeout_ == absl::InfiniteDuration()
           ? absl::Seconds(1)
           : std::max(absl::Milliseconds(20), heartbeat_timeout_ / 4);
-  absl::Time next_expiry = absl::Now() + expiry_period;
-  absl::Time next_keep_awake = absl::Now();
+  absl::Time next_expiry = clock_->Now() + expiry_period;
+  absl::Time next_keep_awake = clock_->Now();
   while (true) {
     const absl::Time wake =
         std::min({next_expiry, next_keep_awake, scheduler_.NextWakeup()});
     {
       absl::MutexLock lock(&shutdown_mu_);
-      shutdown_mu_.AwaitWithDeadline(absl::Condition(&shut_down_), wake);
+      clock_->AwaitWithDeadline(&shutdown_mu_, absl::Condition(&shut_down_),
+                                wake);
       if (shut_down_) return;
     }
-    if (absl::Now() >= next_keep_awake) {
-      next_keep_awake = absl::Now() + kCallbackKeepAwake;
+    const absl::Time now = clock_->Now();
+    if (now >= next_keep_awake) {
+      next_keep_awake = now + kCallbackKeepAwake;
       KeepCallbackThreadsAwake();
     }
-    if (absl::Now() >= next_expiry) {
-      next_expiry = absl::Now() + expiry_period;
+    if (now >= next_expiry) {
+      next_expiry = now + expiry_period;
       Expiry expiry = scheduler_.ExpireSilentWorkers();
       for (WorkerKey key : expiry.workers) {
         router_.CloseWorker(

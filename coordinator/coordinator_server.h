@@ -34,7 +34,8 @@ struct CoordinatorOptions {
   // HOST:PORT; port 0 picks a free one.
   std::string listen = "0.0.0.0:50051";
   SchedulerOptions scheduler;
-  // Not owned; null means Clock::Real().
+  // Drives the scheduler's timestamps and the tick loop (expiry, retries,
+  // keeping gRPC's threads awake). Not owned; null means Clock::Real().
   Clock* clock = nullptr;
   // TLS for both services (plaintext when empty); see MakeServerCredentials.
   TlsFiles tls;
@@ -96,6 +97,7 @@ class CoordinatorServer {
   // call at a time.
   void KeepCallbackThreadsAwake();
 
+  Clock* const clock_;
   const TokenAuth auth_;
   Scheduler scheduler_;
   Router router_;

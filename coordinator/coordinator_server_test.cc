@@ -5,6 +5,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include "common/clock.h"
 #include "common/grpc_options.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -61,6 +62,43 @@ TEST_F(CoordinatorServerTest, WorkerStreamMustStartWithHello) {
   grpc::Status status = stream->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("hello"));
+}
+
+// The tick loop runs on the injected clock: a silent worker is declared dead
+// when the fake clock passes the heartbeat timeout, not before.
+TEST(CoordinatorServerClockTest, SilentWorkerExpiresOnTheInjectedClock) {
+  FakeClock clock;
+  CoordinatorOptions options{.listen = "127.0.0.1:0", .clock = &clock};
+  options.scheduler.heartbeat_timeout = absl::Seconds(10);
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::WorkerLink::NewStub(MakeChannel((*server)->address()));
+  grpc::ClientContext context;
+  auto stream = stub->Connect(&context);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id("silent");
+  hello.mutable_hello()->set_slots(1);
+  ASSERT_TRUE(stream->Write(hello));
+  v1::CoordinatorMessage reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  ASSERT_TRUE(reply.has_welcome());
+  // Below the timeout nothing happens, however long the real wait.
+  clock.Advance(absl::Seconds(9));
+  auto farm = v1::Farm::NewStub(MakeChannel((*server)->address()));
+  {
+    grpc::ClientContext list_context;
+    v1::ListWorkersRequest request;
+    v1::ListWorkersResponse workers;
+    ASSERT_TRUE(farm->ListWorkers(&list_context, request, &workers).ok());
+    EXPECT_EQ(workers.workers_size(), 1);
+  }
+  // Past the timeout and past the next expiry (every 2.5 s): the loop wakes
+  // on the fake clock and ends the stream.
+  clock.Advance(absl::Seconds(3));
+  EXPECT_FALSE(stream->Read(&reply));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("no heartbeat"));
 }
 
 TEST_F(CoordinatorServerTest, HelloWithZeroSlotsIsRefused) {

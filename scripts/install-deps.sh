@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config ccache clang-format
+  build-essential cmake ninja-build pkg-config ccache clang-format clang-tidy
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libasio-dev prometheus-cpp-dev libcurl4-openssl-dev openssl libsqlite3-dev zlib1g-dev

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test with ctest; then the
 # sanitizer builds (scripts/sanitize.sh: ASan+UBSan over the whole suite,
-# TSan over the tests that do not use gRPC) and a bounded fuzz run
-# (scripts/fuzz.sh).
+# TSan over the tests that do not use gRPC), clang's check of the lock
+# annotations (scripts/thread_safety.sh, stage "tsa") and a bounded fuzz
+# run (scripts/fuzz.sh).
 #   scripts/test.sh                 everything: what CI runs
 #   scripts/test.sh -R FarmTest     ctest arguments pass through; with them
 #                                   only the normal build's tests run
 # QFARM_SANITIZERS=1|0 runs or skips the sanitizer stages (default: 1 without
-# ctest arguments, 0 with); QFARM_FUZZ_SECONDS is each fuzzer's time (default
+# ctest arguments, 0 with); QFARM_THREAD_SAFETY=1|0 the clang stage (default:
+# as the sanitizers); QFARM_FUZZ_SECONDS is each fuzzer's time (default
 # 20; 0 skips fuzzing).
 # Every stage runs even when an earlier one failed. The last line is one
 # ctest-style summary over all stages (fuzzers count as one test each): CI
@@ -53,6 +55,9 @@ if [ "$SANITIZERS" = 1 ]; then
   stage asan scripts/sanitize.sh asan "$@"
   stage tsan scripts/sanitize.sh tsan "$@"
 fi
+if [ "${QFARM_THREAD_SAFETY:-$SANITIZERS}" = 1 ]; then
+  stage tsa scripts/thread_safety.sh
+fi
 if [ "$FUZZ_SECONDS" != 0 ]; then
   stage fuzz scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
@@ -67,14 +72,14 @@ for name in "${STAGES[@]}"; do
   rc=$(cat "$LOGS/$name.rc")
   line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' \
     "$LOGS/$name.log" | tail -n 1 || true)
-  fuzz=$(grep -E '^fuzz: [0-9]+ fuzzers passed, [0-9]+ failed' \
+  plain=$(grep -E '^[a-z-]+: [0-9]+ (fuzzers )?passed, [0-9]+ failed' \
     "$LOGS/$name.log" | tail -n 1 || true)
   if [ -n "$line" ]; then
     f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
     n=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
-  elif [ -n "$fuzz" ]; then
-    p=$(sed -E 's/^fuzz: ([0-9]+) fuzzers passed, ([0-9]+) failed.*/\1/' <<<"$fuzz")
-    f=$(sed -E 's/^fuzz: ([0-9]+) fuzzers passed, ([0-9]+) failed.*/\2/' <<<"$fuzz")
+  elif [ -n "$plain" ]; then
+    p=$(sed -E 's/^[a-z-]+: ([0-9]+) (fuzzers )?passed.*/\1/' <<<"$plain")
+    f=$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$plain")
     n=$((p + f))
   else
     f=0

@@ -128,7 +128,8 @@ class WorkerLink::Connection {
   // coordinator can tell an idle worker from a wedged one.
   void WriteLoop() {
     WorkerLink* link = link_;
-    absl::Time last_write = absl::Now();
+    Clock* clock = link->options_.clock;
+    absl::Time last_write = clock->Now();
     // Reused: its results, cleared after each write, go back to pending_ to
     // be filled again.
     v1::WorkerMessage message;
@@ -148,13 +149,13 @@ class WorkerLink::Connection {
         absl::Time deadline = last_write + heartbeat_interval_;
         if (link->stopping_)
           deadline = std::min(deadline, link->stop_deadline_);
-        const bool woke =
-            link->mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+        const bool woke = clock->AwaitWithDeadline(
+            &link->mu_, absl::Condition(&ready), deadline);
         if (read_done_) return;
         interval_changed_ = false;
-        heartbeat = !woke && absl::Now() >= last_write + heartbeat_interval_;
+        heartbeat = !woke && clock->Now() >= last_write + heartbeat_interval_;
         if (link->stopping_ &&
-            (link->in_flight_ == 0 || absl::Now() >= link->stop_deadline_)) {
+            (link->in_flight_ == 0 || clock->Now() >= link->stop_deadline_)) {
           close = true;
         }
         results->Swap(&link->pending_);
@@ -163,12 +164,12 @@ class WorkerLink::Connection {
       }
       if (message.results().results_size() > 0 || message.credits() > 0) {
         if (!stream_->Write(message)) return;
-        last_write = absl::Now();
+        last_write = clock->Now();
       } else if (heartbeat) {
         v1::WorkerMessage beat;
         beat.mutable_heartbeat();
         if (!stream_->Write(beat)) return;
-        last_write = absl::Now();
+        last_write = clock->Now();
       }
       if (close) {
         stream_->WritesDone();
@@ -253,7 +254,8 @@ bool WorkerLink::FinishLocked(const v1::TaskResult& result) {
 
 bool WorkerLink::WaitBackoff(absl::Duration d) {
   absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  options_.clock->AwaitWithDeadline(&mu_, absl::Condition(&stopping_),
+                                    options_.clock->Now() + d);
   return !stopping_;
 }
 
@@ -305,7 +307,7 @@ void WorkerLink::Stop() {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   stopping_ = true;
-  stop_deadline_ = absl::Now() + options_.drain_grace;
+  stop_deadline_ = options_.clock->Now() + options_.drain_grace;
 }
 
 }  // namespace qfarm::worker

@@ -18,6 +18,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/histogram.h"
 #include "executors/executor.h"
 #include "google/protobuf/repeated_ptr_field.h"
@@ -40,6 +41,9 @@ struct WorkerOptions {
   absl::Duration drain_grace = absl::Seconds(10);
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Drives heartbeats, the drain's grace and reconnect backoff. Not owned;
+  // must outlive the link.
+  Clock* clock = Clock::Real();
 };
 
 // Counters for metrics, since the worker started.

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs clang-tidy (.clang-tidy's hand-picked checks) on the C++ sources that
+# changed since BASE (default: main), with the compile commands of
+# BUILD_DIR (default: build/, made by scripts/build.sh).
+#   scripts/tidy.sh [BASE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE="${1:-main}"
+BUILD_DIR="${BUILD_DIR:-build}"
+mapfile -t files < <(git diff --name-only --diff-filter=AMR "$BASE" -- \
+  '*.cc' | grep -v -E '^(fuzz|build)/' || true)
+if [ ${#files[@]} -eq 0 ]; then
+  echo "tidy: no changed sources since $BASE"
+  exit 0
+fi
+echo "tidy: ${#files[@]} files changed since $BASE"
+clang-tidy -p "$BUILD_DIR" --quiet "${files[@]}"
