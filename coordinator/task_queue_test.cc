@@ -11,11 +11,12 @@ namespace {
 struct Live {
   absl::flat_hash_set<uint64_t> dropped;
   bool operator()(const TaskRef& ref) const {
-    return !dropped.contains(ref.job * 1000 + ref.index);
+    return !dropped.contains(ref.job * 1'000'000 + ref.index);
   }
 };
 
-std::vector<TaskRef> PopAll(TaskQueue& queue, const Live& live) {
+template <typename LiveFn>
+std::vector<TaskRef> PopAll(TaskQueue& queue, const LiveFn& live) {
   std::vector<TaskRef> out;
   while (queue.ready() > 0) out.push_back(queue.Pop(live));
   return out;
@@ -62,7 +63,7 @@ TEST(TaskQueueTest, DroppedTasksAreSkippedAndNotCounted) {
   queue.PushJob(1, 3);
   EXPECT_TRUE(queue.PushRetry({2, 0}, 0, 50));
   Live live;
-  live.dropped = {1001, 2000};
+  live.dropped = {1'000'001, 2'000'000};
   queue.Drop(/*delayed=*/false);  // 1:1
   queue.Drop(/*delayed=*/true);   // 2:0
   EXPECT_EQ(queue.queued(), 2u);
@@ -80,7 +81,7 @@ TEST(TaskQueueTest, CompactsOnceStaleOutnumberLive) {
   queue.PushJob(2, 2);
   Live live;
   for (uint32_t i = 0; i < 3000; ++i) {
-    live.dropped.insert(1000 + i);
+    live.dropped.insert(1'000'000 + i);
     queue.Drop(false);
   }
   int asked = 0;
