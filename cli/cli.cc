@@ -128,34 +128,7 @@ class Cli {
       }
     }
     FlagSet flags(kUsage);
-    flags.String("coordinator", &options_.coordinator,
-                 "HOST:PORT of the coordinator; defaults to "
-                 "$QFARM_COORDINATOR, then 127.0.0.1:50051");
-    flags.String("output", &options_.output, "text or json (JSON Lines)");
-    flags.String("from", &options_.from,
-                 "read task specs from FILE, one a line (- for stdin; blank "
-                 "lines and lines starting with # are skipped)");
-    flags.Int("repeat", &options_.repeat, "repeat the list of specs N times", 1,
-              100'000'000);
-    flags.Bool("local", &options_.local,
-               "run in this process on a local pool instead of the farm");
-    flags.String("mode", &options_.mode,
-                 "with --local: serial, thread, async or auto");
-    flags.Int("slots", &options_.slots,
-              "with --local: tasks at once (0: 4 for thread, 10000 for "
-              "async and auto)",
-              0, 1'000'000);
-    flags.Duration("timeout", &options_.timeout,
-                   "default per-task timeout for specs without @timeout= "
-                   "(0: none)");
-    flags.String("tls-ca", &options_.tls.ca,
-                 "PEM CA bundle: connect with TLS, checking the "
-                 "coordinator's certificate against it");
-    flags.String("tls-cert", &options_.tls.cert,
-                 "PEM client certificate for mutual TLS (with --tls-key)");
-    flags.String("tls-key", &options_.tls.key, "PEM private key of --tls-cert");
-    flags.String("token-file", &options_.token_file,
-                 "file holding the client token the coordinator expects");
+    DefineFlags(flags);
     absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
     if (!args.ok()) return Usage(args.status().message());
     if (options_.output != "text" && options_.output != "json") {
@@ -207,6 +180,38 @@ class Cli {
   }
 
  private:
+  // Every flag of every command, into options_.
+  void DefineFlags(FlagSet& flags) {
+    flags.String("coordinator", &options_.coordinator,
+                 "HOST:PORT of the coordinator; defaults to "
+                 "$QFARM_COORDINATOR, then 127.0.0.1:50051");
+    flags.String("output", &options_.output, "text or json (JSON Lines)");
+    flags.String("from", &options_.from,
+                 "read task specs from FILE, one a line (- for stdin; blank "
+                 "lines and lines starting with # are skipped)");
+    flags.Int("repeat", &options_.repeat, "repeat the list of specs N times", 1,
+              100'000'000);
+    flags.Bool("local", &options_.local,
+               "run in this process on a local pool instead of the farm");
+    flags.String("mode", &options_.mode,
+                 "with --local: serial, thread, async or auto");
+    flags.Int("slots", &options_.slots,
+              "with --local: tasks at once (0: 4 for thread, 10000 for "
+              "async and auto)",
+              0, 1'000'000);
+    flags.Duration("timeout", &options_.timeout,
+                   "default per-task timeout for specs without @timeout= "
+                   "(0: none)");
+    flags.String("tls-ca", &options_.tls.ca,
+                 "PEM CA bundle: connect with TLS, checking the "
+                 "coordinator's certificate against it");
+    flags.String("tls-cert", &options_.tls.cert,
+                 "PEM client certificate for mutual TLS (with --tls-key)");
+    flags.String("tls-key", &options_.tls.key, "PEM private key of --tls-cert");
+    flags.String("token-file", &options_.token_file,
+                 "file holding the client token the coordinator expects");
+  }
+
   // `qfarm bench`: every argument but the word itself goes to the bench.
   int RunBench(const std::vector<std::string>& raw_args, size_t word) {
     std::vector<std::string> args = raw_args;

@@ -18,11 +18,8 @@ constexpr char kUsage[] =
     "when 0 was asked (then \"qfarm-coordinator metrics on HOST:PORT\" with\n"
     "--metrics-listen); stops on SIGINT or SIGTERM.";
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  qfarm::coordinator::CoordinatorCommand command;
-  qfarm::coordinator::CoordinatorOptions& options = command.options;
+// The flags that need a conversion before they go into the options.
+struct Numbers {
   int64_t max_queued = 1'000'000;
   int64_t max_attempts = 3;
   int64_t max_tasks_per_job = 1'000'000;
@@ -30,15 +27,20 @@ int main(int argc, char** argv) {
   absl::Duration max_sleep = absl::Hours(24);
   int64_t max_cpu_units = 1'000'000'000;
   int64_t max_text_bytes = 1 << 20;
-  qfarm::FlagSet flags(kUsage);
+};
+
+// Every flag, into `command` and `n`.
+void DefineFlags(qfarm::FlagSet& flags,
+                 qfarm::coordinator::CoordinatorCommand& command, Numbers& n) {
+  qfarm::coordinator::CoordinatorOptions& options = command.options;
   flags.String("listen", &options.listen,
                "HOST:PORT to serve clients and workers on; port 0 picks a "
                "free one");
-  flags.Int("max-queued", &max_queued,
+  flags.Int("max-queued", &n.max_queued,
             "most tasks waiting for a worker, across all jobs; a job that "
             "does not fit is refused with RESOURCE_EXHAUSTED",
             1, int64_t{1} << 32);
-  flags.Int("max-attempts", &max_attempts,
+  flags.Int("max-attempts", &n.max_attempts,
             "attempts for tasks that do not set their own", 1, 100);
   flags.String("data-dir", &command.data_dir,
                "directory of the journal (journal.db): accepted jobs and "
@@ -55,19 +57,19 @@ int main(int argc, char** argv) {
   flags.Duration("retry-backoff", &options.scheduler.retry_backoff_base,
                  "first wait before a task whose worker was lost runs "
                  "again; doubles per attempt, at most 5s");
-  flags.Int("max-tasks-per-job", &max_tasks_per_job,
+  flags.Int("max-tasks-per-job", &n.max_tasks_per_job,
             "most tasks in one job; a bigger job is refused with "
             "INVALID_ARGUMENT",
             1, int64_t{1} << 32);
-  flags.Int("max-jobs-per-client", &max_jobs_per_client,
+  flags.Int("max-jobs-per-client", &n.max_jobs_per_client,
             "most unfinished jobs one client address may have; more is "
             "RESOURCE_EXHAUSTED (0: no bound)",
             0, int64_t{1} << 32);
-  flags.Duration("max-sleep", &max_sleep,
+  flags.Duration("max-sleep", &n.max_sleep,
                  "longest sleep (and per-task timeout) a task may ask for");
-  flags.Int("max-cpu-units", &max_cpu_units,
+  flags.Int("max-cpu-units", &n.max_cpu_units,
             "most iterations a cpu task may ask for", 0, int64_t{1} << 40);
-  flags.Int("max-payload-bytes", &max_text_bytes,
+  flags.Int("max-payload-bytes", &n.max_text_bytes,
             "largest echo payload or http URL", 0, 64 << 20);
   flags.String("metrics-listen", &options.metrics_listen,
                "HOST:PORT to serve Prometheus metrics on (/metrics); "
@@ -83,6 +85,16 @@ int main(int argc, char** argv) {
                "\"authorization: Bearer TOKEN\"");
   flags.String("worker-token-file", &command.worker_token_file,
                "file holding the token workers must send");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qfarm::coordinator::CoordinatorCommand command;
+  qfarm::coordinator::CoordinatorOptions& options = command.options;
+  Numbers n;
+  qfarm::FlagSet flags(kUsage);
+  DefineFlags(flags, command, n);
   auto args = flags.Parse(argc, argv);
   if (!args.ok()) {
     std::cerr << "qfarm-coordinator: " << args.status().message() << "\n";
@@ -98,13 +110,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   qfarm::coordinator::SchedulerOptions& scheduler = options.scheduler;
-  scheduler.max_queued = static_cast<size_t>(max_queued);
-  scheduler.default_max_attempts = static_cast<uint32_t>(max_attempts);
-  scheduler.limits.max_sleep = max_sleep;
-  scheduler.limits.max_timeout = max_sleep;
-  scheduler.limits.max_cpu_units = max_cpu_units;
-  scheduler.limits.max_text_bytes = static_cast<size_t>(max_text_bytes);
-  options.limits.max_tasks_per_job = static_cast<size_t>(max_tasks_per_job);
-  options.limits.max_jobs_per_client = static_cast<size_t>(max_jobs_per_client);
+  scheduler.max_queued = static_cast<size_t>(n.max_queued);
+  scheduler.default_max_attempts = static_cast<uint32_t>(n.max_attempts);
+  scheduler.limits.max_sleep = n.max_sleep;
+  scheduler.limits.max_timeout = n.max_sleep;
+  scheduler.limits.max_cpu_units = n.max_cpu_units;
+  scheduler.limits.max_text_bytes = static_cast<size_t>(n.max_text_bytes);
+  options.limits.max_tasks_per_job = static_cast<size_t>(n.max_tasks_per_job);
+  options.limits.max_jobs_per_client =
+      static_cast<size_t>(n.max_jobs_per_client);
   return qfarm::coordinator::RunCoordinator(std::move(command));
 }

@@ -23,6 +23,9 @@
 #include "absl/strings/string_view.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "qfarm/v1/farm.pb.h"
 
 namespace qfarm::coordinator {
@@ -91,22 +94,27 @@ uint32_t RecordCrc(int kind, JobId job, int64_t created_us, const void* data,
   return static_cast<uint32_t>(crc);
 }
 
-// Encodes tasks as the v1.SubmitJobRequest that holds them (field 1).
+// Encodes tasks as the v1.SubmitJobRequest that holds them, without
+// copying them into one: each as its field `tasks`.
 template <typename Tasks>
 std::string EncodeTasks(const Tasks& tasks) {
+  using google::protobuf::internal::WireFormatLite;
   std::string out;
   size_t total = 0;
   for (const v1::Task& task : tasks) total += task.ByteSizeLong() + 6;
   out.reserve(total);
-  for (const v1::Task& task : tasks) {
-    out.push_back('\x0a');  // Field 1, length-delimited.
-    uint64_t size = task.ByteSizeLong();
-    do {
-      const unsigned char low = size & 0x7f;
-      size >>= 7;
-      out.push_back(static_cast<char>(size != 0 ? (low | 0x80) : low));
-    } while (size != 0);
-    task.AppendToString(&out);
+  const uint32_t tag =
+      WireFormatLite::MakeTag(v1::SubmitJobRequest::kTasksFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  {
+    // `out` has its exact size once both are gone.
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    for (const v1::Task& task : tasks) {
+      coded.WriteTag(tag);
+      coded.WriteVarint32(static_cast<uint32_t>(task.GetCachedSize()));
+      task.SerializeWithCachedSizes(&coded);
+    }
   }
   return out;
 }

@@ -49,6 +49,11 @@ class SteadyClock : public Clock {
            absl::FromChrono(
                std::chrono::steady_clock::now().time_since_epoch());
   }
+  bool AwaitWithDeadline(absl::Mutex* mu, const absl::Condition& condition,
+                         absl::Time deadline) const override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return mu->AwaitWithTimeout(condition, deadline - Now());
+  }
 };
 
 // Collects results, and task starts through the executors' test hook, so a

@@ -13,7 +13,7 @@
 #include "benchmark/benchmark.h"
 #include "executors/executor.h"
 
-namespace qfarm::worker {
+namespace qfarm::executors {
 namespace {
 
 constexpr int kTasks = 10'000;
@@ -97,4 +97,4 @@ BENCHMARK(BM_ExecutorEcho)
     ->UseRealTime();
 
 }  // namespace
-}  // namespace qfarm::worker
+}  // namespace qfarm::executors
