@@ -1,6 +1,7 @@
 #include "coordinator/farm_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <list>
 #include <memory>
@@ -161,10 +162,12 @@ class SessionStream final
 
   // Removes the watchers of jobs that ended from the router.
   void AfterUnlock() override {
+    // Set by the thread that filled a job's last message, which calls this
+    // next: no lock taken when no job ended.
+    if (!watchers_ended_.exchange(false, std::memory_order_acq_rel)) return;
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended;
     {
       absl::MutexLock lock(&mu_);
-      if (ended_watchers_.empty()) return;
       ended.swap(ended_watchers_);
     }
     for (auto& [id, watcher] : ended) {
@@ -321,6 +324,7 @@ class SessionStream final
       }
       if (ends) {
         ended_watchers_.emplace_back(id, std::move(job.watcher));
+        watchers_ended_.store(true, std::memory_order_release);
         jobs_.erase(found);
         order_.erase(it);
       } else {
@@ -352,6 +356,7 @@ class SessionStream final
   // Watchers of jobs that ended, for AfterUnlock() to remove.
   std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended_watchers_
       ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> watchers_ended_{false};
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   // Results lent to the message being written; returned before the next.
   LentResults lent_;

@@ -47,25 +47,6 @@ v1::JobInfo Job::Info() const {
   return info;
 }
 
-void Job::Start(uint32_t index, WorkerKey worker, int64_t now_us) {
-  TaskEntry& entry = entries[index];
-  entry.state = v1::TASK_STATE_RUNNING;
-  ++entry.attempt;
-  entry.dispatched_us = now_us;
-  entry.worker = worker;
-  --queued;
-  ++running;
-}
-
-void Job::Requeue(uint32_t index, bool delayed) {
-  TaskEntry& entry = entries[index];
-  entry.state = v1::TASK_STATE_QUEUED;
-  entry.worker = 0;
-  entry.delayed = delayed;
-  --running;
-  ++queued;
-}
-
 void Job::Finish(uint32_t index, std::unique_ptr<v1::TaskResult> result,
                  int64_t now_us) {
   TaskEntry& entry = entries[index];

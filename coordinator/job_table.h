@@ -74,10 +74,25 @@ struct Job {
   v1::JobInfo Info() const;
 
   // A QUEUED task starts its next attempt on `worker` at `now_us`.
-  void Start(uint32_t index, WorkerKey worker, int64_t now_us);
+  void Start(uint32_t index, WorkerKey worker, int64_t now_us) {
+    TaskEntry& entry = entries[index];
+    entry.state = v1::TASK_STATE_RUNNING;
+    ++entry.attempt;
+    entry.dispatched_us = now_us;
+    entry.worker = worker;
+    --queued;
+    ++running;
+  }
   // A RUNNING task lost its worker: QUEUED again, `delayed` if it waits out
   // a backoff.
-  void Requeue(uint32_t index, bool delayed);
+  void Requeue(uint32_t index, bool delayed) {
+    TaskEntry& entry = entries[index];
+    entry.state = v1::TASK_STATE_QUEUED;
+    entry.worker = 0;
+    entry.delayed = delayed;
+    --running;
+    ++queued;
+  }
   // Records the final result of a QUEUED or RUNNING task.
   // `result->state()` must be final.
   void Finish(uint32_t index, std::unique_ptr<v1::TaskResult> result,

@@ -60,14 +60,6 @@ absl::Duration Scheduler::Backoff(uint32_t attempt) const {
   return std::min(delay, options_.retry_backoff_max);
 }
 
-bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
-  if (cache == nullptr || cache->id != ref.job) {
-    cache = jobs_.Find(ref.job);
-    QFARM_CHECK(cache != nullptr) << "queued task of unknown job " << ref.job;
-  }
-  return cache->entries[ref.index].state == v1::TASK_STATE_QUEUED;
-}
-
 void Scheduler::Finish(Job& job, uint32_t index,
                        std::unique_ptr<v1::TaskResult> result, int64_t now_us,
                        Changes& changes) {
@@ -329,10 +321,10 @@ absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
                     outcome.workers_to_notify.end()),
         outcome.workers_to_notify.end());
     Job* cache = nullptr;
-    queue_.MaybeCompact([this, &cache](const TaskRef& ref)
-                            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                              return IsQueued(ref, cache);
-                            });
+    queue_.MaybeCompact([this, &cache](const TaskRef& ref) {
+      mu_.AssertHeld();  // Called within this scope, for the analysis.
+      return IsQueued(ref, cache);
+    });
     Commit(changes);
     journal = journal_;
   }

@@ -25,6 +25,14 @@ std::string Times(uint32_t n) {
 
 }  // namespace
 
+bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
+  if (cache == nullptr || cache->id != ref.job) {
+    cache = jobs_.Find(ref.job);
+    QFARM_CHECK(cache != nullptr) << "queued task of unknown job " << ref.job;
+  }
+  return cache->entries[ref.index].state == v1::TASK_STATE_QUEUED;
+}
+
 WorkerKey Scheduler::AddWorker(WorkerDesc desc) {
   const int64_t now = clock_->NowMicros();
   absl::MutexLock lock(&mu_);
@@ -166,8 +174,10 @@ void Scheduler::RecycleAssignments(
 void Scheduler::Assign(Worker& worker, size_t count, int64_t now_us,
                        std::vector<Dispatch>& out, size_t& open, Job*& cache) {
   constexpr size_t kNone = static_cast<size_t>(-1);
-  auto live = [this, &cache](const TaskRef& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                  mu_) { return IsQueued(ref, cache); };
+  auto live = [this, &cache](const TaskRef& ref) {
+    mu_.AssertHeld();  // Called within this scope, for the analysis.
+    return IsQueued(ref, cache);
+  };
   for (size_t k = 0; k < count; ++k) {
     if (open == kNone || static_cast<size_t>(out[open].assignments.size()) >=
                              options_.max_batch) {
@@ -196,16 +206,16 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
   const int64_t now = clock_->NowMicros();
   std::vector<Dispatch> out;
   absl::MutexLock lock(&mu_);
-  queue_.PromoteDue(
-      now, [this](const TaskRef& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        TaskEntry& entry = jobs_.Get(ref.job).entries[ref.index];
-        // Cancelled while it waited: nothing to do.
-        if (entry.state != v1::TASK_STATE_QUEUED || !entry.delayed) {
-          return false;
-        }
-        entry.delayed = false;
-        return true;
-      });
+  queue_.PromoteDue(now, [this](const TaskRef& ref) {
+    mu_.AssertHeld();  // Called within this scope, for the analysis.
+    TaskEntry& entry = jobs_.Get(ref.job).entries[ref.index];
+    // Cancelled while it waited: nothing to do.
+    if (entry.state != v1::TASK_STATE_QUEUED || !entry.delayed) {
+      return false;
+    }
+    entry.delayed = false;
+    return true;
+  });
   if (queue_.ready() == 0) return out;
   struct Turn {
     Worker* worker;

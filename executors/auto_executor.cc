@@ -83,6 +83,7 @@ void AutoExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
       accepted = true;
       unfinished_ += static_cast<int64_t>(assignments.size());
       ForEachJobRun(assignments, [&](size_t begin, size_t end, uint64_t job) {
+        mu_.AssertHeld();  // Called within this scope, for the analysis.
         std::shared_ptr<CancelToken> cancel =
             cancels_.Acquire(job, static_cast<int64_t>(end - begin));
         for (size_t i = begin; i < end; ++i) {
