@@ -199,8 +199,8 @@ class Parser {
       SkipSpace();
       if (pos_ >= text_.size() || text_[pos_] != ':') return Fail("expected :");
       ++pos_;
-      out.object.emplace_back(std::move(key), JsonValue());
-      if (!Value(out.object.back().second, depth + 1)) return false;
+      out.object.push_back({std::move(key), JsonValue()});
+      if (!Value(out.object.back().value, depth + 1)) return false;
       SkipSpace();
       if (pos_ >= text_.size()) return Fail("unterminated object");
       if (text_[pos_] == '}') {

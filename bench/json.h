@@ -17,6 +17,8 @@
 
 namespace qfarm::bench {
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
 
@@ -25,10 +27,16 @@ struct JsonValue {
   double number = 0;
   std::string string;
   std::vector<JsonValue> array;
-  std::vector<std::pair<std::string, JsonValue>> object;
+  // In order; std::pair of an incomplete type is refused by clang.
+  std::vector<JsonMember> object;
 
   // The member `key` of an object; a null value when absent.
   const JsonValue& Get(absl::string_view key) const;
+};
+
+struct JsonMember {
+  std::string name;
+  JsonValue value;
 };
 
 // INVALID_ARGUMENT with the offset of the first error.
