@@ -1,0 +1,25 @@
+// The Session call (proto/qfarm/v1/farm.proto): one bidirectional stream
+// on which a client runs many jobs. Each job is accepted as SubmitJob's are
+// (FarmService::AcceptJob()); responses carry the client's tag, the job id
+// once durable, its results as they become readable, and its end.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "coordinator/farm_service.h"
+#include "qfarm/v1/farm.grpc.pb.h"
+
+namespace qfarm::coordinator {
+
+// Results per WatchJob or Session message.
+inline constexpr size_t kResultsPerMessage = 4096;
+
+using SessionReactor =
+    grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>;
+
+// Starts the call of `client` (its address) on `service`, which must
+// outlive it. The reactor deletes itself when gRPC is done with it.
+SessionReactor* StartSession(FarmService* service, std::string client);
+
+}  // namespace qfarm::coordinator
