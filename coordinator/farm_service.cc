@@ -169,13 +169,13 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
   const auto count = static_cast<uint32_t>(tasks.size());
   // The reply waits until the job is durable: an accepted job survives a
   // restart.
-  absl::StatusOr<JobId> job =
-      AcceptJob(ClientOf(*context), std::move(tasks),
-                [reactor, response, count](JobId id, absl::Status durable) {
-                  response->set_job_id(id);
-                  response->set_task_count(count);
-                  reactor->Finish(ToGrpcStatus(durable));
-                });
+  absl::StatusOr<JobId> job = AcceptJob(
+      ClientOf(*context), std::move(tasks),
+      [reactor, response, count](JobId id, const absl::Status& durable) {
+        response->set_job_id(id);
+        response->set_task_count(count);
+        reactor->Finish(ToGrpcStatus(durable));
+      });
   if (!job.ok()) reactor->Finish(ToGrpcStatus(job.status()));
   return reactor;
 }
@@ -225,7 +225,7 @@ grpc::ServerUnaryReactor* FarmService::CancelJob(
   if (journal_ != nullptr) {
     // Answered once the cancellation is durable.
     journal_->WhenDurable(
-        [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
+        [reactor](const absl::Status& s) { reactor->Finish(ToGrpcStatus(s)); });
   } else {
     reactor->Finish(grpc::Status::OK);
   }
