@@ -11,6 +11,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -24,11 +25,58 @@
 #include "common/flags.h"
 #include "common/grpc_options.h"
 #include "common/process.h"
+#include "common/status_macros.h"
 #include "testing/http_test_server.h"
 
 #ifndef QFARM_BENCH_SCRIPT
 #define QFARM_BENCH_SCRIPT "seed_methods.py"
 #endif
+
+ABSL_FLAG(std::string, workload, qfarm::bench::WorkloadOptions().name,
+          "seed, scale, echo, cpu, http, mixed, latency or queue");
+ABSL_FLAG(std::string, methods, "",
+          "comma-separated methods (local:MODE, farm:MODE[xN], py:NAME) or "
+          "groups (local, farm, py, all)");
+ABSL_FLAG(int64_t, tasks, 0, "tasks in the workload (0: its default)");
+ABSL_FLAG(absl::Duration, sleep, absl::ZeroDuration(),
+          "the sleep of seed, scale and mixed, the server's delay for http (0: "
+          "the workload's default)");
+ABSL_FLAG(int64_t, cpu_units, 0, "SHA-256 iterations of a cpu task (0: 20000)");
+ABSL_FLAG(std::string, payload, "", "the text of echo tasks (default x)");
+ABSL_FLAG(bool, quick, false, "seed with 50ms sleeps instead of 1s");
+ABSL_FLAG(int64_t, workers, 0,
+          "worker processes of farm methods without xN (0: the workload's "
+          "default)");
+ABSL_FLAG(int64_t, slots, 0,
+          "tasks at once per executor: the local pool or each farm worker (0: "
+          "the workload's default; serial is always 1)");
+ABSL_FLAG(int64_t, runs, 1, "run each method N times and keep the median");
+ABSL_FLAG(absl::Duration, max_ideal, absl::Seconds(60),
+          "skip methods whose ideal wall time is longer");
+ABSL_FLAG(bool, journal, false,
+          "farm coordinators journal jobs and results to disk (durable); "
+          "without it they run --ephemeral");
+ABSL_FLAG(bool, python, false, "also run the seed's Python methods");
+ABSL_FLAG(std::string, python_bin, "",
+          "the Python interpreter (default /usr/bin/python3, then python3 on "
+          "PATH)");
+ABSL_FLAG(std::string, python_script, "",
+          "bench/seed_methods.py (default: beside the binary, then the source "
+          "tree)");
+ABSL_FLAG(std::string, output, "text", "text, json or csv");
+ABSL_FLAG(std::string, chart, "", "also write an SVG bar chart to FILE");
+ABSL_FLAG(std::string, chart_metric, "",
+          "wall, tps or p50 (default: tps for echo, p50 for latency, wall "
+          "otherwise)");
+ABSL_FLAG(std::string, coordinator, "",
+          "HOST:PORT: run farm methods on this farm instead of starting one "
+          "(one row; only this process is measured)");
+ABSL_FLAG(std::string, tls_ca, "", "with --coordinator: PEM CA bundle");
+ABSL_FLAG(std::string, tls_cert, "",
+          "with --coordinator: PEM client certificate");
+ABSL_FLAG(std::string, tls_key, "", "with --coordinator: PEM private key");
+ABSL_FLAG(std::string, token_file, "",
+          "with --coordinator: file holding the client token");
 
 namespace qfarm::bench {
 namespace {
@@ -174,236 +222,166 @@ Row Median(std::vector<Row> runs) {
   return median;
 }
 
-}  // namespace
+const CommandLine& Flags() {
+  static const auto* const flags =
+      new CommandLine(kUsage, {Flag(FLAGS_workload),
+                               Flag(FLAGS_methods),
+                               Flag(FLAGS_tasks, 0, 10'000'000),
+                               Flag(FLAGS_sleep),
+                               Flag(FLAGS_cpu_units, 0, 1'000'000'000),
+                               Flag(FLAGS_payload),
+                               Flag(FLAGS_quick),
+                               Flag(FLAGS_workers, 0, 1000),
+                               Flag(FLAGS_slots, 0, 1'000'000),
+                               Flag(FLAGS_runs, 1, 100),
+                               Flag(FLAGS_max_ideal),
+                               Flag(FLAGS_journal),
+                               Flag(FLAGS_python),
+                               Flag(FLAGS_python_bin),
+                               Flag(FLAGS_python_script),
+                               Flag(FLAGS_output),
+                               Flag(FLAGS_chart),
+                               Flag(FLAGS_chart_metric),
+                               Flag(FLAGS_coordinator),
+                               Flag(FLAGS_tls_ca),
+                               Flag(FLAGS_tls_cert),
+                               Flag(FLAGS_tls_key),
+                               Flag(FLAGS_token_file)});
+  return *flags;
+}
 
-int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
-                    std::ostream& err) {
-  WorkloadOptions workload_options;
-  std::string methods_text;
-  int64_t workers = 0;
-  int64_t slots = 0;
-  int64_t runs = 1;
-  bool python = false;
-  std::string python_bin;
-  std::string python_script;
-  std::string output = "text";
-  std::string chart;
-  std::string chart_metric;
-  absl::Duration max_ideal = absl::Seconds(60);
-  std::string coordinator;
-  TlsFiles tls;
-  std::string token_file;
-
-  FlagSet flags(kUsage);
-  flags.String("workload", &workload_options.name,
-               "seed, scale, echo, cpu, http, mixed, latency or queue");
-  flags.String("methods", &methods_text,
-               "comma-separated methods (local:MODE, farm:MODE[xN], "
-               "py:NAME) or groups (local, farm, py, all)");
-  int64_t tasks = 0;
-  flags.Int("tasks", &tasks, "tasks in the workload (0: its default)", 0,
-            10'000'000);
-  flags.Duration("sleep", &workload_options.sleep,
-                 "the sleep of seed, scale and mixed, the server's delay for "
-                 "http (0: the workload's default)");
-  flags.Int("cpu-units", &workload_options.cpu_units,
-            "SHA-256 iterations of a cpu task (0: 20000)", 0, 1'000'000'000);
-  flags.String("payload", &workload_options.payload,
-               "the text of echo tasks (default x)");
-  flags.Bool("quick", &workload_options.quick,
-             "seed with 50ms sleeps instead of 1s");
-  flags.Int("workers", &workers,
-            "worker processes of farm methods without xN (0: the workload's "
-            "default)",
-            0, 1000);
-  flags.Int("slots", &slots,
-            "tasks at once per executor: the local pool or each farm worker "
-            "(0: the workload's default; serial is always 1)",
-            0, 1'000'000);
-  flags.Int("runs", &runs, "run each method N times and keep the median", 1,
-            100);
-  flags.Duration("max-ideal", &max_ideal,
-                 "skip methods whose ideal wall time is longer");
-  bool journal = false;
-  flags.Bool("journal", &journal,
-             "farm coordinators journal jobs and results to disk (durable); "
-             "without it they run --ephemeral");
-  flags.Bool("python", &python, "also run the seed's Python methods");
-  flags.String("python-bin", &python_bin,
-               "the Python interpreter (default /usr/bin/python3, then "
-               "python3 on PATH)");
-  flags.String("python-script", &python_script,
-               "bench/seed_methods.py (default: beside the binary, then the "
-               "source tree)");
-  flags.String("output", &output, "text, json or csv");
-  flags.String("chart", &chart, "also write an SVG bar chart to FILE");
-  flags.String("chart-metric", &chart_metric,
-               "wall, tps or p50 (default: tps for echo, p50 for latency, "
-               "wall otherwise)");
-  flags.String("coordinator", &coordinator,
-               "HOST:PORT: run farm methods on this farm instead of starting "
-               "one (one row; only this process is measured)");
-  flags.String("tls-ca", &tls.ca, "with --coordinator: PEM CA bundle");
-  flags.String("tls-cert", &tls.cert,
-               "with --coordinator: PEM client certificate");
-  flags.String("tls-key", &tls.key, "with --coordinator: PEM private key");
-  flags.String("token-file", &token_file,
-               "with --coordinator: file holding the client token");
-
-  const auto usage = [&err](absl::string_view message) {
-    err << "qfarm bench: " << message << "\n";
-    return kExitUsage;
-  };
-  absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
-  if (!args.ok()) return usage(args.status().message());
-  if (flags.help_requested()) {
-    out << flags.Help();
-    return kExitOk;
-  }
-  if (!args->empty()) {
-    return usage(absl::StrCat("unexpected argument \"", (*args)[0],
-                              "\" (see qfarm bench --help)"));
-  }
-  if (output != "text" && output != "json" && output != "csv") {
-    return usage(
-        absl::StrCat("--output=", output, ": expected text, json or csv"));
-  }
-  workload_options.tasks = tasks;
-  absl::StatusOr<Workload> workload = MakeWorkload(workload_options);
-  if (!workload.ok()) return usage(workload.status().message());
-  ChartMetric metric =
-      workload->kind == WorkloadKind::kEcho      ? ChartMetric::kTasksPerSecond
-      : workload->kind == WorkloadKind::kLatency ? ChartMetric::kLatencyP50
-                                                 : ChartMetric::kWall;
-  if (!chart_metric.empty()) {
-    absl::StatusOr<ChartMetric> parsed = ParseChartMetric(chart_metric);
-    if (!parsed.ok()) return usage(parsed.status().message());
-    metric = *parsed;
-  }
+// What the parsed flags ask for, checked.
+struct Plan {
+  Workload workload;
   std::vector<Method> methods;
-  if (!methods_text.empty()) {
-    absl::StatusOr<std::vector<Method>> parsed = ParseMethods(methods_text);
-    if (!parsed.ok()) return usage(parsed.status().message());
-    methods = *std::move(parsed);
-  } else {
-    methods = DefaultMethods();
+  ChartMetric metric = ChartMetric::kWall;
+};
+
+// INVALID_ARGUMENT for a bad workload, method list or chart metric.
+absl::StatusOr<Plan> PlanFromFlags() {
+  Plan plan;
+  ASSIGN_OR_RETURN(plan.workload,
+                   MakeWorkload({.name = absl::GetFlag(FLAGS_workload),
+                                 .tasks = absl::GetFlag(FLAGS_tasks),
+                                 .sleep = absl::GetFlag(FLAGS_sleep),
+                                 .cpu_units = absl::GetFlag(FLAGS_cpu_units),
+                                 .payload = absl::GetFlag(FLAGS_payload),
+                                 .quick = absl::GetFlag(FLAGS_quick)}));
+  const WorkloadKind kind = plan.workload.kind;
+  plan.metric = kind == WorkloadKind::kEcho      ? ChartMetric::kTasksPerSecond
+                : kind == WorkloadKind::kLatency ? ChartMetric::kLatencyP50
+                                                 : ChartMetric::kWall;
+  if (const std::string metric = absl::GetFlag(FLAGS_chart_metric);
+      !metric.empty()) {
+    ASSIGN_OR_RETURN(plan.metric, ParseChartMetric(metric));
   }
-  if (python) {
+  if (const std::string methods = absl::GetFlag(FLAGS_methods);
+      !methods.empty()) {
+    ASSIGN_OR_RETURN(plan.methods, ParseMethods(methods));
+  } else {
+    plan.methods = DefaultMethods();
+  }
+  if (absl::GetFlag(FLAGS_python)) {
     for (const Method& m : PythonMethods()) {
-      const bool listed =
-          std::any_of(methods.begin(), methods.end(), [&m](const Method& x) {
+      const bool listed = std::any_of(
+          plan.methods.begin(), plan.methods.end(), [&m](const Method& x) {
             return x.placement == m.placement && x.mode == m.mode;
           });
-      if (!listed) methods.push_back(m);
+      if (!listed) plan.methods.push_back(m);
     }
   }
+  return plan;
+}
 
-  RunContext context;
-  context.workload = &*workload;
+// The context the flags ask for, but for the workload's tasks, the log
+// directory, the HTTP server and the progress counter. INVALID_ARGUMENT
+// for TLS or token files that cannot be read.
+absl::Status FillContextFromFlags(const Workload& workload,
+                                  RunContext& context) {
+  context.workload = &workload;
   context.cores = std::max(1u, std::thread::hardware_concurrency());
-  context.slots = slots;
-  context.workers = static_cast<int>(workers);
+  context.slots = absl::GetFlag(FLAGS_slots);
+  context.workers = static_cast<int>(absl::GetFlag(FLAGS_workers));
   context.bin_dir = SelfDirectory();
-  context.journal = journal;
-  context.python = python_bin.empty() ? FindPython() : python_bin;
-  context.script = python_script.empty() ? FindScript() : python_script;
-  if (!coordinator.empty()) {
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-        MakeChannelCredentials(tls);
-    if (!credentials.ok()) return usage(credentials.status().message());
-    context.external = {.address = coordinator, .credentials = *credentials};
-    if (!token_file.empty()) {
-      absl::StatusOr<std::string> token = ReadTokenFile(token_file);
-      if (!token.ok()) return usage(token.status().message());
-      context.external.token = *std::move(token);
-    }
-    context.use_external = true;
+  context.journal = absl::GetFlag(FLAGS_journal);
+  const std::string python = absl::GetFlag(FLAGS_python_bin);
+  context.python = python.empty() ? FindPython() : python;
+  const std::string script = absl::GetFlag(FLAGS_python_script);
+  context.script = script.empty() ? FindScript() : script;
+  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  if (coordinator.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ChannelCredentials> credentials,
+      MakeChannelCredentials({.cert = absl::GetFlag(FLAGS_tls_cert),
+                              .key = absl::GetFlag(FLAGS_tls_key),
+                              .ca = absl::GetFlag(FLAGS_tls_ca)}));
+  context.external = {.address = coordinator, .credentials = credentials};
+  if (const std::string file = absl::GetFlag(FLAGS_token_file); !file.empty()) {
+    ASSIGN_OR_RETURN(context.external.token, ReadTokenFile(file));
   }
-  char dir_template[] = "/tmp/qfarm-bench.XXXXXX";
-  if (mkdtemp(dir_template) == nullptr) {
-    err << "qfarm bench: cannot make a temporary directory\n";
-    return kExitFailed;
-  }
-  context.log_dir = dir_template;
+  context.use_external = true;
+  return absl::OkStatus();
+}
 
-  if (workload->kind == WorkloadKind::kCpu ||
-      workload->kind == WorkloadKind::kMixed) {
-    workload->cpu_task_s = MeasureCpuTaskSeconds(workload->cpu_units);
-  }
-  std::unique_ptr<testing::HttpTestServer> http_server;
-  if (workload->kind == WorkloadKind::kHttp) {
-    absl::StatusOr<std::unique_ptr<testing::HttpTestServer>> started =
-        testing::HttpTestServer::Start();
-    if (!started.ok()) {
-      err << "qfarm bench: the local HTTP server did not start: "
-          << started.status().message() << "\n";
-      return kExitFailed;
-    }
-    http_server = *std::move(started);
-    context.http_base = http_server->Url("");
-  }
-  const std::vector<v1::Task> task_list =
-      BuildTasks(*workload, context.http_base);
-  context.tasks = &task_list;
-
-  ProgressLine progress(&err == &std::cerr && isatty(STDERR_FILENO) == 1);
-  context.progress = progress.counter();
-  Report report;
-  report.workload = workload->name;
-  report.title = workload->Title();
-  report.ideal = workload->IdealFormula();
-  report.cores = context.cores;
-
-  if (workload->kind == WorkloadKind::kQueue) {
-    progress.Begin("[1/1] coordinator queue", workload->tasks);
+// Runs each method --runs times into one row (the median); with
+// --coordinator, the farm methods collapse into one row.
+void RunMethods(const Plan& plan, const RunContext& context,
+                ProgressLine& progress, Report& report) {
+  const Workload& workload = plan.workload;
+  if (workload.kind == WorkloadKind::kQueue) {
+    progress.Begin("[1/1] coordinator queue", workload.tasks);
     report.rows.push_back(RunQueueMemory(context));
     progress.End();
-  } else {
-    // With --coordinator, the farm methods collapse into one row.
-    bool external_done = false;
-    for (size_t i = 0; i < methods.size(); ++i) {
-      const Method& method = methods[i];
-      if (method.placement == Placement::kFarm && context.use_external) {
-        if (external_done) continue;
-        external_done = true;
-      }
-      const Sizing sizing = SizeMethod(method, context);
-      const double ideal =
-          IdealSeconds(*workload, sizing.total_slots, context.cores);
-      if (ideal > absl::ToDoubleSeconds(max_ideal)) {
-        report.rows.push_back(
-            {.method = sizing.label,
-             .slots = sizing.total_slots,
-             .tasks = workload->tasks,
-             .ideal_s = ideal,
-             .note = absl::StrFormat(
-                 "skipped: the ideal %.0f s is over --max-ideal", ideal),
-             .skipped = true});
-        continue;
-      }
-      std::vector<Row> attempts;
-      for (int64_t r = 0; r < runs; ++r) {
-        progress.Begin(
-            absl::StrFormat("[%d/%d] %s", i + 1, methods.size(), sizing.label),
-            workload->tasks);
-        switch (method.placement) {
-          case Placement::kLocal:
-            attempts.push_back(RunLocalMethod(method, context));
-            break;
-          case Placement::kFarm:
-            attempts.push_back(RunFarmMethod(method, context));
-            break;
-          case Placement::kPython:
-            attempts.push_back(RunPythonMethod(method, context));
-            break;
-        }
-        progress.End();
-      }
-      report.rows.push_back(Median(std::move(attempts)));
-    }
+    return;
   }
-  if (http_server != nullptr) http_server->Stop();
+  bool external_done = false;
+  for (size_t i = 0; i < plan.methods.size(); ++i) {
+    const Method& method = plan.methods[i];
+    if (method.placement == Placement::kFarm && context.use_external) {
+      if (external_done) continue;
+      external_done = true;
+    }
+    const Sizing sizing = SizeMethod(method, context);
+    const double ideal =
+        IdealSeconds(workload, sizing.total_slots, context.cores);
+    if (ideal > absl::ToDoubleSeconds(absl::GetFlag(FLAGS_max_ideal))) {
+      report.rows.push_back(
+          {.method = sizing.label,
+           .slots = sizing.total_slots,
+           .tasks = workload.tasks,
+           .ideal_s = ideal,
+           .note = absl::StrFormat(
+               "skipped: the ideal %.0f s is over --max-ideal", ideal),
+           .skipped = true});
+      continue;
+    }
+    std::vector<Row> attempts;
+    for (int64_t r = 0; r < absl::GetFlag(FLAGS_runs); ++r) {
+      progress.Begin(absl::StrFormat("[%d/%d] %s", i + 1, plan.methods.size(),
+                                     sizing.label),
+                     workload.tasks);
+      switch (method.placement) {
+        case Placement::kLocal:
+          attempts.push_back(RunLocalMethod(method, context));
+          break;
+        case Placement::kFarm:
+          attempts.push_back(RunFarmMethod(method, context));
+          break;
+        case Placement::kPython:
+          attempts.push_back(RunPythonMethod(method, context));
+          break;
+      }
+      progress.End();
+    }
+    report.rows.push_back(Median(std::move(attempts)));
+  }
+}
 
+// Prints the report (and writes the chart); returns the exit code and
+// removes the children's logs unless a method failed to run.
+int Finish(const Report& report, ChartMetric metric, const std::string& log_dir,
+           std::ostream& out, std::ostream& err) {
+  const std::string output = absl::GetFlag(FLAGS_output);
   if (output == "json") {
     out << FormatJson(report);
   } else if (output == "csv") {
@@ -422,7 +400,7 @@ int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
     }
     if (!row.skipped && row.ok < row.tasks) code = kExitFailed;
   }
-  if (!chart.empty()) {
+  if (const std::string chart = absl::GetFlag(FLAGS_chart); !chart.empty()) {
     std::ofstream file(chart);
     file << FormatSvg(report, metric);
     if (!file.good()) {
@@ -431,12 +409,79 @@ int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
     }
   }
   if (keep_logs) {
-    err << "qfarm bench: logs kept in " << context.log_dir << "\n";
+    err << "qfarm bench: logs kept in " << log_dir << "\n";
   } else {
     std::error_code ignored;
-    std::filesystem::remove_all(context.log_dir, ignored);
+    std::filesystem::remove_all(log_dir, ignored);
   }
   return code;
+}
+
+}  // namespace
+
+int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
+                    std::ostream& err) {
+  const auto usage = [&err](absl::string_view message) {
+    err << "qfarm bench: " << message << "\n";
+    return kExitUsage;
+  };
+  absl::StatusOr<ParsedArgs> args = Flags().Parse(raw_args);
+  if (!args.ok()) return usage(args.status().message());
+  if (args->help) {
+    out << Flags().Help();
+    return kExitOk;
+  }
+  if (!args->positional.empty()) {
+    return usage(absl::StrCat("unexpected argument \"", args->positional[0],
+                              "\" (see qfarm bench --help)"));
+  }
+  const std::string output = absl::GetFlag(FLAGS_output);
+  if (output != "text" && output != "json" && output != "csv") {
+    return usage(
+        absl::StrCat("--output=", output, ": expected text, json or csv"));
+  }
+  absl::StatusOr<Plan> plan = PlanFromFlags();
+  if (!plan.ok()) return usage(plan.status().message());
+  Workload& workload = plan->workload;
+  RunContext context;
+  if (absl::Status filled = FillContextFromFlags(workload, context);
+      !filled.ok()) {
+    return usage(filled.message());
+  }
+  char dir_template[] = "/tmp/qfarm-bench.XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) {
+    err << "qfarm bench: cannot make a temporary directory\n";
+    return kExitFailed;
+  }
+  context.log_dir = dir_template;
+  if (workload.kind == WorkloadKind::kCpu ||
+      workload.kind == WorkloadKind::kMixed) {
+    workload.cpu_task_s = MeasureCpuTaskSeconds(workload.cpu_units);
+  }
+  std::unique_ptr<testing::HttpTestServer> http_server;
+  if (workload.kind == WorkloadKind::kHttp) {
+    absl::StatusOr<std::unique_ptr<testing::HttpTestServer>> started =
+        testing::HttpTestServer::Start();
+    if (!started.ok()) {
+      err << "qfarm bench: the local HTTP server did not start: "
+          << started.status().message() << "\n";
+      return kExitFailed;
+    }
+    http_server = *std::move(started);
+    context.http_base = http_server->Url("");
+  }
+  const std::vector<v1::Task> task_list =
+      BuildTasks(workload, context.http_base);
+  context.tasks = &task_list;
+  ProgressLine progress(&err == &std::cerr && isatty(STDERR_FILENO) == 1);
+  context.progress = progress.counter();
+  Report report{.workload = workload.name,
+                .title = workload.Title(),
+                .ideal = workload.IdealFormula(),
+                .cores = context.cores};
+  RunMethods(*plan, context, progress, report);
+  if (http_server != nullptr) http_server->Stop();
+  return Finish(report, plan->metric, context.log_dir, out, err);
 }
 
 }  // namespace qfarm::bench

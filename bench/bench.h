@@ -10,17 +10,18 @@
 // directory of the running binary and stop them by PID afterwards.
 #pragma once
 
+#include <iosfwd>
 #include <string>
 #include <vector>
-
-#include "cli/cli.h"
 
 namespace qfarm::bench {
 
 // `args` are the command's arguments without the word "bench". Returns the
 // exit code: 0 when every method that ran finished every task OK, 1 when
 // one did not, 2 for usage errors.
-// The report goes to `out`, errors and progress to `err`.
+// The report goes to `out`, errors and progress to `err`. Parses into the
+// process's Abseil flags (defined in bench.cc): one call at a time per
+// process.
 int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out,
                     std::ostream& err);
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,32 @@
 #include "common/flags.h"
 #include "common/grpc_options.h"
 #include "common/task_spec.h"
+
+ABSL_FLAG(std::string, coordinator, "",
+          "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, then "
+          "127.0.0.1:50051");
+ABSL_FLAG(std::string, output, "text", "text or json (JSON Lines)");
+ABSL_FLAG(std::string, from, "",
+          "read task specs from FILE, one a line (- for stdin; blank lines and "
+          "lines starting with # are skipped)");
+ABSL_FLAG(int64_t, repeat, 1, "repeat the list of specs N times");
+ABSL_FLAG(bool, local, false,
+          "run in this process on a local pool instead of the farm");
+ABSL_FLAG(std::string, mode, "thread",
+          "with --local: serial, thread, async or auto");
+ABSL_FLAG(int64_t, slots, 0,
+          "with --local: tasks at once (0: 4 for thread, 10000 for async and "
+          "auto)");
+ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
+          "default per-task timeout for specs without @timeout= (0: none)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle: connect with TLS, checking the coordinator's "
+          "certificate against it");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for mutual TLS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the client token the coordinator expects");
 
 namespace qfarm::client {
 namespace {
@@ -101,25 +128,52 @@ std::optional<size_t> BenchWordAt(const std::vector<std::string>& args) {
   return std::nullopt;
 }
 
+// Every flag of every command, in the order of the help.
+const CommandLine& Flags() {
+  static const auto* const flags = new CommandLine(
+      kUsage,
+      {Flag(FLAGS_coordinator), Flag(FLAGS_output), Flag(FLAGS_from),
+       Flag(FLAGS_repeat, 1, 100'000'000), Flag(FLAGS_local), Flag(FLAGS_mode),
+       Flag(FLAGS_slots, 0, 1'000'000), Flag(FLAGS_timeout), Flag(FLAGS_tls_ca),
+       Flag(FLAGS_tls_cert), Flag(FLAGS_tls_key), Flag(FLAGS_token_file)});
+  return *flags;
+}
+
+// The flags' values, once parsed.
 struct Options {
   std::string coordinator;
-  std::string output = "text";
+  std::string output;
   std::string from;
   int64_t repeat = 1;
   bool local = false;
-  std::string mode = "thread";
+  std::string mode;
   int64_t slots = 0;
-  absl::Duration timeout = absl::ZeroDuration();
+  absl::Duration timeout;
   TlsFiles tls;
   std::string token_file;
 };
 
+Options OptionsFromFlags() {
+  return {.coordinator = absl::GetFlag(FLAGS_coordinator),
+          .output = absl::GetFlag(FLAGS_output),
+          .from = absl::GetFlag(FLAGS_from),
+          .repeat = absl::GetFlag(FLAGS_repeat),
+          .local = absl::GetFlag(FLAGS_local),
+          .mode = absl::GetFlag(FLAGS_mode),
+          .slots = absl::GetFlag(FLAGS_slots),
+          .timeout = absl::GetFlag(FLAGS_timeout),
+          .tls = {.cert = absl::GetFlag(FLAGS_tls_cert),
+                  .key = absl::GetFlag(FLAGS_tls_key),
+                  .ca = absl::GetFlag(FLAGS_tls_ca)},
+          .token_file = absl::GetFlag(FLAGS_token_file)};
+}
+
 class Cli {
  public:
   Cli(const CliStreams& io, std::string default_coordinator, BenchCommand bench)
-      : io_(io), bench_(std::move(bench)) {
-    options_.coordinator = std::move(default_coordinator);
-  }
+      : io_(io),
+        bench_(std::move(bench)),
+        default_coordinator_(std::move(default_coordinator)) {}
 
   int Run(const std::vector<std::string>& raw_args) {
     if (bench_) {
@@ -127,20 +181,23 @@ class Cli {
         return RunBench(raw_args, *at);
       }
     }
-    FlagSet flags(kUsage);
-    DefineFlags(flags);
-    absl::StatusOr<std::vector<std::string>> args = flags.Parse(raw_args);
-    if (!args.ok()) return Usage(args.status().message());
+    absl::StatusOr<ParsedArgs> parsed = Flags().Parse(raw_args);
+    if (!parsed.ok()) return Usage(parsed.status().message());
+    options_ = OptionsFromFlags();
+    if (options_.coordinator.empty()) {
+      options_.coordinator = default_coordinator_;
+    }
+    const std::vector<std::string>& args = parsed->positional;
     if (options_.output != "text" && options_.output != "json") {
       return Usage(absl::StrCat("--output=", options_.output,
                                 ": expected text or json"));
     }
-    if (args->empty() || (*args)[0] == "help") {
-      if (args->size() > 1) return Help((*args)[1], flags);
-      *io_.out << flags.Help();
-      return args->empty() && !flags.help_requested() ? kExitUsage : kExitOk;
+    if (args.empty() || args[0] == "help") {
+      if (args.size() > 1) return Help(args[1]);
+      *io_.out << Flags().Help();
+      return args.empty() && !parsed->help ? kExitUsage : kExitOk;
     }
-    const std::string command = (*args)[0];
+    const std::string& command = args[0];
     if (command == "bench" && bench_) {
       // Flags given as `--name value` before the word: the parser found it.
       return RunBench(raw_args,
@@ -148,15 +205,15 @@ class Cli {
                           std::find(raw_args.begin(), raw_args.end(), "bench") -
                           raw_args.begin()));
     }
-    std::vector<std::string> rest(args->begin() + 1, args->end());
-    if (flags.help_requested()) return Help(command, flags);
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (parsed->help) return Help(command);
     const bool takes_specs = command == "map" || command == "submit";
-    if (!takes_specs && (flags.WasSet("from") || flags.WasSet("repeat"))) {
+    if (!takes_specs && (parsed->Given("from") || parsed->Given("repeat"))) {
       return Usage(
           absl::StrCat("--from and --repeat do not apply to ", command));
     }
-    if (command != "map" && (flags.WasSet("local") || flags.WasSet("mode") ||
-                             flags.WasSet("slots"))) {
+    if (command != "map" && (parsed->Given("local") || parsed->Given("mode") ||
+                             parsed->Given("slots"))) {
       return Usage(
           absl::StrCat("--local, --mode and --slots apply to map "
                        "only, not to ",
@@ -180,38 +237,6 @@ class Cli {
   }
 
  private:
-  // Every flag of every command, into options_.
-  void DefineFlags(FlagSet& flags) {
-    flags.String("coordinator", &options_.coordinator,
-                 "HOST:PORT of the coordinator; defaults to "
-                 "$QFARM_COORDINATOR, then 127.0.0.1:50051");
-    flags.String("output", &options_.output, "text or json (JSON Lines)");
-    flags.String("from", &options_.from,
-                 "read task specs from FILE, one a line (- for stdin; blank "
-                 "lines and lines starting with # are skipped)");
-    flags.Int("repeat", &options_.repeat, "repeat the list of specs N times", 1,
-              100'000'000);
-    flags.Bool("local", &options_.local,
-               "run in this process on a local pool instead of the farm");
-    flags.String("mode", &options_.mode,
-                 "with --local: serial, thread, async or auto");
-    flags.Int("slots", &options_.slots,
-              "with --local: tasks at once (0: 4 for thread, 10000 for "
-              "async and auto)",
-              0, 1'000'000);
-    flags.Duration("timeout", &options_.timeout,
-                   "default per-task timeout for specs without @timeout= "
-                   "(0: none)");
-    flags.String("tls-ca", &options_.tls.ca,
-                 "PEM CA bundle: connect with TLS, checking the "
-                 "coordinator's certificate against it");
-    flags.String("tls-cert", &options_.tls.cert,
-                 "PEM client certificate for mutual TLS (with --tls-key)");
-    flags.String("tls-key", &options_.tls.key, "PEM private key of --tls-cert");
-    flags.String("token-file", &options_.token_file,
-                 "file holding the client token the coordinator expects");
-  }
-
   // `qfarm bench`: every argument but the word itself goes to the bench.
   int RunBench(const std::vector<std::string>& raw_args, size_t word) {
     std::vector<std::string> args = raw_args;
@@ -230,7 +255,7 @@ class Cli {
     return kExitFailed;
   }
 
-  int Help(const std::string& command, const FlagSet& flags) {
+  int Help(const std::string& command) {
     if (command == "bench" && bench_) return bench_({"--help"}, io_);
     for (const CommandHelp& help : kCommandHelp) {
       if (command == help.name) {
@@ -238,7 +263,7 @@ class Cli {
         return kExitOk;
       }
     }
-    *io_.out << flags.Help();
+    *io_.out << Flags().Help();
     return kExitOk;
   }
 
@@ -472,6 +497,7 @@ class Cli {
 
   CliStreams io_;
   const BenchCommand bench_;
+  const std::string default_coordinator_;
   Options options_;
   std::unique_ptr<FarmClient> client_;
   FarmClient* farm_ = nullptr;  // client_, for commands that use the farm.

@@ -29,7 +29,9 @@ using BenchCommand = std::function<int(const std::vector<std::string>& args,
 
 // `args` excludes the program name. The coordinator address defaults to
 // `default_coordinator` ($QFARM_COORDINATOR or 127.0.0.1:50051 in main).
-// Without `bench`, `qfarm bench` is an unknown command.
+// Without `bench`, `qfarm bench` is an unknown command. Parses into the
+// process's Abseil flags (defined in cli.cc): one call at a time per
+// process.
 int RunCli(const std::vector<std::string>& args,
            const std::string& default_coordinator, const CliStreams& io,
            const BenchCommand& bench = nullptr);

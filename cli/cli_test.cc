@@ -11,6 +11,7 @@ namespace qfarm::client {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct CliRun {
   int code;
@@ -92,6 +93,23 @@ TEST(CliTest, SpecsFromStdinRepeatedAndFlagsAnywhere) {
   EXPECT_THAT(lines[0], HasSubstr("\"value\":\"x\""));
   EXPECT_THAT(lines[5], HasSubstr("\"index\":5"));
   EXPECT_THAT(lines[5], HasSubstr("\"value\":\"y\""));
+}
+
+TEST(CliTest, FlagsOfOneRunDoNotLeakIntoTheNext) {
+  CliRun json = Cli({"map", "--local", "--output=json", "echo:a"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"value\":\"a\""));
+  CliRun text = Cli({"map", "--local", "echo:a"});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_THAT(text.out, Not(HasSubstr("\"value\"")));
+  // --local did not stay set either: without it, map needs the farm.
+  EXPECT_EQ(Cli({"map", "echo:a"}).code, 1);
+}
+
+TEST(CliTest, FlagNamesTakeDashesOnly) {
+  CliRun r = Cli({"map", "--local", "--token_file=x", "echo:a"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown flag --token_file"));
 }
 
 TEST(CliTest, FailedTaskExitsOne) {

@@ -1,11 +1,73 @@
 // qfarm-coordinator: accepts jobs from clients and spreads their tasks over
 // the workers that dial in. Prints "qfarm-coordinator listening on HOST:PORT"
 // as its first line on stdout; stops cleanly on SIGINT or SIGTERM.
-#include <iostream>
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "common/flags.h"
 #include "coordinator/run_coordinator.h"
+
+using qfarm::coordinator::CoordinatorCommand;
+using qfarm::coordinator::SchedulerOptions;
+
+// Defaults come from the option structs, so they are stated once.
+ABSL_FLAG(std::string, listen, CoordinatorCommand().options.listen,
+          "HOST:PORT to serve clients and workers on; port 0 picks a free one");
+ABSL_FLAG(int64_t, max_queued,
+          static_cast<int64_t>(SchedulerOptions().max_queued),
+          "most tasks waiting for a worker, across all jobs; a job that does "
+          "not fit is refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_attempts,
+          static_cast<int64_t>(SchedulerOptions().default_max_attempts),
+          "attempts for tasks that do not set their own");
+ABSL_FLAG(std::string, data_dir, CoordinatorCommand().data_dir,
+          "directory of the journal (journal.db): accepted jobs and results "
+          "survive a restart on the same directory");
+ABSL_FLAG(bool, ephemeral, false,
+          "keep everything in memory: no journal, nothing survives a restart");
+ABSL_FLAG(std::string, journal_sync, CoordinatorCommand().journal_sync,
+          "full: fsync every commit (survives a machine crash); normal: fsync "
+          "at checkpoints (survives a process crash)");
+ABSL_FLAG(absl::Duration, heartbeat_timeout,
+          SchedulerOptions().heartbeat_timeout,
+          "a worker silent this long is declared dead and its tasks run "
+          "elsewhere");
+ABSL_FLAG(absl::Duration, retry_backoff, SchedulerOptions().retry_backoff_base,
+          "first wait before a task whose worker was lost runs again; doubles "
+          "per attempt, at most 5s");
+ABSL_FLAG(
+    int64_t, max_tasks_per_job,
+    static_cast<int64_t>(CoordinatorCommand().options.limits.max_tasks_per_job),
+    "most tasks in one job; a bigger job is refused with "
+    "INVALID_ARGUMENT");
+ABSL_FLAG(int64_t, max_jobs_per_client,
+          static_cast<int64_t>(
+              CoordinatorCommand().options.limits.max_jobs_per_client),
+          "most unfinished jobs one client address may have; more is "
+          "RESOURCE_EXHAUSTED (0: no bound)");
+ABSL_FLAG(absl::Duration, max_sleep, qfarm::TaskLimits().max_sleep,
+          "longest sleep (and per-task timeout) a task may ask for");
+ABSL_FLAG(int64_t, max_cpu_units, qfarm::TaskLimits().max_cpu_units,
+          "most iterations a cpu task may ask for");
+ABSL_FLAG(int64_t, max_payload_bytes,
+          static_cast<int64_t>(qfarm::TaskLimits().max_text_bytes),
+          "largest echo payload or http URL");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT to serve Prometheus metrics on (/metrics); empty: none");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve TLS (with --tls-key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle: require client certificates signed by it (mutual "
+          "TLS)");
+ABSL_FLAG(std::string, client_token_file, "",
+          "file holding the token clients must send as \"authorization: "
+          "Bearer TOKEN\"");
+ABSL_FLAG(std::string, worker_token_file, "",
+          "file holding the token workers must send");
 
 namespace {
 
@@ -18,106 +80,57 @@ constexpr char kUsage[] =
     "when 0 was asked (then \"qfarm-coordinator metrics on HOST:PORT\" with\n"
     "--metrics-listen); stops on SIGINT or SIGTERM.";
 
-// The flags that need a conversion before they go into the options.
-struct Numbers {
-  int64_t max_queued = 1'000'000;
-  int64_t max_attempts = 3;
-  int64_t max_tasks_per_job = 1'000'000;
-  int64_t max_jobs_per_client = 1000;
-  absl::Duration max_sleep = absl::Hours(24);
-  int64_t max_cpu_units = 1'000'000'000;
-  int64_t max_text_bytes = 1 << 20;
-};
-
-// Every flag, into `command` and `n`.
-void DefineFlags(qfarm::FlagSet& flags,
-                 qfarm::coordinator::CoordinatorCommand& command, Numbers& n) {
+// The command the flags ask for.
+CoordinatorCommand FromFlags() {
+  CoordinatorCommand command;
   qfarm::coordinator::CoordinatorOptions& options = command.options;
-  flags.String("listen", &options.listen,
-               "HOST:PORT to serve clients and workers on; port 0 picks a "
-               "free one");
-  flags.Int("max-queued", &n.max_queued,
-            "most tasks waiting for a worker, across all jobs; a job that "
-            "does not fit is refused with RESOURCE_EXHAUSTED",
-            1, int64_t{1} << 32);
-  flags.Int("max-attempts", &n.max_attempts,
-            "attempts for tasks that do not set their own", 1, 100);
-  flags.String("data-dir", &command.data_dir,
-               "directory of the journal (journal.db): accepted jobs and "
-               "results survive a restart on the same directory");
-  flags.Bool("ephemeral", &command.ephemeral,
-             "keep everything in memory: no journal, nothing survives a "
-             "restart");
-  flags.String("journal-sync", &command.journal_sync,
-               "full: fsync every commit (survives a machine crash); "
-               "normal: fsync at checkpoints (survives a process crash)");
-  flags.Duration("heartbeat-timeout", &options.scheduler.heartbeat_timeout,
-                 "a worker silent this long is declared dead and its tasks "
-                 "run elsewhere");
-  flags.Duration("retry-backoff", &options.scheduler.retry_backoff_base,
-                 "first wait before a task whose worker was lost runs "
-                 "again; doubles per attempt, at most 5s");
-  flags.Int("max-tasks-per-job", &n.max_tasks_per_job,
-            "most tasks in one job; a bigger job is refused with "
-            "INVALID_ARGUMENT",
-            1, int64_t{1} << 32);
-  flags.Int("max-jobs-per-client", &n.max_jobs_per_client,
-            "most unfinished jobs one client address may have; more is "
-            "RESOURCE_EXHAUSTED (0: no bound)",
-            0, int64_t{1} << 32);
-  flags.Duration("max-sleep", &n.max_sleep,
-                 "longest sleep (and per-task timeout) a task may ask for");
-  flags.Int("max-cpu-units", &n.max_cpu_units,
-            "most iterations a cpu task may ask for", 0, int64_t{1} << 40);
-  flags.Int("max-payload-bytes", &n.max_text_bytes,
-            "largest echo payload or http URL", 0, 64 << 20);
-  flags.String("metrics-listen", &options.metrics_listen,
-               "HOST:PORT to serve Prometheus metrics on (/metrics); "
-               "empty: none");
-  flags.String("tls-cert", &options.tls.cert,
-               "PEM certificate chain: serve TLS (with --tls-key)");
-  flags.String("tls-key", &options.tls.key, "PEM private key of --tls-cert");
-  flags.String("tls-ca", &options.tls.ca,
-               "PEM CA bundle: require client certificates signed by it "
-               "(mutual TLS)");
-  flags.String("client-token-file", &command.client_token_file,
-               "file holding the token clients must send as "
-               "\"authorization: Bearer TOKEN\"");
-  flags.String("worker-token-file", &command.worker_token_file,
-               "file holding the token workers must send");
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.tls = {.cert = absl::GetFlag(FLAGS_tls_cert),
+                 .key = absl::GetFlag(FLAGS_tls_key),
+                 .ca = absl::GetFlag(FLAGS_tls_ca)};
+  options.limits.max_tasks_per_job =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_tasks_per_job));
+  options.limits.max_jobs_per_client =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_jobs_per_client));
+  SchedulerOptions& scheduler = options.scheduler;
+  scheduler.max_queued = static_cast<size_t>(absl::GetFlag(FLAGS_max_queued));
+  scheduler.default_max_attempts =
+      static_cast<uint32_t>(absl::GetFlag(FLAGS_max_attempts));
+  scheduler.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
+  scheduler.retry_backoff_base = absl::GetFlag(FLAGS_retry_backoff);
+  scheduler.limits.max_sleep = absl::GetFlag(FLAGS_max_sleep);
+  scheduler.limits.max_timeout = absl::GetFlag(FLAGS_max_sleep);
+  scheduler.limits.max_cpu_units = absl::GetFlag(FLAGS_max_cpu_units);
+  scheduler.limits.max_text_bytes =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes));
+  command.data_dir = absl::GetFlag(FLAGS_data_dir);
+  command.ephemeral = absl::GetFlag(FLAGS_ephemeral);
+  command.journal_sync = absl::GetFlag(FLAGS_journal_sync);
+  command.client_token_file = absl::GetFlag(FLAGS_client_token_file);
+  command.worker_token_file = absl::GetFlag(FLAGS_worker_token_file);
+  return command;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  qfarm::coordinator::CoordinatorCommand command;
-  qfarm::coordinator::CoordinatorOptions& options = command.options;
-  Numbers n;
-  qfarm::FlagSet flags(kUsage);
-  DefineFlags(flags, command, n);
-  auto args = flags.Parse(argc, argv);
-  if (!args.ok()) {
-    std::cerr << "qfarm-coordinator: " << args.status().message() << "\n";
-    return 2;
+  using qfarm::Flag;
+  const qfarm::CommandLine flags(
+      kUsage,
+      {Flag(FLAGS_listen), Flag(FLAGS_max_queued, 1, int64_t{1} << 32),
+       Flag(FLAGS_max_attempts, 1, 100), Flag(FLAGS_data_dir),
+       Flag(FLAGS_ephemeral), Flag(FLAGS_journal_sync),
+       Flag(FLAGS_heartbeat_timeout), Flag(FLAGS_retry_backoff),
+       Flag(FLAGS_max_tasks_per_job, 1, int64_t{1} << 32),
+       Flag(FLAGS_max_jobs_per_client, 0, int64_t{1} << 32),
+       Flag(FLAGS_max_sleep), Flag(FLAGS_max_cpu_units, 0, int64_t{1} << 40),
+       Flag(FLAGS_max_payload_bytes, 0, 64 << 20), Flag(FLAGS_metrics_listen),
+       Flag(FLAGS_tls_cert), Flag(FLAGS_tls_key), Flag(FLAGS_tls_ca),
+       Flag(FLAGS_client_token_file), Flag(FLAGS_worker_token_file)});
+  if (std::optional<int> exit =
+          flags.ParseFlagsOnly(argc, argv, "qfarm-coordinator")) {
+    return *exit;
   }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!args->empty()) {
-    std::cerr << "qfarm-coordinator: unexpected argument \"" << (*args)[0]
-              << "\" (see --help)\n";
-    return 2;
-  }
-  qfarm::coordinator::SchedulerOptions& scheduler = options.scheduler;
-  scheduler.max_queued = static_cast<size_t>(n.max_queued);
-  scheduler.default_max_attempts = static_cast<uint32_t>(n.max_attempts);
-  scheduler.limits.max_sleep = n.max_sleep;
-  scheduler.limits.max_timeout = n.max_sleep;
-  scheduler.limits.max_cpu_units = n.max_cpu_units;
-  scheduler.limits.max_text_bytes = static_cast<size_t>(n.max_text_bytes);
-  options.limits.max_tasks_per_job = static_cast<size_t>(n.max_tasks_per_job);
-  options.limits.max_jobs_per_client =
-      static_cast<size_t>(n.max_jobs_per_client);
-  return qfarm::coordinator::RunCoordinator(std::move(command));
+  return qfarm::coordinator::RunCoordinator(FromFlags());
 }

@@ -3,13 +3,18 @@
 // "listening on HOST:PORT" as its first line on stdout, with the real port
 // when 0 was asked; stops on SIGINT or SIGTERM and exits 0.
 #include <iostream>
+#include <optional>
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "common/flags.h"
 #include "common/signals.h"
 #include "testing/http_test_server.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "IP:PORT to serve on; port 0 picks a free one");
 
 namespace {
 
@@ -42,24 +47,12 @@ bool SplitHostPort(absl::string_view text, std::string* host, int* port) {
 
 int main(int argc, char** argv) {
   qfarm::BlockTerminationSignals();
-  std::string listen = "127.0.0.1:0";
-  qfarm::FlagSet flags(kUsage);
-  flags.String("listen", &listen,
-               "IP:PORT to serve on; port 0 picks a free one");
-  auto args = flags.Parse(argc, argv);
-  if (!args.ok()) {
-    std::cerr << "qfarm-http-test-server: " << args.status().message() << "\n";
-    return 2;
+  const qfarm::CommandLine flags(kUsage, {qfarm::Flag(FLAGS_listen)});
+  if (std::optional<int> exit =
+          flags.ParseFlagsOnly(argc, argv, "qfarm-http-test-server")) {
+    return *exit;
   }
-  if (flags.help_requested()) {
-    std::cout << flags.Help();
-    return 0;
-  }
-  if (!args->empty()) {
-    std::cerr << "qfarm-http-test-server: unexpected argument \"" << (*args)[0]
-              << "\" (see --help)\n";
-    return 2;
-  }
+  const std::string listen = absl::GetFlag(FLAGS_listen);
   qfarm::testing::HttpTestServerOptions options;
   if (!SplitHostPort(listen, &options.host, &options.port)) {
     std::cerr << "qfarm-http-test-server: --listen=" << listen

@@ -1,145 +1,135 @@
 #include "common/flags.h"
 
-#include "absl/strings/ascii.h"
+#include <algorithm>
+#include <iostream>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
-#include "common/task_spec.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
 
 namespace qfarm {
+namespace {
 
-void FlagSet::String(std::string name, std::string* value, std::string help) {
-  flags_.push_back({.name = std::move(name),
-                    .help = std::move(help),
-                    .default_text = value->empty() ? "" : *value,
-                    .parse = [value](absl::string_view text) {
-                      *value = std::string(text);
-                      return absl::OkStatus();
-                    }});
+std::string Dashed(absl::string_view name) {
+  return absl::StrReplaceAll(name, {{"_", "-"}});
 }
 
-void FlagSet::Int(std::string name, int64_t* value, std::string help,
-                  int64_t min, int64_t max) {
-  const std::string flag_name = name;
-  flags_.push_back(
-      {.name = std::move(name),
-       .help = std::move(help),
-       .default_text = absl::StrCat(*value),
-       .parse = [value, min, max, flag_name](absl::string_view text) {
-         int64_t parsed = 0;
-         if (!absl::SimpleAtoi(text, &parsed)) {
-           return absl::InvalidArgumentError(absl::StrCat(
-               "--", flag_name, "=", text, ": not a whole number"));
-         }
-         if (parsed < min || parsed > max) {
-           return absl::InvalidArgumentError(
-               absl::StrCat("--", flag_name, "=", text, ": must be within ",
-                            min, "..", max));
-         }
-         *value = parsed;
-         return absl::OkStatus();
-       }});
+absl::CommandLineFlag& Handle(const FlagSpec& spec) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(spec.name);
+  QFARM_CHECK(flag != nullptr) << "flag " << spec.name << " is not defined";
+  return *flag;
 }
 
-void FlagSet::Bool(std::string name, bool* value, std::string help) {
-  const std::string flag_name = name;
-  flags_.push_back(
-      {.name = std::move(name),
-       .help = std::move(help),
-       .default_text = *value ? "true" : "false",
-       .is_bool = true,
-       .parse = [value, flag_name](absl::string_view text) {
-         if (text == "true" || text == "1" || text == "yes") {
-           *value = true;
-         } else if (text == "false" || text == "0" || text == "no") {
-           *value = false;
-         } else {
-           return absl::InvalidArgumentError(absl::StrCat(
-               "--", flag_name, "=", text, ": expected true or false"));
-         }
-         return absl::OkStatus();
-       }});
+// What a value of the flag's type looks like, for an error.
+absl::string_view Expected(const absl::CommandLineFlag& flag) {
+  if (flag.IsOfType<bool>()) return "expected true or false";
+  if (flag.IsOfType<int64_t>()) return "not a whole number";
+  if (flag.IsOfType<absl::Duration>()) {
+    return "expected a duration with a unit, for example 250ms, 1s, 2m";
+  }
+  return "not a valid value";
 }
 
-void FlagSet::Duration(std::string name, absl::Duration* value,
-                       std::string help) {
-  const std::string flag_name = name;
-  flags_.push_back({.name = std::move(name),
-                    .help = std::move(help),
-                    .default_text = absl::FormatDuration(*value),
-                    .parse = [value, flag_name](absl::string_view text) {
-                      absl::StatusOr<absl::Duration> d =
-                          ParseDurationFlag(text);
-                      if (!d.ok()) {
-                        return absl::InvalidArgumentError(absl::StrCat(
-                            "--", flag_name, ": ", d.status().message()));
-                      }
-                      *value = *d;
-                      return absl::OkStatus();
-                    }});
+}  // namespace
+
+FlagSpec Flag(const absl::Flag<int64_t>& flag, int64_t min, int64_t max) {
+  return {std::string(absl::GetFlagReflectionHandle(flag).Name()),
+          std::make_pair(min, max)};
 }
 
-FlagSet::Flag* FlagSet::Find(absl::string_view name) {
-  for (Flag& flag : flags_) {
-    if (flag.name == name) return &flag;
+bool ParsedArgs::Given(absl::string_view dashed_name) const {
+  return std::find(given.begin(), given.end(), dashed_name) != given.end();
+}
+
+CommandLine::CommandLine(std::string usage, std::vector<FlagSpec> flags)
+    : usage_(std::move(usage)), flags_(std::move(flags)) {}
+
+const FlagSpec* CommandLine::Find(absl::string_view dashed_name) const {
+  // Only the dashed spelling: `--max_queued` is unknown.
+  if (absl::StrContains(dashed_name, '_')) return nullptr;
+  for (const FlagSpec& spec : flags_) {
+    if (Dashed(spec.name) == dashed_name) return &spec;
   }
   return nullptr;
 }
 
-bool FlagSet::WasSet(absl::string_view name) const {
-  for (const Flag& flag : flags_) {
-    if (flag.name == name) return flag.set;
+absl::Status CommandLine::Set(const FlagSpec& spec,
+                              absl::string_view dashed_name,
+                              absl::string_view value) const {
+  absl::CommandLineFlag& flag = Handle(spec);
+  std::string error;
+  if (!flag.ParseFrom(value, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", dashed_name, "=", value, ": ", Expected(flag)));
   }
-  return false;
+  if (spec.range) {
+    const int64_t parsed = *flag.TryGet<int64_t>();
+    if (parsed < spec.range->first || parsed > spec.range->second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", dashed_name, "=", value, ": must be within ",
+                       spec.range->first, "..", spec.range->second));
+    }
+  }
+  if (flag.IsOfType<absl::Duration>() &&
+      *flag.TryGet<absl::Duration>() < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", dashed_name, "=", value, ": must not be negative"));
+  }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> FlagSet::Parse(int argc, char** argv) {
+absl::StatusOr<ParsedArgs> CommandLine::Parse(int argc, char** argv) const {
   return Parse(
       std::vector<std::string>(argv + (argc > 0 ? 1 : 0), argv + argc));
 }
 
-absl::StatusOr<std::vector<std::string>> FlagSet::Parse(
-    const std::vector<std::string>& args) {
-  std::vector<std::string> positional;
+absl::StatusOr<ParsedArgs> CommandLine::Parse(
+    const std::vector<std::string>& args) const {
+  for (const FlagSpec& spec : flags_) {
+    absl::CommandLineFlag& flag = Handle(spec);
+    std::string error;
+    QFARM_CHECK(flag.ParseFrom(flag.DefaultValue(), &error)) << error;
+  }
+  ParsedArgs parsed;
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];
     if (arg == "--") {
-      positional.insert(positional.end(), args.begin() + i + 1, args.end());
+      parsed.positional.insert(parsed.positional.end(), args.begin() + i + 1,
+                               args.end());
       break;
     }
     if (arg == "-h" || arg == "--help" || arg == "-help") {
-      help_requested_ = true;
+      parsed.help = true;
       continue;
     }
-    if (arg.size() < 2 || arg[0] != '-' || arg == "-") {
-      positional.emplace_back(arg);
+    if (arg.size() < 2 || arg[0] != '-') {
+      parsed.positional.emplace_back(arg);
       continue;
     }
-    absl::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
-    absl::string_view name = body;
-    absl::string_view value;
-    bool has_value = false;
-    if (size_t eq = body.find('='); eq != absl::string_view::npos) {
-      name = body.substr(0, eq);
-      value = body.substr(eq + 1);
-      has_value = true;
+    absl::string_view name = arg.substr(arg[1] == '-' ? 2 : 1);
+    std::optional<absl::string_view> value;
+    if (size_t eq = name.find('='); eq != absl::string_view::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
     }
-    Flag* flag = Find(name);
-    if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
-      Flag* negated = Find(name.substr(2));
-      if (negated != nullptr && negated->is_bool) {
-        RETURN_IF_ERROR(negated->parse("false"));
-        negated->set = true;
-        continue;
-      }
+    const FlagSpec* spec = Find(name);
+    if (spec == nullptr && !value && absl::ConsumePrefix(&name, "no")) {
+      spec = Find(name);
+      if (spec != nullptr && Handle(*spec).IsOfType<bool>()) value = "false";
+      if (!value) spec = nullptr;
     }
-    if (flag == nullptr) {
+    if (spec == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name, " (see --help)"));
+          absl::StrCat("unknown flag ", args[i].substr(0, args[i].find('=')),
+                       " (see --help)"));
     }
-    if (!has_value) {
-      if (flag->is_bool) {
+    if (!value) {
+      if (Handle(*spec).IsOfType<bool>()) {
         value = "true";
       } else if (i + 1 < args.size()) {
         value = args[++i];
@@ -148,20 +138,40 @@ absl::StatusOr<std::vector<std::string>> FlagSet::Parse(
             absl::StrCat("flag --", name, " needs a value"));
       }
     }
-    RETURN_IF_ERROR(flag->parse(value));
-    flag->set = true;
+    if (absl::Status set = Set(*spec, name, *value); !set.ok()) return set;
+    parsed.given.push_back(std::string(name));
   }
-  return positional;
+  return parsed;
 }
 
-std::string FlagSet::Help() const {
+std::optional<int> CommandLine::ParseFlagsOnly(
+    int argc, char** argv, absl::string_view program) const {
+  absl::StatusOr<ParsedArgs> args = Parse(argc, argv);
+  if (!args.ok()) {
+    std::cerr << program << ": " << args.status().message() << "\n";
+    return 2;
+  }
+  if (args->help) {
+    std::cout << Help();
+    return 0;
+  }
+  if (!args->positional.empty()) {
+    std::cerr << program << ": unexpected argument \"" << args->positional[0]
+              << "\" (see --help)\n";
+    return 2;
+  }
+  return std::nullopt;
+}
+
+std::string CommandLine::Help() const {
   std::string out = absl::StrCat(usage_, "\n\nFlags:\n");
-  for (const Flag& flag : flags_) {
-    absl::StrAppend(&out, "  --", flag.name);
-    if (!flag.is_bool) absl::StrAppend(&out, "=VALUE");
-    absl::StrAppend(&out, "\n      ", flag.help);
-    if (!flag.default_text.empty()) {
-      absl::StrAppend(&out, " (default: ", flag.default_text, ")");
+  for (const FlagSpec& spec : flags_) {
+    const absl::CommandLineFlag& flag = Handle(spec);
+    absl::StrAppend(&out, "  --", Dashed(spec.name));
+    if (!flag.IsOfType<bool>()) absl::StrAppend(&out, "=VALUE");
+    absl::StrAppend(&out, "\n      ", flag.Help());
+    if (const std::string value = flag.DefaultValue(); !value.empty()) {
+      absl::StrAppend(&out, " (default: ", value, ")");
     }
     absl::StrAppend(&out, "\n");
   }

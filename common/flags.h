@@ -1,67 +1,97 @@
-// Command-line flags for qfarm's binaries: `--name=value` or `--name value`,
-// anywhere among the positional arguments (as git and kubectl users expect);
-// `--` ends the flags; `--help` / `-h` asks for help. Names use dashes.
+// Command lines of qfarm's binaries, on Abseil's flags. Flags are defined
+// with ABSL_FLAG (names with underscores, as C++ needs) and given with
+// dashes: `--max-queued=5` or `--max-queued 5`, anywhere among the
+// positional arguments (as git and kubectl users expect); `--` ends the
+// flags; `--help`, `-help` or `-h` asks for help; a bool flag also takes
+// `--name` and `--noname`. Abseil parses and holds each value
+// (CommandLineFlag::ParseFrom); this layer only splits the arguments and
+// reports errors, because absl::ParseCommandLine exits the process (status
+// 1) on a bad flag and knows only underscore names.
 //
-//   std::string address = "127.0.0.1:50051";
-//   FlagSet flags("qfarm-worker --coordinator=HOST:PORT ...");
-//   flags.String("coordinator", &address, "HOST:PORT of the coordinator");
-//   absl::StatusOr<std::vector<std::string>> args = flags.Parse(argc, argv);
+//   ABSL_FLAG(int64_t, max_queued, 1000, "most tasks waiting");
+//   ...
+//   const qfarm::CommandLine command_line(
+//       "usage: qfarm-coordinator [flags]",
+//       {qfarm::Flag(FLAGS_max_queued, 1, 1 << 20)});
+//   absl::StatusOr<qfarm::ParsedArgs> args = command_line.Parse(argc, argv);
 //   if (!args.ok()) { std::cerr << args.status().message(); return 2; }
-//   if (flags.help_requested()) { std::cout << flags.Help(); return 0; }
+//   if (args->help) { std::cout << command_line.Help(); return 0; }
+//   int64_t max_queued = absl::GetFlag(FLAGS_max_queued);
 //
-// Thread-compatible. Values are written only by Parse().
+// (or `if (auto exit = command_line.ParseFlagsOnly(argc, argv, "NAME"))
+// return *exit;` in a main() without positional arguments).
+//
+// Parse() sets the process's flags, first returning its own flags to their
+// defaults, so each parse sees only its arguments (a library entry point
+// may parse once per call). Thread-compatible: one parse at a time.
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 
 namespace qfarm {
 
-class FlagSet {
+// One flag a command line accepts: its Abseil name and, for int64_t flags,
+// the values allowed.
+struct FlagSpec {
+  std::string name;
+  std::optional<std::pair<int64_t, int64_t>> range;
+};
+
+template <typename T>
+FlagSpec Flag(const absl::Flag<T>& flag) {
+  return {std::string(absl::GetFlagReflectionHandle(flag).Name()),
+          std::nullopt};
+}
+// An int64_t flag that must lie within [min, max].
+FlagSpec Flag(const absl::Flag<int64_t>& flag, int64_t min, int64_t max);
+
+struct ParsedArgs {
+  // The arguments that are not flags, in order.
+  std::vector<std::string> positional;
+  bool help = false;
+  // Dashed names of the flags given, in order, repeats included.
+  std::vector<std::string> given;
+
+  bool Given(absl::string_view dashed_name) const;
+};
+
+class CommandLine {
  public:
-  explicit FlagSet(std::string usage) : usage_(std::move(usage)) {}
+  // `flags` in the order Help() lists them.
+  CommandLine(std::string usage, std::vector<FlagSpec> flags);
 
-  void String(std::string name, std::string* value, std::string help);
-  void Int(std::string name, int64_t* value, std::string help,
-           int64_t min = INT64_MIN, int64_t max = INT64_MAX);
-  // `--name`, `--name=true|false`.
-  void Bool(std::string name, bool* value, std::string help);
-  // A duration with a unit: 250ms, 1s, 2m.
-  void Duration(std::string name, absl::Duration* value, std::string help);
+  // `args` without the program name. INVALID_ARGUMENT naming the flag (with
+  // dashes) for an unknown flag, a missing value, a value Abseil cannot
+  // parse, an int64_t out of its range and a negative absl::Duration; the
+  // flags' values are then unspecified.
+  absl::StatusOr<ParsedArgs> Parse(const std::vector<std::string>& args) const;
+  absl::StatusOr<ParsedArgs> Parse(int argc, char** argv) const;
 
-  // Parses arguments (without the program name). Returns the positional
-  // ones in order. INVALID_ARGUMENT naming the flag for unknown flags, bad
-  // values and missing values.
-  absl::StatusOr<std::vector<std::string>> Parse(
-      const std::vector<std::string>& args);
-  absl::StatusOr<std::vector<std::string>> Parse(int argc, char** argv);
+  // For a main() that takes no positional arguments: parses argv; prints
+  // Help() to stdout and returns 0 on --help; prints "PROGRAM: MESSAGE" to
+  // stderr and returns 2 on an error or a positional argument; otherwise
+  // returns nullopt and main() goes on.
+  std::optional<int> ParseFlagsOnly(int argc, char** argv,
+                                    absl::string_view program) const;
 
-  bool help_requested() const { return help_requested_; }
-  // Usage line, then one paragraph per flag with its default.
+  // The usage text, then each flag with its help and default.
   std::string Help() const;
-  // Whether `name` was given on the command line.
-  bool WasSet(absl::string_view name) const;
 
  private:
-  struct Flag {
-    std::string name;
-    std::string help;
-    std::string default_text;
-    bool is_bool = false;
-    bool set = false;
-    std::function<absl::Status(absl::string_view)> parse;
-  };
-  Flag* Find(absl::string_view name);
+  const FlagSpec* Find(absl::string_view dashed_name) const;
+  absl::Status Set(const FlagSpec& spec, absl::string_view dashed_name,
+                   absl::string_view value) const;
 
   std::string usage_;
-  std::vector<Flag> flags_;
-  bool help_requested_ = false;
+  std::vector<FlagSpec> flags_;
 };
 
 }  // namespace qfarm
