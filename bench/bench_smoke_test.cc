@@ -7,8 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "bench/json.h"
 #include "bench/xml_check.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/subprocess.h"
 
@@ -55,11 +56,13 @@ TEST(BenchSmokeTest, PythonRowsJsonAndChart) {
       {BinPath("qfarm"), "--workload=seed", "bench", "--quick", "--python",
        "--methods=local:async", "--output=json", "--chart=" + chart});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  absl::StatusOr<JsonValue> doc = ParseJson(r.out);
-  ASSERT_TRUE(doc.ok()) << doc.status() << "\n" << r.out;
+  google::protobuf::Struct doc;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &doc).ok())
+      << r.out;
   std::vector<std::string> methods;
-  for (const JsonValue& row : doc->Get("rows").array) {
-    methods.push_back(row.Get("method").string);
+  for (const google::protobuf::Value& row :
+       doc.fields().at("rows").list_value().values()) {
+    methods.push_back(row.struct_value().fields().at("method").string_value());
   }
   // The Python rows are there even where Python or uvloop is missing (as
   // skipped rows with a note).

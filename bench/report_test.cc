@@ -2,8 +2,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "bench/json.h"
 #include "bench/xml_check.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace qfarm::bench {
@@ -90,21 +91,39 @@ TEST(FormatTest, TableHasEveryRowAndTheLegend) {
   EXPECT_TRUE(absl::StartsWith(lines[6], "IDEAL: ceil(tasks / slots)"));
 }
 
+// The member `key` of a JSON object.
+const google::protobuf::Value& At(const google::protobuf::Value& object,
+                                  const std::string& key) {
+  return object.struct_value().fields().at(key);
+}
+
 TEST(FormatTest, JsonParsesBackWithEveryRow) {
-  absl::StatusOr<JsonValue> doc = ParseJson(FormatJson(SampleReport()));
-  ASSERT_TRUE(doc.ok()) << doc.status();
-  EXPECT_EQ(doc->Get("workload").string, "seed");
-  EXPECT_EQ(doc->Get("cores").number, 2);
-  const std::vector<JsonValue>& rows = doc->Get("rows").array;
-  ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0].Get("method").string, "local:async");
-  EXPECT_NEAR(rows[0].Get("wall_over_ideal").number, 1.004, 1e-9);
-  EXPECT_EQ(rows[0].Get("max_concurrency").number, 10);
-  EXPECT_EQ(rows[0].Get("usage").Get("voluntary_cs").number, 20);
-  EXPECT_EQ(rows[1].Get("processes").array[0].Get("name").string,
+  Report report = SampleReport();
+  report.rows[1].note =
+      "bad\xFF"
+      "byte";
+  google::protobuf::Value doc;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(FormatJson(report), &doc)
+          .ok());
+  EXPECT_EQ(At(doc, "workload").string_value(), "seed");
+  EXPECT_EQ(At(doc, "cores").number_value(), 2);
+  const auto& rows = At(doc, "rows").list_value().values();
+  ASSERT_EQ(rows.size(), 4);
+  EXPECT_EQ(At(rows[0], "method").string_value(), "local:async");
+  EXPECT_NEAR(At(rows[0], "wall_over_ideal").number_value(), 1.004, 1e-9);
+  EXPECT_EQ(At(rows[0], "max_concurrency").number_value(), 10);
+  EXPECT_EQ(At(At(rows[0], "usage"), "voluntary_cs").number_value(), 20);
+  EXPECT_EQ(At(At(rows[1], "processes").list_value().values(0), "name")
+                .string_value(),
             "coordinator");
-  EXPECT_EQ(rows[2].Get("note").string, "a note, with \"quotes\" & a comma");
-  EXPECT_TRUE(rows[3].Get("skipped").boolean);
+  EXPECT_EQ(At(rows[1], "note").string_value(),
+            "bad\xEF\xBF\xBD"
+            "byte");
+  EXPECT_EQ(At(rows[2], "method").string_value(), "py:process <default>");
+  EXPECT_EQ(At(rows[2], "note").string_value(),
+            "a note, with \"quotes\" & a comma");
+  EXPECT_TRUE(At(rows[3], "skipped").bool_value());
 }
 
 TEST(FormatTest, CsvQuotesAndHasEveryRow) {

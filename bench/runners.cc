@@ -14,12 +14,13 @@
 #include "absl/time/clock.h"
 #include "bench/child_process.h"
 #include "bench/farm_processes.h"
-#include "bench/json.h"
 #include "bench/usage.h"
 #include "client/local_pool.h"
 #include "common/clock.h"
 #include "executors/executor.h"
 #include "executors/task_kinds.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace qfarm::bench {
 namespace {
@@ -103,14 +104,26 @@ std::vector<std::string> CoordinatorFlags(const RunContext& context,
   return flags;
 }
 
-Usage UsageFromJson(const JsonValue& u) {
-  Usage usage;
-  usage.user_s = u.Get("user_s").number;
-  usage.sys_s = u.Get("sys_s").number;
-  usage.voluntary_cs = static_cast<int64_t>(u.Get("voluntary_cs").number);
-  usage.involuntary_cs = static_cast<int64_t>(u.Get("involuntary_cs").number);
-  usage.peak_rss_bytes = static_cast<int64_t>(u.Get("peak_rss_bytes").number);
-  return usage;
+// The member `key` of a JSON object; null (0, "", empty) when absent.
+const google::protobuf::Value& Member(const google::protobuf::Struct& object,
+                                      const std::string& key) {
+  auto it = object.fields().find(key);
+  return it != object.fields().end()
+             ? it->second
+             : google::protobuf::Value::default_instance();
+}
+
+int64_t Integer(const google::protobuf::Struct& object,
+                const std::string& key) {
+  return static_cast<int64_t>(Member(object, key).number_value());
+}
+
+Usage UsageFromJson(const google::protobuf::Struct& u) {
+  return {.user_s = Member(u, "user_s").number_value(),
+          .sys_s = Member(u, "sys_s").number_value(),
+          .voluntary_cs = Integer(u, "voluntary_cs"),
+          .involuntary_cs = Integer(u, "involuntary_cs"),
+          .peak_rss_bytes = Integer(u, "peak_rss_bytes")};
 }
 
 }  // namespace
@@ -453,45 +466,45 @@ Row RunPythonMethod(const Method& method, const RunContext& context) {
   absl::StatusOr<std::string> out = (*child)->ReadAll(absl::Hours(2));
   absl::StatusOr<int> code = (*child)->WaitFor(absl::Seconds(60));
   if (!code.ok()) (*child)->Stop(absl::Seconds(1));
-  absl::StatusOr<JsonValue> doc =
-      out.ok() ? ParseJson(*out) : absl::StatusOr<JsonValue>(out.status());
-  if (!doc.ok() || doc->type != JsonValue::Type::kObject) {
+  google::protobuf::Struct doc;
+  if (!out.ok() ||
+      !google::protobuf::util::JsonStringToMessage(*out, &doc).ok()) {
     row.skipped = true;
     row.note =
         absl::StrCat(context.python, " ", context.script, " failed (exit ",
                      code.ok() ? *code : -1, "); see ", log_path);
     return row;
   }
-  const std::string error = doc->Get("error").string;
-  const JsonValue& times = doc->Get("times_us");
-  if (!error.empty() && times.array.empty()) {
+  const std::string error = Member(doc, "error").string_value();
+  const google::protobuf::ListValue& times =
+      Member(doc, "times_us").list_value();
+  if (!error.empty() && times.values().empty()) {
     row.skipped = true;
     row.note = error;
     return row;
   }
   row.note = error;
-  row.slots = static_cast<int64_t>(doc->Get("slots").number);
+  row.slots = Integer(doc, "slots");
   row.ideal_s = IdealSeconds(w, row.slots, context.cores);
-  row.wall_s = doc->Get("wall_s").number;
-  const JsonValue& usage = doc->Get("usage");
+  row.wall_s = Member(doc, "wall_s").number_value();
+  const google::protobuf::Struct& usage = Member(doc, "usage").struct_value();
   row.usage = UsageFromJson(usage);
-  row.baseline_rss_bytes =
-      static_cast<int64_t>(usage.Get("baseline_rss_bytes").number);
+  row.baseline_rss_bytes = Integer(usage, "baseline_rss_bytes");
   row.processes.push_back(
       {.name = "python", .pid = (*child)->pid(), .usage = row.usage});
   TaskLog log(static_cast<size_t>(w.tasks), 0);
-  for (size_t i = 0; i < times.array.size(); ++i) {
-    const std::vector<JsonValue>& t = times.array[i].array;
+  for (int i = 0; i < times.values_size(); ++i) {
+    const auto& t = times.values(i).list_value().values();
     if (t.size() < 4) continue;
-    const auto us = [&t](size_t k) {
-      return static_cast<int64_t>(t[k].number);
+    const auto us = [&t](int k) {
+      return static_cast<int64_t>(t[k].number_value());
     };
-    log.AddTimes(i, {us(0), us(1)}, us(2) - us(3), true);
+    log.AddTimes(static_cast<size_t>(i), {us(0), us(1)}, us(2) - us(3), true);
   }
   Count(context, log.received());
   Finish(log, &row);
   // Per-task success is the script's count.
-  row.ok = static_cast<int64_t>(doc->Get("ok").number);
+  row.ok = Integer(doc, "ok");
   if (row.ok < row.tasks && row.note.empty()) {
     row.note = absl::StrCat(row.tasks - row.ok, " tasks did not succeed");
   }

@@ -16,13 +16,11 @@ std::string ExecutorName(const v1::TaskResult& result);
 // then the value, or the error when the task did not succeed).
 std::string FormatResultText(const v1::TaskResult& result);
 
-// One JSON object, no newline: index, job_id, status, value, error, worker,
-// executor, attempt and the four timestamps (Unix microseconds).
+// One JSON object, no newline, with the fields in this order: index,
+// job_id (numbers), status, value, error, worker, executor (strings; see
+// JsonString() in common/json.h: bytes outside UTF-8 become U+FFFD),
+// attempt and the four timestamps (numbers, Unix microseconds).
 std::string FormatResultJson(const v1::TaskResult& result);
-
-// A JSON string literal, quotes included, with control characters and
-// invalid UTF-8 bytes escaped so every line parses.
-std::string JsonQuote(absl::string_view text);
 
 // "job 7: done, 10 tasks: 10 ok, 0 failed, 0 timed out, 0 cancelled".
 std::string FormatJobInfo(const v1::JobInfo& info);

@@ -1,6 +1,8 @@
 #include "cli/result_format.h"
 
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace qfarm::client {
@@ -43,12 +45,59 @@ TEST(ResultFormatTest, JsonHasEveryField) {
             "\"started_us\":30,\"finished_us\":40}");
 }
 
-TEST(ResultFormatTest, JsonQuoteEscapes) {
-  EXPECT_EQ(JsonQuote("a\"b\\c\n\t"), "\"a\\\"b\\\\c\\n\\t\"");
-  EXPECT_EQ(JsonQuote(std::string("\x01", 1)), "\"\\u0001\"");
-  EXPECT_EQ(JsonQuote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // Valid UTF-8 kept.
-  EXPECT_EQ(JsonQuote("\xff"), "\"\\ufffd\"");             // Invalid replaced.
-  EXPECT_EQ(JsonQuote("\xc3"), "\"\\ufffd\"");             // Truncated.
+// The JSON Lines contract of `qfarm map --output=json` (README): one object
+// a line, the documented names, numbers as JSON numbers, any payload as a
+// valid JSON string.
+TEST(ResultFormatTest, JsonLineParsesWithDocumentedNamesAndTypes) {
+  v1::TaskResult r = Result();
+  r.set_job_id(uint64_t{1} << 40);
+  r.set_finished_us(1'796'633'422'157'104);
+  const std::string r_fffd = "\xEF\xBF\xBD";
+  const std::vector<std::pair<std::string, std::string>> payloads = {
+      {"caf\xC3\xA9 \xF0\x9F\x98\x80", "caf\xC3\xA9 \xF0\x9F\x98\x80"},
+      {"a\"b\\c\n\t\x01</x>", "a\"b\\c\n\t\x01</x>"},
+      {"bad\xFF"
+       "byte\xC3",
+       "bad" + r_fffd + "byte" + r_fffd},
+      {"\xED\xA0\x80", r_fffd + r_fffd + r_fffd}};
+  for (const auto& [payload, expected] : payloads) {
+    r.set_value(payload);
+    r.set_error(payload);
+    const std::string line = FormatResultJson(r);
+    EXPECT_EQ(line.find('\n'), std::string::npos);
+    google::protobuf::Struct object;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &object).ok())
+        << line;
+    const auto& fields = object.fields();
+    EXPECT_EQ(fields.size(), 12u);
+    const auto number = [&fields](const std::string& name) {
+      EXPECT_EQ(fields.at(name).kind_case(),
+                google::protobuf::Value::kNumberValue)
+          << name;
+      return fields.at(name).number_value();
+    };
+    const auto text = [&fields](const std::string& name) {
+      EXPECT_EQ(fields.at(name).kind_case(),
+                google::protobuf::Value::kStringValue)
+          << name;
+      return fields.at(name).string_value();
+    };
+    EXPECT_EQ(number("index"), 3);
+    EXPECT_EQ(number("job_id"), static_cast<double>(uint64_t{1} << 40));
+    EXPECT_EQ(text("status"), "ok");
+    EXPECT_EQ(text("value"), expected);
+    EXPECT_EQ(text("error"), expected);
+    EXPECT_EQ(text("worker"), "worker-2");
+    EXPECT_EQ(text("executor"), "thread-1");
+    EXPECT_EQ(number("attempt"), 1);
+    EXPECT_EQ(number("queued_us"), 10);
+    EXPECT_EQ(number("dispatched_us"), 20);
+    EXPECT_EQ(number("started_us"), 30);
+    EXPECT_EQ(number("finished_us"), 1'796'633'422'157'104.0);
+    // In the documented order.
+    EXPECT_LT(line.find("\"job_id\""), line.find("\"status\""));
+    EXPECT_LT(line.find("\"executor\""), line.find("\"attempt\""));
+  }
 }
 
 TEST(ResultFormatTest, JobInfo) {
