@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -22,10 +23,12 @@
 #include "bench/runners.h"
 #include "bench/workload.h"
 #include "common/auth.h"
+#include "common/common_flags.h"
 #include "common/flags.h"
 #include "common/grpc_options.h"
 #include "common/process.h"
 #include "common/status_macros.h"
+#include "executors/kind_runner.h"
 #include "testing/http_test_server.h"
 
 #ifndef QFARM_BENCH_SCRIPT
@@ -33,7 +36,10 @@
 #endif
 
 ABSL_FLAG(std::string, workload, qfarm::bench::WorkloadOptions().name,
-          "seed, scale, echo, cpu, http, mixed, latency or queue");
+          "seed, scale, echo, cpu, http, mixed, latency, queue or custom");
+ABSL_FLAG(std::string, spec, "",
+          "with --workload=custom: the task, KIND:ARG (a kind of your own "
+          "needs the bench of a binary that registers it, or --coordinator)");
 ABSL_FLAG(std::string, methods, "",
           "comma-separated methods (local:MODE, farm:MODE[xN], py:NAME) or "
           "groups (local, farm, py, all)");
@@ -47,9 +53,6 @@ ABSL_FLAG(bool, quick, false, "seed with 50ms sleeps instead of 1s");
 ABSL_FLAG(int64_t, workers, 0,
           "worker processes of farm methods without xN (0: the workload's "
           "default)");
-ABSL_FLAG(int64_t, slots, 0,
-          "tasks at once per executor: the local pool or each farm worker (0: "
-          "the workload's default; serial is always 1)");
 ABSL_FLAG(int64_t, runs, 1, "run each method N times and keep the median");
 ABSL_FLAG(absl::Duration, max_ideal, absl::Seconds(60),
           "skip methods whose ideal wall time is longer");
@@ -63,20 +66,10 @@ ABSL_FLAG(std::string, python_bin, "",
 ABSL_FLAG(std::string, python_script, "",
           "bench/seed_methods.py (default: beside the binary, then the source "
           "tree)");
-ABSL_FLAG(std::string, output, "text", "text, json or csv");
 ABSL_FLAG(std::string, chart, "", "also write an SVG bar chart to FILE");
 ABSL_FLAG(std::string, chart_metric, "",
           "wall, tps or p50 (default: tps for echo, p50 for latency, wall "
           "otherwise)");
-ABSL_FLAG(std::string, coordinator, "",
-          "HOST:PORT: run farm methods on this farm instead of starting one "
-          "(one row; only this process is measured)");
-ABSL_FLAG(std::string, tls_ca, "", "with --coordinator: PEM CA bundle");
-ABSL_FLAG(std::string, tls_cert, "",
-          "with --coordinator: PEM client certificate");
-ABSL_FLAG(std::string, tls_key, "", "with --coordinator: PEM private key");
-ABSL_FLAG(std::string, token_file, "",
-          "with --coordinator: file holding the client token");
 
 namespace qfarm::bench {
 namespace {
@@ -107,6 +100,9 @@ Workloads (--tasks, --sleep, --cpu-units change the defaults):
   latency  2,000 echo tasks one at a time: the round trip
   queue    1,000,000 echo tasks queued on a coordinator with no workers:
            its memory per queued task
+  custom   1,000 tasks of --spec=KIND:ARG, a kind of your own (the bench of
+           a worker binary built with the SDK runs its kinds, locally and
+           on farms of that binary)
 Methods (--methods, comma-separated; default: every local and farm one):
   local:serial local:thread local:async local:auto   pools in this process
   farm:serial farm:thread farm:async farm:auto       a coordinator and N
@@ -223,30 +219,42 @@ Row Median(std::vector<Row> runs) {
 }
 
 const CommandLine& Flags() {
-  static const auto* const flags =
-      new CommandLine(kUsage, {Flag(FLAGS_workload),
-                               Flag(FLAGS_methods),
-                               Flag(FLAGS_tasks, 0, 10'000'000),
-                               Flag(FLAGS_sleep),
-                               Flag(FLAGS_cpu_units, 0, 1'000'000'000),
-                               Flag(FLAGS_payload),
-                               Flag(FLAGS_quick),
-                               Flag(FLAGS_workers, 0, 1000),
-                               Flag(FLAGS_slots, 0, 1'000'000),
-                               Flag(FLAGS_runs, 1, 100),
-                               Flag(FLAGS_max_ideal),
-                               Flag(FLAGS_journal),
-                               Flag(FLAGS_python),
-                               Flag(FLAGS_python_bin),
-                               Flag(FLAGS_python_script),
-                               Flag(FLAGS_output),
-                               Flag(FLAGS_chart),
-                               Flag(FLAGS_chart_metric),
-                               Flag(FLAGS_coordinator),
-                               Flag(FLAGS_tls_ca),
-                               Flag(FLAGS_tls_cert),
-                               Flag(FLAGS_tls_key),
-                               Flag(FLAGS_token_file)});
+  static const auto* const flags = new CommandLine(
+      kUsage, {Flag(FLAGS_workload),
+               Flag(FLAGS_spec),
+               Flag(FLAGS_methods),
+               Flag(FLAGS_tasks, 0, 10'000'000),
+               Flag(FLAGS_sleep),
+               Flag(FLAGS_cpu_units, 0, 1'000'000'000),
+               Flag(FLAGS_payload),
+               Flag(FLAGS_quick),
+               Flag(FLAGS_workers, 0, 1000),
+               Flag(FLAGS_slots, 0, 1'000'000,
+                    "tasks at once per executor: the local "
+                    "pool or each farm worker (0: the "
+                    "workload's default; serial is always "
+                    "1)"),
+               Flag(FLAGS_runs, 1, 100),
+               Flag(FLAGS_max_ideal),
+               Flag(FLAGS_journal),
+               Flag(FLAGS_python),
+               Flag(FLAGS_python_bin),
+               Flag(FLAGS_python_script),
+               Flag(FLAGS_output, "text, json or csv"),
+               Flag(FLAGS_chart),
+               Flag(FLAGS_chart_metric),
+               Flag(FLAGS_coordinator,
+                    "HOST:PORT: run farm methods on this farm "
+                    "instead of starting one (one row; only "
+                    "this process is measured)"),
+               Flag(FLAGS_tls_ca, "with --coordinator: PEM CA bundle"),
+               Flag(FLAGS_tls_cert,
+                    "with --coordinator: PEM client "
+                    "certificate"),
+               Flag(FLAGS_tls_key, "with --coordinator: PEM private key"),
+               Flag(FLAGS_token_file,
+                    "with --coordinator: file holding the "
+                    "client token")});
   return *flags;
 }
 
@@ -266,7 +274,8 @@ absl::StatusOr<Plan> PlanFromFlags() {
                                  .sleep = absl::GetFlag(FLAGS_sleep),
                                  .cpu_units = absl::GetFlag(FLAGS_cpu_units),
                                  .payload = absl::GetFlag(FLAGS_payload),
-                                 .quick = absl::GetFlag(FLAGS_quick)}));
+                                 .quick = absl::GetFlag(FLAGS_quick),
+                                 .spec = absl::GetFlag(FLAGS_spec)}));
   const WorkloadKind kind = plan.workload.kind;
   plan.metric = kind == WorkloadKind::kEcho      ? ChartMetric::kTasksPerSecond
                 : kind == WorkloadKind::kLatency ? ChartMetric::kLatencyP50
@@ -297,18 +306,33 @@ absl::StatusOr<Plan> PlanFromFlags() {
 // directory, the HTTP server and the progress counter. INVALID_ARGUMENT
 // for TLS or token files that cannot be read.
 absl::Status FillContextFromFlags(const Workload& workload,
+                                  const BenchOptions& options,
                                   RunContext& context) {
   context.workload = &workload;
+  context.kinds = options.kinds;
+  context.worker_binary = options.worker_binary;
   context.cores = std::max(1u, std::thread::hardware_concurrency());
   context.slots = absl::GetFlag(FLAGS_slots);
   context.workers = static_cast<int>(absl::GetFlag(FLAGS_workers));
-  context.bin_dir = SelfDirectory();
+  const char* bin_dir = std::getenv("QFARM_BIN_DIR");
+  context.bin_dir =
+      bin_dir != nullptr && *bin_dir != '\0' ? bin_dir : SelfDirectory();
   context.journal = absl::GetFlag(FLAGS_journal);
   const std::string python = absl::GetFlag(FLAGS_python_bin);
   context.python = python.empty() ? FindPython() : python;
   const std::string script = absl::GetFlag(FLAGS_python_script);
   context.script = script.empty() ? FindScript() : script;
   const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  const Kinds& kinds =
+      options.kinds != nullptr ? *options.kinds : executors::BuiltInKinds();
+  if (workload.kind == WorkloadKind::kCustom && coordinator.empty() &&
+      kinds.Find(workload.custom.kind()) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--spec: kind \"", workload.custom.kind(),
+        "\" is not one this bench runs (", absl::StrJoin(kinds.names(), ", "),
+        "); run the bench of a binary that registers it (PROGRAM bench ...), "
+        "or give --coordinator of a farm whose workers offer it"));
+  }
   if (coordinator.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(
       std::shared_ptr<grpc::ChannelCredentials> credentials,
@@ -420,7 +444,7 @@ int Finish(const Report& report, ChartMetric metric, const std::string& log_dir,
 }  // namespace
 
 int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
-                    std::ostream& err) {
+                    std::ostream& err, const BenchOptions& options) {
   const auto usage = [&err](absl::string_view message) {
     err << "qfarm bench: " << message << "\n";
     return kExitUsage;
@@ -444,7 +468,7 @@ int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
   if (!plan.ok()) return usage(plan.status().message());
   Workload& workload = plan->workload;
   RunContext context;
-  if (absl::Status filled = FillContextFromFlags(workload, context);
+  if (absl::Status filled = FillContextFromFlags(workload, options, context);
       !filled.ok()) {
     return usage(filled.message());
   }

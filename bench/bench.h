@@ -7,14 +7,27 @@
 //                              std::cerr);
 //
 // The farm methods start qfarm-coordinator and qfarm-worker from the
-// directory of the running binary and stop them by PID afterwards.
+// directory of the running binary (or $QFARM_BIN_DIR, for a binary built
+// elsewhere with the SDK) and stop them by PID afterwards.
 #pragma once
 
 #include <iosfwd>
 #include <string>
 #include <vector>
 
+#include "qfarm/kinds.h"
+
 namespace qfarm::bench {
+
+// What the program running the bench brings: a worker binary built with the
+// SDK (qfarm/worker.h) runs its own kinds.
+struct BenchOptions {
+  // The kinds local methods run; null: the built-in kinds.
+  const Kinds* kinds = nullptr;
+  // The binary farm methods start as workers; empty: qfarm-worker beside
+  // the running binary.
+  std::string worker_binary;
+};
 
 // `args` are the command's arguments without the word "bench". Returns the
 // exit code: 0 when every method that ran finished every task OK, 1 when
@@ -23,6 +36,6 @@ namespace qfarm::bench {
 // process's Abseil flags (defined in bench.cc): one call at a time per
 // process.
 int RunBenchCommand(const std::vector<std::string>& args, std::ostream& out,
-                    std::ostream& err);
+                    std::ostream& err, const BenchOptions& options = {});
 
 }  // namespace qfarm::bench

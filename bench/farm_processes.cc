@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<FarmProcesses>> FarmProcesses::Start(
   for (int i = 1; i <= spec.workers; ++i) {
     const std::string id = absl::StrCat("worker-", i);
     absl::StatusOr<std::unique_ptr<ChildProcess>> worker = ChildProcess::Start(
-        {spec.bin_dir + "/qfarm-worker",
+        {spec.worker_binary.empty() ? spec.bin_dir + "/qfarm-worker"
+                                    : spec.worker_binary,
          absl::StrCat("--coordinator=", farm->address_),
          absl::StrCat("--mode=", spec.mode),
          absl::StrCat("--slots=", spec.slots), absl::StrCat("--id=", id)},

@@ -25,6 +25,8 @@ namespace qfarm::bench {
 
 struct FarmSpec {
   std::string bin_dir;
+  // The workers' binary; empty: bin_dir's qfarm-worker.
+  std::string worker_binary = {};
   // The children's stderr goes to files here.
   std::string log_dir;
   std::string mode = "async";

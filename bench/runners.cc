@@ -83,6 +83,8 @@ std::string PythonKind(WorkloadKind kind) {
       return "http";
     case WorkloadKind::kMixed:
       return "mixed";
+    case WorkloadKind::kCustom:
+      break;
   }
   return "sleep";
 }
@@ -287,7 +289,8 @@ Row RunLocalMethod(const Method& method, const RunContext& context) {
         executors::MakeExecutor({.mode = *mode,
                                  .slots = static_cast<int>(sizing.slots),
                                  .worker_name = "local",
-                                 .sink = &sink});
+                                 .sink = &sink,
+                                 .kinds = context.kinds});
     for (size_t i = 0; i < tasks.size(); ++i) {
       v1::Assignment assignment;
       assignment.set_index(static_cast<uint32_t>(i));
@@ -303,7 +306,9 @@ Row RunLocalMethod(const Method& method, const RunContext& context) {
   } else {
     absl::Status status = client::RunLocalBatches(
         std::move(pool_tasks),
-        {.mode = *mode, .slots = static_cast<int>(sizing.slots)},
+        {.mode = *mode,
+         .slots = static_cast<int>(sizing.slots),
+         .kinds = context.kinds},
         [&log, &context](std::vector<v1::TaskResult>& batch) {
           const int64_t now = NowMicros();
           for (const v1::TaskResult& result : batch) log.Add(result, now);
@@ -340,6 +345,7 @@ Row RunFarmMethod(const Method& method, const RunContext& context) {
     absl::StatusOr<std::unique_ptr<FarmProcesses>> started =
         FarmProcesses::Start(
             {.bin_dir = context.bin_dir,
+             .worker_binary = context.worker_binary,
              .log_dir = context.log_dir,
              .mode = method.mode,
              .workers = sizing.workers,
@@ -423,6 +429,11 @@ Row RunPythonMethod(const Method& method, const RunContext& context) {
   row.slots = sizing.total_slots;
   row.tasks = w.tasks;
   row.ideal_s = IdealSeconds(w, sizing.total_slots, context.cores);
+  if (w.kind == WorkloadKind::kCustom) {
+    row.skipped = true;
+    row.note = "skipped: the Python methods run the built-in kinds only";
+    return row;
+  }
 
   std::vector<std::string> argv = {context.python,
                                    context.script,

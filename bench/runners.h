@@ -17,6 +17,7 @@
 #include "bench/stats.h"
 #include "bench/workload.h"
 #include "client/farm_client.h"
+#include "qfarm/kinds.h"
 #include "qfarm/v1/task.pb.h"
 
 namespace qfarm::bench {
@@ -31,6 +32,11 @@ struct RunContext {
   int workers = 0;
   // Where qfarm-coordinator and qfarm-worker are.
   std::string bin_dir;
+  // The kinds local methods run (null: the built-in kinds), and the worker
+  // binary farm methods start (empty: bin_dir's qfarm-worker): a binary of
+  // the SDK offers its kinds to both.
+  const Kinds* kinds = nullptr;
+  std::string worker_binary;
   // Farms journal accepted jobs and results (--data-dir under log_dir)
   // instead of keeping them in memory only (--ephemeral).
   bool journal = false;

@@ -34,6 +34,7 @@ const Defaults kDefaults[] = {
     {WorkloadKind::kMixed, "mixed", 200, absl::Milliseconds(100), 20'000},
     {WorkloadKind::kLatency, "latency", 2'000, absl::ZeroDuration(), 0},
     {WorkloadKind::kQueue, "queue", 1'000'000, absl::ZeroDuration(), 0},
+    {WorkloadKind::kCustom, "custom", 1'000, absl::ZeroDuration(), 0},
 };
 
 int64_t CeilDiv(int64_t a, int64_t b) { return b <= 0 ? 0 : (a + b - 1) / b; }
@@ -65,6 +66,8 @@ std::string Workload::Title() const {
       return absl::StrCat(
           name, ": ", tasks,
           " echo tasks queued on a coordinator without workers");
+    case WorkloadKind::kCustom:
+      return absl::StrCat(name, ": ", tasks, " x ", FormatTaskSpec(custom));
   }
   return name;
 }
@@ -89,6 +92,8 @@ std::string Workload::IdealFormula() const {
     case WorkloadKind::kLatency:
     case WorkloadKind::kQueue:
       return "none: the workload measures overhead";
+    case WorkloadKind::kCustom:
+      return "none: the kind's work is unknown to the bench";
   }
   return "";
 }
@@ -101,7 +106,11 @@ absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (defaults == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--workload=", options.name,
-        ": expected seed, scale, echo, cpu, http, mixed, latency or queue"));
+        ": expected seed, scale, echo, cpu, http, mixed, latency, queue or "
+        "custom"));
+  }
+  if (!options.spec.empty() && defaults->kind != WorkloadKind::kCustom) {
+    return absl::InvalidArgumentError("--spec is for --workload=custom only");
   }
   if (options.tasks < 0 || options.tasks > kMaxTasks) {
     return absl::InvalidArgumentError(
@@ -122,6 +131,19 @@ absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options) {
   }
   w.cpu_units = options.cpu_units > 0 ? options.cpu_units : defaults->cpu_units;
   w.payload = options.payload.empty() ? "x" : options.payload;
+  if (w.kind == WorkloadKind::kCustom) {
+    if (options.spec.empty()) {
+      return absl::InvalidArgumentError(
+          "--workload=custom needs --spec=KIND:ARG, for example "
+          "--spec=reverse:hello");
+    }
+    absl::StatusOr<v1::Task> task = ParseTaskSpec(options.spec);
+    if (!task.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--spec: ", task.status().message()));
+    }
+    w.custom = *std::move(task);
+  }
   if (w.kind == WorkloadKind::kMixed) {
     w.io_tasks = (w.tasks + 1) / 2;
     w.cpu_tasks = w.tasks / 2;
@@ -136,16 +158,16 @@ absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options) {
 std::vector<v1::Task> BuildTasks(const Workload& workload,
                                  absl::string_view http_base) {
   v1::Task sleep;
-  sleep.set_kind(v1::TASK_KIND_SLEEP);
+  sleep.set_kind(std::string(kSleepKind));
   sleep.set_arg(absl::ToInt64Milliseconds(workload.sleep));
   v1::Task cpu;
-  cpu.set_kind(v1::TASK_KIND_CPU);
+  cpu.set_kind(std::string(kCpuKind));
   cpu.set_arg(workload.cpu_units);
   v1::Task echo;
-  echo.set_kind(v1::TASK_KIND_ECHO);
+  echo.set_kind(std::string(kEchoKind));
   echo.set_text(workload.payload);
   v1::Task http;
-  http.set_kind(v1::TASK_KIND_HTTP);
+  http.set_kind(std::string(kHttpKind));
   http.set_text(absl::StrCat(http_base, "/delay/",
                              absl::ToInt64Milliseconds(workload.sleep)));
 
@@ -171,6 +193,9 @@ std::vector<v1::Task> BuildTasks(const Workload& workload,
       case WorkloadKind::kMixed:
         tasks.push_back(i % 2 == 0 ? sleep : cpu);
         break;
+      case WorkloadKind::kCustom:
+        tasks.push_back(workload.custom);
+        break;
     }
   }
   return tasks;
@@ -195,6 +220,7 @@ double IdealSeconds(const Workload& w, int64_t slots, int cores) {
     case WorkloadKind::kEcho:
     case WorkloadKind::kLatency:
     case WorkloadKind::kQueue:
+    case WorkloadKind::kCustom:
       return 0;
   }
   return 0;
@@ -318,6 +344,7 @@ int64_t DefaultSlots(const Workload& w, absl::string_view mode, int cores) {
     case WorkloadKind::kScale:
     case WorkloadKind::kHttp:
     case WorkloadKind::kMixed:
+    case WorkloadKind::kCustom:
       return loop ? w.tasks : std::min<int64_t>(w.tasks, 1'000);
   }
   return 1;

@@ -12,6 +12,7 @@
 //   mixed        max(ceil(io tasks / slots) x sleep,
 //                    ceil(cpu tasks / min(slots, cores)) x one task's CPU)
 //   echo, latency, queue  none (0): they measure overhead itself
+//   custom       none (0): a kind of the user's own
 //
 // Pure functions; thread-compatible.
 #pragma once
@@ -35,7 +36,9 @@ enum class WorkloadKind {
   kHttp,
   kMixed,
   kLatency,
-  kQueue
+  kQueue,
+  // Tasks of one spec (--spec=KIND:ARG), typically a kind of the user's.
+  kCustom
 };
 
 // What the command line asked for; zero values mean the workload's default.
@@ -48,6 +51,8 @@ struct WorkloadOptions {
   std::string payload;  // echo, latency
   // seed: 10 x 50 ms instead of 10 x 1 s.
   bool quick = false;
+  // custom: the task, KIND:ARG (required).
+  std::string spec = {};
 };
 
 struct Workload {
@@ -62,6 +67,8 @@ struct Workload {
   int64_t cpu_tasks = 0;
   // CPU seconds of one cpu task on this machine (measured), for the ideal.
   double cpu_task_s = 0;
+  // custom: every task.
+  v1::Task custom;
 
   // "seed: 10 x sleep 1s".
   std::string Title() const;
@@ -69,7 +76,8 @@ struct Workload {
   std::string IdealFormula() const;
 };
 
-// INVALID_ARGUMENT naming the option for an unknown workload or a bad value.
+// INVALID_ARGUMENT naming the option for an unknown workload or a bad value
+// (a spec for another workload than custom, or a custom one without).
 absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options);
 
 // The tasks, by index. `http_base` ("http://127.0.0.1:PORT") is where the

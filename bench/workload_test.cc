@@ -29,7 +29,7 @@ TEST(WorkloadTest, BuildsTheTasks) {
   Workload scale = *MakeWorkload({.name = "scale", .tasks = 3});
   std::vector<v1::Task> tasks = BuildTasks(scale, "");
   ASSERT_EQ(tasks.size(), 3u);
-  EXPECT_EQ(tasks[0].kind(), v1::TASK_KIND_SLEEP);
+  EXPECT_EQ(tasks[0].kind(), "sleep");
   EXPECT_EQ(tasks[0].arg(), 100);
 
   Workload http = *MakeWorkload({.name = "http", .tasks = 2});
@@ -40,8 +40,8 @@ TEST(WorkloadTest, BuildsTheTasks) {
   tasks = BuildTasks(mixed, "");
   EXPECT_EQ(mixed.io_tasks, 3);
   EXPECT_EQ(mixed.cpu_tasks, 2);
-  EXPECT_EQ(tasks[0].kind(), v1::TASK_KIND_SLEEP);
-  EXPECT_EQ(tasks[1].kind(), v1::TASK_KIND_CPU);
+  EXPECT_EQ(tasks[0].kind(), "sleep");
+  EXPECT_EQ(tasks[1].kind(), "cpu");
 }
 
 TEST(IdealTest, SleepWorkloadsAreWavesOfSlots) {

@@ -1,53 +1,45 @@
 #include "cli/cli.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cli/result_format.h"
 #include "client/farm_client.h"
 #include "client/interrupt.h"
 #include "client/local_pool.h"
 #include "common/auth.h"
+#include "common/common_flags.h"
 #include "common/flags.h"
 #include "common/grpc_options.h"
+#include "common/signals.h"
 #include "common/task_spec.h"
 
-ABSL_FLAG(std::string, coordinator, "",
-          "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, then "
-          "127.0.0.1:50051");
-ABSL_FLAG(std::string, output, "text", "text or json (JSON Lines)");
+// --coordinator, --output, --mode, --slots, --tls-*, --token-file:
+// common/common_flags.h.
 ABSL_FLAG(std::string, from, "",
           "read task specs from FILE, one a line (- for stdin; blank lines and "
           "lines starting with # are skipped)");
 ABSL_FLAG(int64_t, repeat, 1, "repeat the list of specs N times");
 ABSL_FLAG(bool, local, false,
           "run in this process on a local pool instead of the farm");
-ABSL_FLAG(std::string, mode, "thread",
-          "with --local: serial, thread, async or auto");
-ABSL_FLAG(int64_t, slots, 0,
-          "with --local: tasks at once (0: 4 for thread, 10000 for async and "
-          "auto)");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "default per-task timeout for specs without @timeout= (0: none)");
-ABSL_FLAG(std::string, tls_ca, "",
-          "PEM CA bundle: connect with TLS, checking the coordinator's "
-          "certificate against it");
-ABSL_FLAG(std::string, tls_cert, "",
-          "PEM client certificate for mutual TLS (with --tls-key)");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
-ABSL_FLAG(std::string, token_file, "",
-          "file holding the client token the coordinator expects");
 
 namespace qfarm::client {
 namespace {
@@ -76,6 +68,8 @@ A task SPEC is KIND:ARG[@timeout=DURATION,attempts=N]:
   echo:hello                return the payload; no work
   cpu:20000                 SHA-256 iterated N times; value: hex digest
   http:http://HOST/PATH     GET; value: status, bytes, body digest, timings
+  KIND:ARG                  any kind a worker offers (reverse:hello); ARG is
+                            its text
 Exit status: 0 all tasks ok, 1 a task failed or an error, 2 usage error.)";
 
 struct CommandHelp {
@@ -103,7 +97,8 @@ and returns when every task has a result.)"},
     {"status", R"(usage: qfarm status JOB
 
 Prints how many of the job's tasks are queued, running, ok, failed, timed
-out and cancelled.)"},
+out and cancelled, and how many wait for a kind no connected worker
+offers.)"},
     {"cancel", R"(usage: qfarm cancel JOB
 
 Cancels the job's unfinished tasks: queued ones never start, running ones
@@ -111,7 +106,7 @@ are stopped; each reports cancelled.)"},
     {"workers", R"(usage: qfarm workers
 
 Lists the workers connected to the coordinator: id, mode, slots, tasks in
-flight, tasks completed, address.)"},
+flight, tasks completed, address, and the kinds each offers.)"},
 };
 
 // Whether the command is "bench", before the CLI's flags are parsed (bench
@@ -132,10 +127,24 @@ std::optional<size_t> BenchWordAt(const std::vector<std::string>& args) {
 const CommandLine& Flags() {
   static const auto* const flags = new CommandLine(
       kUsage,
-      {Flag(FLAGS_coordinator), Flag(FLAGS_output), Flag(FLAGS_from),
-       Flag(FLAGS_repeat, 1, 100'000'000), Flag(FLAGS_local), Flag(FLAGS_mode),
-       Flag(FLAGS_slots, 0, 1'000'000), Flag(FLAGS_timeout), Flag(FLAGS_tls_ca),
-       Flag(FLAGS_tls_cert), Flag(FLAGS_tls_key), Flag(FLAGS_token_file)});
+      {Flag(FLAGS_coordinator,
+            "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
+            "then 127.0.0.1:50051"),
+       Flag(FLAGS_output, "text or json (JSON Lines)"), Flag(FLAGS_from),
+       Flag(FLAGS_repeat, 1, 100'000'000), Flag(FLAGS_local),
+       Flag(FLAGS_mode, "with --local: serial, thread, async or auto"),
+       Flag(FLAGS_slots, 0, 1'000'000,
+            "with --local: tasks at once (0: 4 for thread, 10000 for async "
+            "and auto)"),
+       Flag(FLAGS_timeout),
+       Flag(FLAGS_tls_ca,
+            "PEM CA bundle: connect with TLS, checking the coordinator's "
+            "certificate against it"),
+       Flag(FLAGS_tls_cert,
+            "PEM client certificate for mutual TLS (with --tls-key)"),
+       Flag(FLAGS_tls_key, "PEM private key of --tls-cert"),
+       Flag(FLAGS_token_file,
+            "file holding the client token the coordinator expects")});
   return *flags;
 }
 
@@ -170,10 +179,12 @@ Options OptionsFromFlags() {
 
 class Cli {
  public:
-  Cli(const CliStreams& io, std::string default_coordinator, BenchCommand bench)
+  Cli(const CliStreams& io, std::string default_coordinator, BenchCommand bench,
+      const Kinds* kinds)
       : io_(io),
         bench_(std::move(bench)),
-        default_coordinator_(std::move(default_coordinator)) {}
+        default_coordinator_(std::move(default_coordinator)),
+        kinds_(kinds) {}
 
   int Run(const std::vector<std::string>& raw_args) {
     if (bench_) {
@@ -397,9 +408,12 @@ class Cli {
               ? executors::DefaultSlots(*mode, executors::Pool::kLocal)
               : static_cast<int>(options_.slots);
       where = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
-      status = RunLocal(
-          *tasks, {.mode = *mode, .slots = slots, .interrupt = io_.interrupt},
-          on_result);
+      status = RunLocal(*tasks,
+                        {.mode = *mode,
+                         .slots = slots,
+                         .interrupt = io_.interrupt,
+                         .kinds = kinds_},
+                        on_result);
     } else {
       absl::StatusOr<uint64_t> job = farm_->SubmitJob(*tasks);
       if (!job.ok()) return Error("submit", job.status());
@@ -485,12 +499,14 @@ class Cli {
     if (!args.empty()) return Usage("workers takes no arguments");
     absl::StatusOr<std::vector<v1::WorkerInfo>> workers = farm_->ListWorkers();
     if (!workers.ok()) return Error("workers", workers.status());
-    *io_.out << absl::StrFormat("%-20s %-7s %6s %9s %10s  %s\n", "ID", "MODE",
-                                "SLOTS", "IN-FLIGHT", "COMPLETED", "PEER");
+    *io_.out << absl::StrFormat("%-20s %-7s %6s %9s %10s  %-22s %s\n", "ID",
+                                "MODE", "SLOTS", "IN-FLIGHT", "COMPLETED",
+                                "PEER", "KINDS");
     for (const v1::WorkerInfo& w : *workers) {
-      *io_.out << absl::StrFormat("%-20s %-7s %6d %9d %10d  %s\n",
+      *io_.out << absl::StrFormat("%-20s %-7s %6d %9d %10d  %-22s %s\n",
                                   w.worker_id(), w.mode(), w.slots(),
-                                  w.in_flight(), w.completed(), w.peer());
+                                  w.in_flight(), w.completed(), w.peer(),
+                                  absl::StrJoin(w.kinds(), ","));
     }
     return kExitOk;
   }
@@ -498,6 +514,7 @@ class Cli {
   CliStreams io_;
   const BenchCommand bench_;
   const std::string default_coordinator_;
+  const Kinds* const kinds_;
   Options options_;
   std::unique_ptr<FarmClient> client_;
   FarmClient* farm_ = nullptr;  // client_, for commands that use the farm.
@@ -507,8 +524,32 @@ class Cli {
 
 int RunCli(const std::vector<std::string>& args,
            const std::string& default_coordinator, const CliStreams& io,
-           const BenchCommand& bench) {
-  return Cli(io, default_coordinator, bench).Run(args);
+           const BenchCommand& bench, const Kinds* kinds) {
+  return Cli(io, default_coordinator, bench, kinds).Run(args);
+}
+
+int RunCliMain(const std::vector<std::string>& args, const BenchCommand& bench,
+               const Kinds* kinds) {
+  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
+  // detection: a lock graph updated on every lock, 3x the cost of a lock
+  // pair. Tests keep it; the binary runs like a release build.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  BlockTerminationSignals();
+  std::ios::sync_with_stdio(false);
+
+  Interrupt interrupt;
+  std::thread([&interrupt] {
+    WaitForTerminationSignal();
+    if (!interrupt.Fire()) _exit(130);
+    WaitForTerminationSignal();
+    _exit(130);
+  }).detach();
+
+  const int code =
+      RunCli(args, DefaultCoordinator(),
+             {&std::cin, &std::cout, &std::cerr, &interrupt}, bench, kinds);
+  std::cout.flush();
+  return code;
 }
 
 }  // namespace qfarm::client

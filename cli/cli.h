@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "qfarm/kinds.h"
+
 namespace qfarm::client {
 
 class Interrupt;
@@ -29,11 +31,20 @@ using BenchCommand = std::function<int(const std::vector<std::string>& args,
 
 // `args` excludes the program name. The coordinator address defaults to
 // `default_coordinator` ($QFARM_COORDINATOR or 127.0.0.1:50051 in main).
-// Without `bench`, `qfarm bench` is an unknown command. Parses into the
-// process's Abseil flags (defined in cli.cc): one call at a time per
-// process.
+// Without `bench`, `qfarm bench` is an unknown command. `map --local` runs
+// `kinds` (null: the built-in kinds). Parses into the process's Abseil
+// flags (defined in cli.cc and common/common_flags.cc): one call at a time
+// per process.
 int RunCli(const std::vector<std::string>& args,
            const std::string& default_coordinator, const CliStreams& io,
-           const BenchCommand& bench = nullptr);
+           const BenchCommand& bench = nullptr, const Kinds* kinds = nullptr);
+
+// The whole `qfarm` program around RunCli(): call first thing in main(),
+// before any thread starts. Ctrl-C (SIGINT, SIGTERM): the first one is
+// handed to the running command (map cancels its job and prints what
+// finished; watch stops watching); a second one, or one during a command
+// that does not handle it, exits at once with 130. Returns the exit code.
+int RunCliMain(const std::vector<std::string>& args, const BenchCommand& bench,
+               const Kinds* kinds = nullptr);
 
 }  // namespace qfarm::client

@@ -55,11 +55,18 @@ std::string FormatResultJson(const v1::TaskResult& result) {
 }
 
 std::string FormatJobInfo(const v1::JobInfo& info) {
-  return absl::StrCat("job ", info.job_id(), ": ", JobStateName(info.state()),
-                      ", ", info.total(), " tasks: ", info.queued(),
-                      " queued, ", info.running(), " running, ", info.ok(),
-                      " ok, ", info.failed(), " failed, ", info.timed_out(),
-                      " timed out, ", info.cancelled(), " cancelled");
+  std::string out = absl::StrCat(
+      "job ", info.job_id(), ": ", JobStateName(info.state()), ", ",
+      info.total(), " tasks: ", info.queued(), " queued, ", info.running(),
+      " running, ", info.ok(), " ok, ", info.failed(), " failed, ",
+      info.timed_out(), " timed out, ", info.cancelled(), " cancelled");
+  for (const v1::UnservedKind& unserved : info.unserved()) {
+    absl::StrAppend(&out, "\n", unserved.tasks(),
+                    unserved.tasks() == 1 ? " task" : " tasks",
+                    " waiting: no connected worker offers kind `",
+                    unserved.kind(), "`");
+  }
+  return out;
 }
 
 }  // namespace qfarm::client

@@ -22,7 +22,9 @@ std::string FormatResultText(const v1::TaskResult& result);
 // attempt and the four timestamps (numbers, Unix microseconds).
 std::string FormatResultJson(const v1::TaskResult& result);
 
-// "job 7: done, 10 tasks: 10 ok, 0 failed, 0 timed out, 0 cancelled".
+// "job 7: running, 10 tasks: 3 queued, 0 running, 7 ok, 0 failed, 0 timed
+// out, 0 cancelled", then a line for each kind no connected worker offers:
+// "3 tasks waiting: no connected worker offers kind `resize`".
 std::string FormatJobInfo(const v1::JobInfo& info);
 
 }  // namespace qfarm::client

@@ -84,7 +84,8 @@ absl::Status RunBatches(
       executors::MakeExecutor({.mode = options.mode,
                                .slots = options.slots,
                                .worker_name = "local",
-                               .sink = &sink});
+                               .sink = &sink,
+                               .kinds = options.kinds});
   std::atomic<bool> interrupted{false};
   ScopedInterruptHandler on_interrupt(options.interrupt,
                                       [&executor, &interrupted] {

@@ -19,6 +19,9 @@ struct LocalPoolOptions {
   int slots = 4;
   // When fired, the tasks not yet finished are cancelled. May be null.
   Interrupt* interrupt = nullptr;
+  // The kinds it runs (qfarm/kinds.h); null: the built-in kinds. Must
+  // outlive the run.
+  const Kinds* kinds = nullptr;
   // Most tasks handed to the executor whose results have not come back; the
   // rest wait here, so a job of millions of tasks does not hold them all in
   // the executor's queue. 0: max(2 x slots, 65,536).

@@ -20,7 +20,7 @@ using ::testing::StartsWith;
 std::vector<v1::Task> EchoTasks(size_t n) {
   std::vector<v1::Task> tasks(n);
   for (size_t i = 0; i < n; ++i) {
-    tasks[i].set_kind(v1::TASK_KIND_ECHO);
+    tasks[i].set_kind("echo");
     tasks[i].set_text(absl::StrCat("t", i));
     if (i % 10 == 9) tasks[i].set_timeout_ms(-1);
   }

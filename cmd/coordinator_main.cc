@@ -54,7 +54,12 @@ ABSL_FLAG(int64_t, max_cpu_units, qfarm::TaskLimits().max_cpu_units,
           "most iterations a cpu task may ask for");
 ABSL_FLAG(int64_t, max_payload_bytes,
           static_cast<int64_t>(qfarm::TaskLimits().max_text_bytes),
-          "largest echo payload or http URL");
+          "largest task text or data (an echo payload, an http URL, another "
+          "kind's argument)");
+ABSL_FLAG(std::string, kinds, "",
+          "the task kinds accepted, comma-separated (e.g. sleep,echo,resize); "
+          "a task of another kind is refused with INVALID_ARGUMENT; empty: "
+          "any kind (tasks wait for a worker that offers theirs)");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT to serve Prometheus metrics on (/metrics); empty: none");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -106,6 +111,7 @@ CoordinatorCommand FromFlags() {
       static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes));
   command.data_dir = absl::GetFlag(FLAGS_data_dir);
   command.ephemeral = absl::GetFlag(FLAGS_ephemeral);
+  command.kinds = absl::GetFlag(FLAGS_kinds);
   command.journal_sync = absl::GetFlag(FLAGS_journal_sync);
   command.client_token_file = absl::GetFlag(FLAGS_client_token_file);
   command.worker_token_file = absl::GetFlag(FLAGS_worker_token_file);
@@ -117,17 +123,26 @@ CoordinatorCommand FromFlags() {
 int main(int argc, char** argv) {
   using qfarm::Flag;
   const qfarm::CommandLine flags(
-      kUsage,
-      {Flag(FLAGS_listen), Flag(FLAGS_max_queued, 1, int64_t{1} << 32),
-       Flag(FLAGS_max_attempts, 1, 100), Flag(FLAGS_data_dir),
-       Flag(FLAGS_ephemeral), Flag(FLAGS_journal_sync),
-       Flag(FLAGS_heartbeat_timeout), Flag(FLAGS_retry_backoff),
-       Flag(FLAGS_max_tasks_per_job, 1, int64_t{1} << 32),
-       Flag(FLAGS_max_jobs_per_client, 0, int64_t{1} << 32),
-       Flag(FLAGS_max_sleep), Flag(FLAGS_max_cpu_units, 0, int64_t{1} << 40),
-       Flag(FLAGS_max_payload_bytes, 0, 64 << 20), Flag(FLAGS_metrics_listen),
-       Flag(FLAGS_tls_cert), Flag(FLAGS_tls_key), Flag(FLAGS_tls_ca),
-       Flag(FLAGS_client_token_file), Flag(FLAGS_worker_token_file)});
+      kUsage, {Flag(FLAGS_listen),
+               Flag(FLAGS_max_queued, 1, int64_t{1} << 32),
+               Flag(FLAGS_max_attempts, 1, 100),
+               Flag(FLAGS_data_dir),
+               Flag(FLAGS_ephemeral),
+               Flag(FLAGS_journal_sync),
+               Flag(FLAGS_heartbeat_timeout),
+               Flag(FLAGS_retry_backoff),
+               Flag(FLAGS_max_tasks_per_job, 1, int64_t{1} << 32),
+               Flag(FLAGS_max_jobs_per_client, 0, int64_t{1} << 32),
+               Flag(FLAGS_max_sleep),
+               Flag(FLAGS_max_cpu_units, 0, int64_t{1} << 40),
+               Flag(FLAGS_max_payload_bytes, 0, 64 << 20),
+               Flag(FLAGS_kinds),
+               Flag(FLAGS_metrics_listen),
+               Flag(FLAGS_tls_cert),
+               Flag(FLAGS_tls_key),
+               Flag(FLAGS_tls_ca),
+               Flag(FLAGS_client_token_file),
+               Flag(FLAGS_worker_token_file)});
   if (std::optional<int> exit =
           flags.ParseFlagsOnly(argc, argv, "qfarm-coordinator")) {
     return *exit;

@@ -1,22 +1,16 @@
 // qfarm: the command line client. See `qfarm help`.
 //
-// Ctrl-C: the first one is handed to the running command (map cancels its
-// job and prints what finished; watch stops watching); a second one, or one
-// during a command that does not handle it, exits at once with 130.
-// `qfarm bench` execs qfarm-bench from the same directory.
+// `qfarm bench` execs qfarm-bench from the same directory, so this binary
+// holds neither the benchmark nor the HTTP test server.
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "cli/cli.h"
-#include "client/interrupt.h"
 #include "common/process.h"
 #include "common/signals.h"
 
@@ -42,27 +36,6 @@ int ExecBench(const std::vector<std::string>& args,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
-  // detection: a lock graph updated on every lock, 3x the cost of a lock
-  // pair. Tests keep it; the binary runs like a release build.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  qfarm::BlockTerminationSignals();
-  const char* env = std::getenv("QFARM_COORDINATOR");
-  const std::string coordinator =
-      env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
-  std::ios::sync_with_stdio(false);
-
-  qfarm::client::Interrupt interrupt;
-  std::thread([&interrupt] {
-    qfarm::WaitForTerminationSignal();
-    if (!interrupt.Fire()) _exit(130);
-    qfarm::WaitForTerminationSignal();
-    _exit(130);
-  }).detach();
-
-  const int code = qfarm::client::RunCli(
-      std::vector<std::string>(argv + 1, argv + argc), coordinator,
-      {&std::cin, &std::cout, &std::cerr, &interrupt}, ExecBench);
-  std::cout.flush();
-  return code;
+  return qfarm::client::RunCliMain(
+      std::vector<std::string>(argv + 1, argv + argc), ExecBench);
 }

@@ -37,9 +37,10 @@ absl::string_view Expected(const absl::CommandLineFlag& flag) {
 
 }  // namespace
 
-FlagSpec Flag(const absl::Flag<int64_t>& flag, int64_t min, int64_t max) {
+FlagSpec Flag(const absl::Flag<int64_t>& flag, int64_t min, int64_t max,
+              std::string help) {
   return {std::string(absl::GetFlagReflectionHandle(flag).Name()),
-          std::make_pair(min, max)};
+          std::make_pair(min, max), std::move(help)};
 }
 
 bool ParsedArgs::Given(absl::string_view dashed_name) const {
@@ -169,7 +170,8 @@ std::string CommandLine::Help() const {
     const absl::CommandLineFlag& flag = Handle(spec);
     absl::StrAppend(&out, "  --", Dashed(spec.name));
     if (!flag.IsOfType<bool>()) absl::StrAppend(&out, "=VALUE");
-    absl::StrAppend(&out, "\n      ", flag.Help());
+    absl::StrAppend(&out, "\n      ",
+                    spec.help.empty() ? flag.Help() : spec.help);
     if (const std::string value = flag.DefaultValue(); !value.empty()) {
       absl::StrAppend(&out, " (default: ", value, ")");
     }

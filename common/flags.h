@@ -38,20 +38,23 @@
 
 namespace qfarm {
 
-// One flag a command line accepts: its Abseil name and, for int64_t flags,
-// the values allowed.
+// One flag a command line accepts: its Abseil name, for int64_t flags the
+// values allowed, and the help this command line shows for it (empty: the
+// flag's own).
 struct FlagSpec {
   std::string name;
   std::optional<std::pair<int64_t, int64_t>> range;
+  std::string help = {};
 };
 
 template <typename T>
-FlagSpec Flag(const absl::Flag<T>& flag) {
-  return {std::string(absl::GetFlagReflectionHandle(flag).Name()),
-          std::nullopt};
+FlagSpec Flag(const absl::Flag<T>& flag, std::string help = "") {
+  return {std::string(absl::GetFlagReflectionHandle(flag).Name()), std::nullopt,
+          std::move(help)};
 }
 // An int64_t flag that must lie within [min, max].
-FlagSpec Flag(const absl::Flag<int64_t>& flag, int64_t min, int64_t max);
+FlagSpec Flag(const absl::Flag<int64_t>& flag, int64_t min, int64_t max,
+              std::string help = "");
 
 struct ParsedArgs {
   // The arguments that are not flags, in order.

@@ -5,8 +5,11 @@
 
 namespace qfarm {
 
-// The directory of the running binary (/proc/self/exe), where qfarm's other
-// binaries are; "." if it cannot be read.
+// The running binary (/proc/self/exe); empty if it cannot be read.
+std::string SelfPath();
+
+// The directory of the running binary, where qfarm's other binaries are;
+// "." if it cannot be read.
 std::string SelfDirectory();
 
 }  // namespace qfarm

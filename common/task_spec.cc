@@ -1,7 +1,10 @@
 #include "common/task_spec.h"
 
+#include <algorithm>
 #include <cstdint>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -40,7 +43,55 @@ bool ValidHttpUrl(absl::string_view url) {
   return !host.empty() && host[0] != ':';
 }
 
+bool IsKindChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+         c == '.' || c == '-';
+}
+
 }  // namespace
+
+bool IsBuiltInKind(absl::string_view kind) {
+  return kind == kSleepKind || kind == kEchoKind || kind == kCpuKind ||
+         kind == kHttpKind;
+}
+
+absl::Status ValidateKindName(absl::string_view kind) {
+  if (kind.empty()) {
+    return absl::InvalidArgumentError("kind name is empty");
+  }
+  if (kind.size() > kMaxKindNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kind name \"", absl::CHexEscape(kind.substr(0, 16)), "...\" of ",
+        kind.size(), " bytes is over the maximum of ", kMaxKindNameBytes));
+  }
+  if (!absl::ascii_isalpha(static_cast<unsigned char>(kind[0])) ||
+      !std::all_of(kind.begin(), kind.end(), IsKindChar)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kind name \"", absl::CHexEscape(kind),
+        "\" must be letters, digits, '_', '.' and '-', starting with a "
+        "letter"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOfferedKinds(const std::vector<std::string>& kinds) {
+  if (kinds.empty()) {
+    return absl::InvalidArgumentError(
+        "hello.kinds is empty: a worker must offer at least one kind");
+  }
+  if (kinds.size() > kMaxOfferedKinds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("hello.kinds lists ", kinds.size(),
+                     " kinds, over the maximum of ", kMaxOfferedKinds));
+  }
+  for (const std::string& kind : kinds) {
+    if (absl::Status valid = ValidateKindName(kind); !valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("hello.kinds: ", valid.message()));
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view text) {
   absl::Duration d;
@@ -80,31 +131,27 @@ absl::StatusOr<v1::Task> ParseTaskSpec(absl::string_view spec,
     arg = arg.substr(0, at);
   }
 
+  if (absl::Status name = ValidateKindName(kind); !name.ok()) {
+    return Invalid(spec, name.message());
+  }
   v1::Task task;
-  if (kind == "sleep") {
+  task.set_kind(std::string(kind));
+  if (kind == kSleepKind) {
     absl::StatusOr<absl::Duration> d = ParseDurationFlag(arg);
     if (!d.ok()) return Invalid(spec, d.status().message());
-    task.set_kind(v1::TASK_KIND_SLEEP);
     task.set_arg(absl::ToInt64Milliseconds(*d));
     if (*d != absl::Milliseconds(task.arg())) {
       return Invalid(spec, "sleep has millisecond resolution");
     }
-  } else if (kind == "echo") {
-    task.set_kind(v1::TASK_KIND_ECHO);
-    task.set_text(std::string(arg));
-  } else if (kind == "cpu") {
+  } else if (kind == kCpuKind) {
     int64_t units = 0;
     if (!absl::SimpleAtoi(arg, &units)) {
       return Invalid(spec, "cpu takes a whole number of units, like cpu:20000");
     }
-    task.set_kind(v1::TASK_KIND_CPU);
     task.set_arg(units);
-  } else if (kind == "http") {
-    task.set_kind(v1::TASK_KIND_HTTP);
-    task.set_text(std::string(arg));
   } else {
-    return Invalid(spec, absl::StrCat("unknown kind \"", kind,
-                                      "\" (known: sleep, echo, cpu, http)"));
+    // echo's payload, http's URL, another kind's argument.
+    task.set_text(std::string(arg));
   }
 
   if (!options.empty()) {
@@ -133,36 +180,39 @@ absl::StatusOr<v1::Task> ParseTaskSpec(absl::string_view spec,
 }
 
 absl::Status ValidateTask(const v1::Task& task, const TaskLimits& limits) {
-  switch (task.kind()) {
-    case v1::TASK_KIND_SLEEP:
-      if (task.arg() < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("sleep arg ", task.arg(), " ms is negative"));
-      }
-      if (absl::Milliseconds(task.arg()) > limits.max_sleep) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "sleep arg ", task.arg(), " ms is over the maximum of ",
-            absl::FormatDuration(limits.max_sleep)));
-      }
-      break;
-    case v1::TASK_KIND_CPU:
-      if (task.arg() < 0 || task.arg() > limits.max_cpu_units) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cpu arg ", task.arg(), " is outside 0..", limits.max_cpu_units));
-      }
-      break;
-    case v1::TASK_KIND_ECHO:
-      break;
-    case v1::TASK_KIND_HTTP:
-      if (!ValidHttpUrl(task.text())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("http url \"", task.text(),
-                         "\" must be an http:// or https:// URL with a host"));
-      }
-      break;
-    default:
+  const std::string& kind = task.kind();
+  if (kind == kSleepKind) {
+    if (task.arg() < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sleep arg ", task.arg(), " ms is negative"));
+    }
+    if (absl::Milliseconds(task.arg()) > limits.max_sleep) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sleep arg ", task.arg(), " ms is over the maximum of ",
+                       absl::FormatDuration(limits.max_sleep)));
+    }
+  } else if (kind == kCpuKind) {
+    if (task.arg() < 0 || task.arg() > limits.max_cpu_units) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "kind ", static_cast<int>(task.kind()), " is not a known task kind"));
+          "cpu arg ", task.arg(), " is outside 0..", limits.max_cpu_units));
+    }
+  } else if (kind == kHttpKind) {
+    if (!ValidHttpUrl(task.text())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("http url \"", task.text(),
+                       "\" must be an http:// or https:// URL with a host"));
+    }
+  } else if (kind != kEchoKind) {
+    RETURN_IF_ERROR(ValidateKindName(kind));
+  }
+  if (!task.data().empty() && IsBuiltInKind(kind)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        kind, " takes no data (it has ", task.data().size(), " bytes)"));
+  }
+  if (task.data().size() > limits.max_text_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data of ", task.data().size(),
+                     " bytes is over the maximum of ", limits.max_text_bytes));
   }
   if (task.text().size() > limits.max_text_bytes) {
     return absl::InvalidArgumentError(
@@ -190,16 +240,12 @@ std::string FormatMillis(int64_t ms) {
 
 std::string FormatTaskSpec(const v1::Task& task) {
   std::string out;
-  switch (task.kind()) {
-    case v1::TASK_KIND_SLEEP:
-      out = absl::StrCat("sleep:", FormatMillis(task.arg()));
-      break;
-    case v1::TASK_KIND_CPU:
-      out = absl::StrCat("cpu:", task.arg());
-      break;
-    default:
-      out = absl::StrCat(TaskKindName(task.kind()), ":", task.text());
-      break;
+  if (task.kind() == kSleepKind) {
+    out = absl::StrCat(task.kind(), ":", FormatMillis(task.arg()));
+  } else if (task.kind() == kCpuKind) {
+    out = absl::StrCat(task.kind(), ":", task.arg());
+  } else {
+    out = absl::StrCat(task.kind(), ":", task.text());
   }
   std::string options;
   if (task.timeout_ms() > 0) {
@@ -211,21 +257,6 @@ std::string FormatTaskSpec(const v1::Task& task) {
   }
   if (!options.empty()) absl::StrAppend(&out, "@", options);
   return out;
-}
-
-absl::string_view TaskKindName(v1::TaskKind kind) {
-  switch (kind) {
-    case v1::TASK_KIND_SLEEP:
-      return "sleep";
-    case v1::TASK_KIND_ECHO:
-      return "echo";
-    case v1::TASK_KIND_CPU:
-      return "cpu";
-    case v1::TASK_KIND_HTTP:
-      return "http";
-    default:
-      return "unknown";
-  }
 }
 
 absl::string_view TaskStateName(v1::TaskState state) {

@@ -1,13 +1,16 @@
 // Task specs: the `KIND:ARG[@OPTION=VALUE...]` text form of a task, shared by
-// the CLI, the client library and the coordinator.
+// the CLI, the client library and the coordinator, and the rules a task and
+// a kind name follow.
 //
 //   sleep:1s  sleep:250ms  echo:hello  cpu:20000  sleep:5s@timeout=1s
+//   reverse:hello  action:3        (kinds a worker offers: ARG is the text)
 //
 // Options follow the last '@' when it is followed by a known option name:
 // `timeout=DURATION`, `attempts=N` (several joined with ',').
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -17,30 +20,57 @@
 
 namespace qfarm {
 
+// The built-in kinds (see proto/qfarm/v1/task.proto).
+inline constexpr absl::string_view kSleepKind = "sleep";
+inline constexpr absl::string_view kEchoKind = "echo";
+inline constexpr absl::string_view kCpuKind = "cpu";
+inline constexpr absl::string_view kHttpKind = "http";
+
+// The longest kind name.
+inline constexpr size_t kMaxKindNameBytes = 64;
+
+// Whether `kind` is one of the built-in kinds.
+bool IsBuiltInKind(absl::string_view kind);
+
+// A kind name is 1 to kMaxKindNameBytes characters of ASCII letters, digits,
+// '_', '.' and '-', starting with a letter. INVALID_ARGUMENT naming the
+// kind and the rule otherwise.
+absl::Status ValidateKindName(absl::string_view kind);
+
+// The most kinds one worker may offer.
+inline constexpr size_t kMaxOfferedKinds = 1024;
+
+// Checks the kinds a worker offers in its hello: at least one, at most
+// kMaxOfferedKinds, each a valid kind name (repeats are allowed).
+// INVALID_ARGUMENT saying what is wrong.
+absl::Status ValidateOfferedKinds(const std::vector<std::string>& kinds);
+
 // Upper bounds that keep one task from occupying a slot forever or asking
 // for absurd work. The coordinator enforces the same ones.
 struct TaskLimits {
   absl::Duration max_sleep = absl::Hours(24);
   absl::Duration max_timeout = absl::Hours(24);
   int64_t max_cpu_units = 1'000'000'000;
+  // A task's text and data, each.
   size_t max_text_bytes = 1 << 20;
   uint32_t max_attempts = 100;
+  // A result's value: a longer one fails the task.
+  size_t max_value_bytes = 1 << 20;
 };
 
-// Parses one spec. INVALID_ARGUMENT naming the spec and the rule otherwise.
+// Parses one spec. A kind other than the built-in ones takes ARG as its text.
+// INVALID_ARGUMENT naming the spec and the rule otherwise.
 absl::StatusOr<v1::Task> ParseTaskSpec(absl::string_view spec,
                                        const TaskLimits& limits = {});
 
-// Checks a task received over the wire. INVALID_ARGUMENT naming the field,
-// the value and the rule.
+// Checks a task received over the wire: a valid kind name, a built-in
+// kind's argument by its rules, and the limits. INVALID_ARGUMENT naming the
+// field, the value and the rule.
 absl::Status ValidateTask(const v1::Task& task, const TaskLimits& limits = {});
 
 // The spec text of a task: FormatTaskSpec(ParseTaskSpec(s)) parses back to
-// the same task.
+// the same task (a task with data has no spec; its data is left out).
 std::string FormatTaskSpec(const v1::Task& task);
-
-// "sleep", "echo", "cpu", "http"; "unknown" otherwise.
-absl::string_view TaskKindName(v1::TaskKind kind);
 
 // "ok", "failed", "timed_out", "cancelled", "queued", "running", "unknown".
 absl::string_view TaskStateName(v1::TaskState state);

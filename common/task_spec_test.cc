@@ -11,7 +11,7 @@ using ::testing::HasSubstr;
 TEST(ParseTaskSpecTest, Sleep) {
   auto task = ParseTaskSpec("sleep:1s");
   ASSERT_TRUE(task.ok()) << task.status();
-  EXPECT_EQ(task->kind(), v1::TASK_KIND_SLEEP);
+  EXPECT_EQ(task->kind(), "sleep");
   EXPECT_EQ(task->arg(), 1000);
   EXPECT_EQ(ParseTaskSpec("sleep:250ms")->arg(), 250);
   EXPECT_EQ(ParseTaskSpec("sleep:1.5s")->arg(), 1500);
@@ -34,7 +34,7 @@ TEST(ParseTaskSpecTest, SleepNeedsAUnitAndSaneValue) {
 TEST(ParseTaskSpecTest, EchoKeepsPayloadVerbatim) {
   auto task = ParseTaskSpec("echo:a:b@c");
   ASSERT_TRUE(task.ok());
-  EXPECT_EQ(task->kind(), v1::TASK_KIND_ECHO);
+  EXPECT_EQ(task->kind(), "echo");
   EXPECT_EQ(task->text(), "a:b@c");
   EXPECT_EQ(ParseTaskSpec("echo:")->text(), "");
 }
@@ -64,12 +64,55 @@ TEST(ParseTaskSpecTest, Options) {
   EXPECT_FALSE(ParseTaskSpec("sleep:5s@attempts=1000").ok());
 }
 
-TEST(ParseTaskSpecTest, UnknownKindAndMissingColon) {
-  auto bad = ParseTaskSpec("nap:1s");
+TEST(ParseTaskSpecTest, OtherKindsTakeTheArgumentAsText) {
+  auto task = ParseTaskSpec("reverse:hello@attempts=2");
+  ASSERT_TRUE(task.ok()) << task.status();
+  EXPECT_EQ(task->kind(), "reverse");
+  EXPECT_EQ(task->text(), "hello");
+  EXPECT_EQ(task->arg(), 0);
+  EXPECT_EQ(task->max_attempts(), 2u);
+  EXPECT_EQ(ParseTaskSpec("action:3")->text(), "3");
+  EXPECT_FALSE(IsBuiltInKind("reverse"));
+  EXPECT_TRUE(IsBuiltInKind("echo"));
+}
+
+TEST(ParseTaskSpecTest, BadKindNameAndMissingColon) {
+  auto bad = ParseTaskSpec("n a:1s");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(bad.status().message(), HasSubstr("unknown kind \"nap\""));
+  EXPECT_THAT(bad.status().message(), HasSubstr("kind name \"n a\""));
+  EXPECT_THAT(ParseTaskSpec(":x").status().message(),
+              HasSubstr("kind name is empty"));
   EXPECT_THAT(ParseTaskSpec("sleep").status().message(),
               HasSubstr("expected KIND:ARG"));
+}
+
+TEST(KindNameTest, LettersDigitsAndThreeMarksStartingWithALetter) {
+  for (const char* good : {"a", "resize", "img.resize-v2", "A_1"}) {
+    EXPECT_TRUE(ValidateKindName(good).ok()) << good;
+  }
+  EXPECT_TRUE(ValidateKindName(std::string(kMaxKindNameBytes, 'k')).ok());
+  EXPECT_THAT(ValidateKindName("").message(), HasSubstr("empty"));
+  EXPECT_THAT(
+      ValidateKindName(std::string(kMaxKindNameBytes + 1, 'k')).message(),
+      HasSubstr("65 bytes is over the maximum of 64"));
+  for (const char* bad :
+       {"1abc", "_x", "a b", "a/b", "a:b", "\xc3\xa9t\xc3\xa9", "a\n"}) {
+    absl::Status status = ValidateKindName(bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(status.message(), HasSubstr("starting with a letter")) << bad;
+  }
+}
+
+TEST(KindNameTest, OfferedKindsAreAtLeastOneAndValid) {
+  EXPECT_TRUE(ValidateOfferedKinds({"echo", "reverse", "echo"}).ok());
+  EXPECT_THAT(ValidateOfferedKinds({}).message(),
+              HasSubstr("must offer at least one kind"));
+  EXPECT_THAT(ValidateOfferedKinds({"echo", "bad kind"}).message(),
+              HasSubstr("hello.kinds: kind name \"bad kind\""));
+  EXPECT_THAT(
+      ValidateOfferedKinds(std::vector<std::string>(kMaxOfferedKinds + 1, "k"))
+          .message(),
+      HasSubstr("over the maximum of 1024"));
 }
 
 TEST(FormatTaskSpecTest, RoundTrips) {
@@ -85,8 +128,17 @@ TEST(FormatTaskSpecTest, RoundTrips) {
 
 TEST(ValidateTaskTest, NamesFieldAndRule) {
   v1::Task task;
-  EXPECT_THAT(ValidateTask(task).message(), HasSubstr("not a known task kind"));
-  task.set_kind(v1::TASK_KIND_ECHO);
+  EXPECT_THAT(ValidateTask(task).message(), HasSubstr("kind name is empty"));
+  task.set_kind("bad/kind");
+  EXPECT_THAT(ValidateTask(task).message(), HasSubstr("\"bad/kind\""));
+  task.set_kind("resize");
+  task.set_data(std::string(2 << 20, 'x'));
+  EXPECT_THAT(ValidateTask(task).message(),
+              HasSubstr("data of 2097152 bytes is over the maximum"));
+  task.set_kind("echo");
+  task.set_data("x");
+  EXPECT_THAT(ValidateTask(task).message(), HasSubstr("echo takes no data"));
+  task.clear_data();
   task.set_text(std::string(2 << 20, 'x'));
   EXPECT_THAT(ValidateTask(task).message(), HasSubstr("over the maximum"));
   task.set_text("ok");

@@ -78,6 +78,7 @@ TEST(CoordinatorServerClockTest, SilentWorkerExpiresOnTheInjectedClock) {
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_worker_id("silent");
   hello.mutable_hello()->set_slots(1);
+  hello.mutable_hello()->add_kinds("echo");
   ASSERT_TRUE(stream->Write(hello));
   v1::CoordinatorMessage reply;
   ASSERT_TRUE(stream->Read(&reply));
@@ -123,6 +124,7 @@ TEST_F(CoordinatorServerTest, JobRoundTripThroughAHandDrivenWorker) {
   hello.mutable_hello()->set_worker_id("hand");
   hello.mutable_hello()->set_mode("thread");
   hello.mutable_hello()->set_slots(2);
+  hello.mutable_hello()->add_kinds("echo");
   hello.set_credits(2);
   ASSERT_TRUE(stream->Write(hello));
   v1::CoordinatorMessage in;
@@ -134,7 +136,7 @@ TEST_F(CoordinatorServerTest, JobRoundTripThroughAHandDrivenWorker) {
   v1::SubmitJobRequest submit;
   for (int i = 0; i < 3; ++i) {
     v1::Task* task = submit.add_tasks();
-    task->set_kind(v1::TASK_KIND_ECHO);
+    task->set_kind("echo");
     task->set_text(absl::StrCat("t", i));
   }
   v1::SubmitJobResponse submitted;
@@ -209,7 +211,7 @@ TEST_F(CoordinatorServerTest, JobRoundTripThroughAHandDrivenWorker) {
 TEST_F(CoordinatorServerTest, ResultForATaskNeverGivenEndsTheStream) {
   auto farm = v1::Farm::NewStub(channel_);
   v1::SubmitJobRequest submit;
-  submit.add_tasks()->set_kind(v1::TASK_KIND_ECHO);
+  submit.add_tasks()->set_kind("echo");
   v1::SubmitJobResponse submitted;
   {
     grpc::ClientContext context;
@@ -221,6 +223,7 @@ TEST_F(CoordinatorServerTest, ResultForATaskNeverGivenEndsTheStream) {
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_worker_id("liar");
   hello.mutable_hello()->set_slots(1);  // No credits: it is given nothing.
+  hello.mutable_hello()->add_kinds("echo");
   ASSERT_TRUE(stream->Write(hello));
   v1::CoordinatorMessage in;
   ASSERT_TRUE(stream->Read(&in));
@@ -292,7 +295,7 @@ TEST_F(CoordinatorServerTest, FullQueueIsResourceExhaustedAndEmptyJobInvalid) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   }
   for (int i = 0; i < 3; ++i) {
-    request.add_tasks()->set_kind(v1::TASK_KIND_ECHO);
+    request.add_tasks()->set_kind("echo");
   }
   grpc::ClientContext context;
   grpc::Status status = farm->SubmitJob(&context, request, &response);

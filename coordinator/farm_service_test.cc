@@ -48,7 +48,7 @@ class FakeJobJournal : public JobJournal {
 std::vector<v1::Task> Sleeps(int n) {
   std::vector<v1::Task> tasks(static_cast<size_t>(n));
   for (v1::Task& t : tasks) {
-    t.set_kind(v1::TASK_KIND_SLEEP);
+    t.set_kind("sleep");
     t.set_arg(1000);
   }
   return tasks;

@@ -9,5 +9,8 @@ namespace qfarm::coordinator {
 using JobId = uint64_t;
 // One connection of a worker; never reused.
 using WorkerKey = uint64_t;
+// A task kind in use (coordinator/kind_table.h); reused once forgotten.
+using KindId = uint32_t;
+inline constexpr KindId kNoKind = ~KindId{0};
 
 }  // namespace qfarm::coordinator

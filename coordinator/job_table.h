@@ -34,6 +34,8 @@ struct TaskEntry {
   v1::TaskState state = v1::TASK_STATE_QUEUED;
   // QUEUED and waiting out a retry backoff (TaskQueue's delayed tasks).
   bool delayed = false;
+  // The task's kind while it is not final (the scheduler's KindTable).
+  KindId kind = 0;
 };
 
 struct Job {

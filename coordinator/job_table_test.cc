@@ -8,7 +8,7 @@ namespace {
 
 std::vector<v1::Task> Echoes(int n) {
   std::vector<v1::Task> tasks(static_cast<size_t>(n));
-  for (v1::Task& t : tasks) t.set_kind(v1::TASK_KIND_ECHO);
+  for (v1::Task& t : tasks) t.set_kind("echo");
   return tasks;
 }
 

@@ -62,7 +62,7 @@ class TempDir {
 std::vector<v1::Task> Echoes(size_t n, const std::string& prefix = "t") {
   std::vector<v1::Task> tasks(n);
   for (size_t i = 0; i < n; ++i) {
-    tasks[i].set_kind(v1::TASK_KIND_ECHO);
+    tasks[i].set_kind("echo");
     tasks[i].set_text(absl::StrCat(prefix, i));
   }
   return tasks;
@@ -183,11 +183,11 @@ TEST(JournalTest, RoundTripOfJobsResultsAndCancel) {
   TempDir dir;
   const std::vector<v1::Task> first = Echoes(3);
   v1::SubmitJobRequest second;
-  second.add_tasks()->set_kind(v1::TASK_KIND_SLEEP);
+  second.add_tasks()->set_kind("sleep");
   second.mutable_tasks(0)->set_arg(250);
   second.mutable_tasks(0)->set_timeout_ms(1000);
   second.mutable_tasks(0)->set_max_attempts(2);
-  second.add_tasks()->set_kind(v1::TASK_KIND_CPU);
+  second.add_tasks()->set_kind("cpu");
   second.mutable_tasks(1)->set_arg(20000);
   v1::TaskResult cancelled = Result(2, 1);
   cancelled.set_state(v1::TASK_STATE_CANCELLED);
@@ -913,7 +913,8 @@ TEST(JournalSchedulerTest, RestartResumesFromTheJournal) {
     const JobId doomed = *scheduler.SubmitJob(Echoes(2, "d"));
     journal->AppendJob(doomed, scheduler.GetJob(doomed)->created_us(),
                        Echoes(2, "d"));
-    WorkerKey w = scheduler.AddWorker({.worker_id = "w1", .slots = 3});
+    WorkerKey w =
+        scheduler.AddWorker({.worker_id = "w1", .slots = 3, .kinds = {"echo"}});
     scheduler.AddCredits(w, 3);
     std::vector<Dispatch> dispatches = scheduler.TakeDispatches();
     ASSERT_THAT(dispatches, SizeIs(1));

@@ -9,11 +9,14 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/logging.h"
 #include "common/signals.h"
+#include "common/task_spec.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -40,6 +43,15 @@ absl::Status Complete(CoordinatorCommand& command) {
   }
   if (options.scheduler.heartbeat_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--heartbeat-timeout must be positive");
+  }
+  for (absl::string_view kind :
+       absl::StrSplit(command.kinds, ',', absl::SkipWhitespace())) {
+    kind = absl::StripAsciiWhitespace(kind);
+    if (absl::Status valid = ValidateKindName(kind); !valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kinds: ", valid.message()));
+    }
+    options.scheduler.accepted_kinds.emplace_back(kind);
   }
   if (command.ephemeral) return absl::OkStatus();
   if (command.data_dir.empty()) {

@@ -21,6 +21,8 @@ struct CoordinatorCommand {
   bool ephemeral = false;
   // "full" or "normal" (JournalSync).
   std::string journal_sync = "full";
+  // The kinds tasks may have, comma-separated; empty: any valid kind name.
+  std::string kinds;
   // Files holding the tokens; empty: none required.
   std::string client_token_file;
   std::string worker_token_file;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
@@ -47,6 +49,17 @@ Scheduler::Scheduler(Clock* clock, SchedulerOptions options)
 
 Scheduler::~Scheduler() = default;
 
+absl::Status Scheduler::CheckAccepted(absl::string_view kind) const {
+  const std::vector<std::string>& accepted = options_.accepted_kinds;
+  if (accepted.empty() ||
+      std::find(accepted.begin(), accepted.end(), kind) != accepted.end()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("kind \"", kind, "\" is not accepted here (accepted: ",
+                   absl::StrJoin(accepted, ", "), ")"));
+}
+
 uint32_t Scheduler::MaxAttempts(const v1::Task& task) const {
   return task.max_attempts() > 0 ? task.max_attempts()
                                  : options_.default_max_attempts;
@@ -60,12 +73,16 @@ absl::Duration Scheduler::Backoff(uint32_t attempt) const {
   return std::min(delay, options_.retry_backoff_max);
 }
 
+void Scheduler::ReleaseKind(KindId kind, uint64_t refs) {
+  if (kinds_.Release(kind, refs)) queue_.Forget(kind);
+}
+
 void Scheduler::Finish(Job& job, uint32_t index,
                        std::unique_ptr<v1::TaskResult> result, int64_t now_us,
                        Changes& changes) {
-  const auto kind = static_cast<size_t>(job.tasks[index].kind()) & 7;
-  const auto state = static_cast<size_t>(result->state()) & 7;
-  ++stats_.finished[kind][state];
+  const KindId kind = job.entries[index].kind;
+  kinds_.CountFinished(kind, static_cast<size_t>(result->state()));
+  ReleaseKind(kind);
   stats_.latency.Observe(
       static_cast<double>(now_us - job.entries[index].queued_us) / 1e6);
   job.Finish(index, std::move(result), now_us);
@@ -166,8 +183,12 @@ absl::Status Scheduler::Restore(RecoveredState state) {
   if (!jobs_.empty() || !workers_.empty()) return not_empty();
   for (std::unique_ptr<Job>& job : built) {
     for (uint32_t index = 0; index < job->entries.size(); ++index) {
-      if (job->entries[index].state != v1::TASK_STATE_QUEUED) continue;
-      queue_.PushBack(TaskRef{job->id, index});
+      TaskEntry& entry = job->entries[index];
+      if (entry.state != v1::TASK_STATE_QUEUED) continue;
+      // Restored jobs are never refused for their kinds.
+      entry.kind =
+          *kinds_.Acquire(job->tasks[index].kind(), 1, /*for_tasks=*/false);
+      queue_.PushBack(TaskRef{job->id, index}, entry.kind);
     }
     jobs_.ContinueAfter(job->id);
     jobs_.Add(std::move(job));
@@ -184,13 +205,35 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
         absl::StrCat("job of ", n, " tasks is over the maximum of ",
                      std::numeric_limits<uint32_t>::max()));
   }
-  // Checked and built without the lock: only the queue needs it.
+  // Checked and built without the lock: only the queue and the kinds need
+  // it. Each task's kind is one of `names`, by its place there.
+  std::vector<absl::string_view> names;
+  std::vector<uint64_t> counts;
+  std::vector<uint32_t> kind_of(n);
   for (size_t i = 0; i < n; ++i) {
     absl::Status valid = ValidateTask(tasks[i], options_.limits);
     if (!valid.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("task ", i, ": ", valid.message()));
     }
+    const absl::string_view kind = tasks[i].kind();
+    // Jobs hold runs of one kind, and few kinds.
+    if (i > 0 && kind == names[kind_of[i - 1]]) {
+      kind_of[i] = kind_of[i - 1];
+    } else {
+      auto it = std::find(names.begin(), names.end(), kind);
+      if (it == names.end()) {
+        if (absl::Status accepted = CheckAccepted(kind); !accepted.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("task ", i, ": ", accepted.message()));
+        }
+        names.push_back(kind);
+        counts.push_back(0);
+        it = names.end() - 1;
+      }
+      kind_of[i] = static_cast<uint32_t>(it - names.begin());
+    }
+    ++counts[kind_of[i]];
   }
   std::unique_ptr<Job> job =
       Job::Create(/*id=*/0, clock_->NowMicros(), std::move(tasks));
@@ -206,12 +249,26 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
         "queue full: ", queue_.queued(), " of ", options_.max_queued,
         " tasks queued, job of ", n, " does not fit"));
   }
+  std::vector<KindId> ids;
+  ids.reserve(names.size());
+  for (size_t k = 0; k < names.size(); ++k) {
+    absl::StatusOr<KindId> id =
+        kinds_.Acquire(names[k], counts[k], /*for_tasks=*/true);
+    if (!id.ok()) {
+      for (size_t j = 0; j < ids.size(); ++j) ReleaseKind(ids[j], counts[j]);
+      return id.status();
+    }
+    ids.push_back(*id);
+  }
+  for (size_t i = 0; i < n; ++i) job->entries[i].kind = ids[kind_of[i]];
   const JobId id = jobs_.NextId();
   job->id = id;
   // Before any task can be dispatched, so a journal sees the job before
   // any of its results.
   if (on_accepted) on_accepted(id, job->created_us, job->tasks);
-  queue_.PushJob(id, static_cast<uint32_t>(n));
+  const std::vector<TaskEntry>& entries = job->entries;
+  queue_.PushJob(id, static_cast<uint32_t>(n),
+                 [&entries](uint32_t i) { return entries[i].kind; });
   jobs_.Add(std::move(job));
   return id;
 }
@@ -256,7 +313,28 @@ absl::StatusOr<v1::JobInfo> Scheduler::GetJob(JobId id) const {
   absl::MutexLock lock(&mu_);
   const Job* job = jobs_.Find(id);
   if (job == nullptr) return JobNotFound(id);
-  return job->Info();
+  v1::JobInfo info = job->Info();
+  AddUnserved(*job, info);
+  return info;
+}
+
+void Scheduler::AddUnserved(const Job& job, v1::JobInfo& info) const {
+  auto unserved = [this](KindId kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !workers_.Offered(kind);
+  };
+  // The scan only when some waiting task lacks a worker.
+  if (job.queued == 0 || !queue_.AnyQueued(unserved)) return;
+  std::map<std::string, uint32_t> waiting;
+  for (const TaskEntry& entry : job.entries) {
+    if (entry.state == v1::TASK_STATE_QUEUED && unserved(entry.kind)) {
+      ++waiting[kinds_.name(entry.kind)];
+    }
+  }
+  for (const auto& [kind, tasks] : waiting) {
+    v1::UnservedKind* out = info.add_unserved();
+    out->set_kind(kind);
+    out->set_tasks(tasks);
+  }
 }
 
 std::vector<JobId> Scheduler::Unfinished(std::vector<JobId> jobs) const {
@@ -298,7 +376,7 @@ absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
       result->set_attempt(entry.attempt);
       result->set_finished_us(now);
       if (entry.state == v1::TASK_STATE_QUEUED) {
-        queue_.Drop(entry.delayed);
+        queue_.Drop(entry.kind, entry.delayed);
         result->set_error("job cancelled");
       } else if (entry.state == v1::TASK_STATE_RUNNING) {
         Worker& worker = *workers_.Find(entry.worker);
@@ -335,6 +413,7 @@ absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
 SchedulerStats Scheduler::Stats() const {
   absl::MutexLock lock(&mu_);
   SchedulerStats stats = stats_;
+  stats.finished = kinds_.Finished();
   stats.queued = queue_.queued();
   return stats;
 }
@@ -352,6 +431,7 @@ std::vector<v1::WorkerInfo> Scheduler::ListWorkers() const {
     info.set_completed(worker->completed);
     info.set_peer(worker->desc.peer);
     info.set_connected_us(worker->connected_us);
+    for (const std::string& kind : worker->desc.kinds) info.add_kinds(kind);
   }
   return out;
 }

@@ -29,9 +29,10 @@
 //
 // Thread-safe: every method may be called from any thread (one internal
 // mutex, never held while calling out). Behind it, each invariant has one
-// owner: the jobs and their counters (JobTable), the waiting tasks and their
-// counts (TaskQueue), the workers and their credits (WorkerPool), and when
-// results may be read (ResultGate).
+// owner: the jobs and their counters (JobTable), the kinds in use
+// (KindTable), the waiting tasks and their counts (TaskQueue), the workers,
+// their kinds and their credits (WorkerPool), and when results may be read
+// (ResultGate).
 #pragma once
 
 #include <cstddef>
@@ -58,6 +59,7 @@
 #include "coordinator/ids.h"
 #include "coordinator/job_table.h"
 #include "coordinator/journal_interface.h"
+#include "coordinator/kind_table.h"
 #include "coordinator/result_gate.h"
 #include "coordinator/task_queue.h"
 #include "coordinator/worker_pool.h"
@@ -78,6 +80,10 @@ struct SchedulerOptions {
   // (`= {}` lets designated initializers omit it under
   // -Wmissing-field-initializers.)
   TaskLimits limits = {};
+  // The kinds tasks may have; a task of another kind is refused with
+  // INVALID_ARGUMENT. Empty: any valid kind name (a task whose kind no
+  // connected worker offers waits for one).
+  std::vector<std::string> accepted_kinds = {};
   // A worker that sends nothing (heartbeat, credits or results) for longer
   // than this is declared dead by ExpireSilentWorkers().
   // absl::InfiniteDuration() turns expiry off. Must be positive.
@@ -135,8 +141,9 @@ struct RecoveredState {
 
 // Counters for metrics, since the scheduler started.
 struct SchedulerStats {
-  // Final results by TaskKind number and TaskState number.
-  uint64_t finished[8][8] = {};
+  // Final results by kind name and TaskState number (see
+  // KindTable::Finished()).
+  std::map<std::string, StateCounts> finished;
   // Dispatches of a task after its first (its worker was lost).
   uint64_t retried = 0;
   // Queued to final result, seconds.
@@ -154,8 +161,11 @@ class Scheduler {
   ~Scheduler();
 
   // Accepts every task or none. INVALID_ARGUMENT for an empty job or a bad
-  // task (the message names its index); RESOURCE_EXHAUSTED when the queue
-  // cannot take the whole job (the message says how full it is).
+  // task (the message names its index), or a kind outside accepted_kinds
+  // (the message names the kind and the list); RESOURCE_EXHAUSTED when the
+  // queue cannot take the whole job (the message says how full it is) or
+  // the job brings one kind too many (KindTable::kMaxTaskKinds). A task
+  // whose kind no connected worker offers waits for one.
   //
   // `on_accepted`, if set, runs under the scheduler's lock once the job is
   // accepted and before any of its tasks can be dispatched (so a journal
@@ -195,8 +205,9 @@ class Scheduler {
   // in which case nothing is restored.
   absl::Status Restore(RecoveredState state);
 
-  // A worker connection opened. It gets no task before AddCredits(). Counts
-  // as hearing from it.
+  // A worker connection opened, offering desc.kinds (valid names; repeats
+  // are ignored): it is sent tasks of those kinds only. It gets no task
+  // before AddCredits(). Counts as hearing from it.
   WorkerKey AddWorker(WorkerDesc desc);
 
   // The worker has `credits` more free slots. Unknown keys are ignored.
@@ -226,9 +237,11 @@ class Scheduler {
   Expiry ExpireSilentWorkers();
 
   // Hands queued tasks that are eligible now (not waiting out a retry
-  // backoff) to workers with credits, consuming one credit per task, at most
-  // max_batch per Dispatch. The caller sends each batch. Retried tasks go
-  // first, in the order they became eligible, then the rest in FIFO order.
+  // backoff) to workers with credits that offer their kinds, consuming one
+  // credit per task, at most max_batch per Dispatch. The caller sends each
+  // batch. Among the tasks a worker offers, retried tasks go first, in the
+  // order they became eligible, then the rest in FIFO order; tasks of a
+  // kind no worker with credits offers wait without holding up the others.
   // Workers take turns, each at most an even share of what is eligible per
   // turn, so a worker with many credits does not starve another; the first
   // turn rotates between calls. Each worker gets its tasks in queue order in
@@ -251,7 +264,8 @@ class Scheduler {
   // that worker in that attempt (late, duplicate, never assigned, or from a
   // worker declared dead) is dropped. A result whose state is not final
   // (unspecified, queued, running or unknown) is recorded as FAILED with an
-  // error saying so. Results do not return credits. Counts as hearing from
+  // error saying so, and so is a value over limits.max_value_bytes.
+  // Results do not return credits. Counts as hearing from
   // the worker. Returns the jobs that got new readable results (each once),
   // so their watchers can be woken.
   //
@@ -282,7 +296,8 @@ class Scheduler {
   // The job's counters and state: RUNNING until every task has a readable
   // final result, then DONE if all are OK, CANCELLED if CancelJob()
   // cancelled some, FAILED otherwise. The counters include results recorded
-  // but not durable yet. NOT_FOUND for an unknown job.
+  // but not durable yet; `unserved` counts its queued tasks whose kind no
+  // connected worker offers, by kind name. NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobInfo> GetJob(JobId job) const;
 
   // Those of `jobs` that are RUNNING (as GetJob() tells), in the same
@@ -305,7 +320,7 @@ class Scheduler {
   // unknown job.
   absl::StatusOr<CancelOutcome> CancelJob(JobId job);
 
-  // The connected workers, in connection order.
+  // The connected workers, in connection order, with the kinds they offer.
   std::vector<v1::WorkerInfo> ListWorkers() const;
 
   SchedulerStats Stats() const;
@@ -324,6 +339,15 @@ class Scheduler {
   };
 
   uint32_t MaxAttempts(const v1::Task& task) const;
+  // OK if tasks of `kind` are accepted (SchedulerOptions::accepted_kinds).
+  absl::Status CheckAccepted(absl::string_view kind) const;
+  // Drops `refs` references to `kind`; a kind no longer in use leaves the
+  // queue too.
+  void ReleaseKind(KindId kind, uint64_t refs = 1)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills `info.unserved` for `job`.
+  void AddUnserved(const Job& job, v1::JobInfo& info) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration Backoff(uint32_t attempt) const;
   // Whether the task of `ref` is still QUEUED; `cache` speeds up the job
   // lookup of runs of one job.
@@ -369,6 +393,7 @@ class Scheduler {
   const SchedulerOptions options_;
   mutable absl::Mutex mu_;
   JobTable jobs_ ABSL_GUARDED_BY(mu_);
+  KindTable kinds_ ABSL_GUARDED_BY(mu_);
   TaskQueue queue_ ABSL_GUARDED_BY(mu_);
   WorkerPool workers_ ABSL_GUARDED_BY(mu_);
   // Journal mode (SetJournal()): when recorded results become readable.

@@ -35,8 +35,17 @@ bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
 
 WorkerKey Scheduler::AddWorker(WorkerDesc desc) {
   const int64_t now = clock_->NowMicros();
+  std::sort(desc.kinds.begin(), desc.kinds.end());
+  desc.kinds.erase(std::unique(desc.kinds.begin(), desc.kinds.end()),
+                   desc.kinds.end());
   absl::MutexLock lock(&mu_);
-  return workers_.Add(std::move(desc), now);
+  std::vector<KindId> kinds;
+  kinds.reserve(desc.kinds.size());
+  for (const std::string& name : desc.kinds) {
+    // Workers' kinds are always taken in.
+    kinds.push_back(*kinds_.Acquire(name, 1, /*for_tasks=*/false));
+  }
+  return workers_.Add(std::move(desc), std::move(kinds), now);
 }
 
 void Scheduler::AddCredits(WorkerKey key, uint32_t credits) {
@@ -85,8 +94,10 @@ void Scheduler::RemoveWorkerLocked(WorkerKey key, const std::string& reason,
     }
     const int64_t not_before_us =
         now_us + absl::ToInt64Microseconds(Backoff(entry.attempt));
-    job.Requeue(ref.index, queue_.PushRetry(ref, now_us, not_before_us));
+    job.Requeue(ref.index,
+                queue_.PushRetry(ref, entry.kind, now_us, not_before_us));
   }
+  for (KindId kind : worker->kinds) ReleaseKind(kind);
 }
 
 std::vector<JobId> Scheduler::RemoveWorker(WorkerKey key) {
@@ -178,6 +189,11 @@ void Scheduler::Assign(Worker& worker, size_t count, int64_t now_us,
     mu_.AssertHeld();  // Called within this scope, for the analysis.
     return IsQueued(ref, cache);
   };
+  // The worker's kinds with eligible tasks; mostly one.
+  std::vector<KindId> kinds;
+  for (KindId kind : worker.kinds) {
+    if (queue_.ready(kind) > 0) kinds.push_back(kind);
+  }
   for (size_t k = 0; k < count; ++k) {
     if (open == kNone || static_cast<size_t>(out[open].assignments.size()) >=
                              options_.max_batch) {
@@ -187,8 +203,9 @@ void Scheduler::Assign(Worker& worker, size_t count, int64_t now_us,
       dispatch.assignments.Reserve(static_cast<int>(std::min<uint64_t>(
           {options_.max_batch, queue_.ready(), worker.credits + count - k})));
     }
-    const TaskRef ref = queue_.Pop(live);
-    Job& job = *cache;  // Pop() just looked it up.
+    const TaskRef ref = kinds.size() == 1 ? queue_.Pop(kinds[0], live)
+                                          : queue_.Pop(kinds, live);
+    Job& job = *cache;  // Pop() asked live() about it last.
     job.Start(ref.index, worker.key, now_us);
     const TaskEntry& entry = job.entries[ref.index];
     if (entry.attempt > 1) ++stats_.retried;
@@ -228,6 +245,17 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
 
   // Rounds: each worker takes a fair share of what is left, at most a batch,
   // at most its credits, until the queue or the credits run out.
+  // Eligible tasks of the kinds a worker offers.
+  auto ready_for = [this](const Worker& worker) {
+    mu_.AssertHeld();  // Called within this scope, for the analysis.
+    size_t ready = 0;
+    for (KindId kind : worker.kinds) ready += queue_.ready(kind);
+    return ready;
+  };
+  auto idle = [&ready_for](const Turn& t) {
+    return t.worker->credits == 0 || ready_for(*t.worker) == 0;
+  };
+  std::erase_if(turns, idle);
   Job* cache = nullptr;
   while (queue_.ready() > 0 && !turns.empty()) {
     const size_t share =
@@ -237,11 +265,11 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
       if (queue_.ready() == 0) break;
       Worker& worker = *turn.worker;
       size_t take = std::min<uint64_t>(share, worker.credits);
-      take = std::min(take, queue_.ready());
+      take = std::min(take, ready_for(worker));
       worker.credits -= take;
       Assign(worker, take, now, out, turn.open, cache);
     }
-    std::erase_if(turns, [](const Turn& t) { return t.worker->credits == 0; });
+    std::erase_if(turns, idle);
   }
   return out;
 }
@@ -316,6 +344,14 @@ std::vector<JobId> Scheduler::RecordResultBatch(
             "worker ", worker->desc.worker_id, " sent invalid state ", state,
             " (", TaskStateName(static_cast<v1::TaskState>(state)),
             ") as the task's result"));
+      }
+      if (result.value().size() > options_.limits.max_value_bytes) {
+        const size_t size = result.value().size();
+        result.set_state(v1::TASK_STATE_FAILED);
+        result.clear_value();
+        result.set_error(absl::StrCat(
+            "value of ", size, " bytes is over the result limit of ",
+            options_.limits.max_value_bytes, " bytes"));
       }
       if (result.worker().empty()) result.set_worker(worker->desc.worker_id);
       const uint32_t index = result.index();

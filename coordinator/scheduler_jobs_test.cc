@@ -272,13 +272,17 @@ TEST_F(SchedulerTest, UnknownJobIsNotFound) {
 TEST_F(SchedulerTest, ListWorkersDescribesEachConnection) {
   EXPECT_THAT(scheduler_.ListWorkers(), IsEmpty());
   Submit(Echoes(5));
-  WorkerKey w1 = scheduler_.AddWorker(
-      {.worker_id = "w1", .mode = "async", .slots = 8, .peer = "ipv4:1.2.3.4"});
+  WorkerKey w1 = scheduler_.AddWorker({.worker_id = "w1",
+                                       .mode = "async",
+                                       .slots = 8,
+                                       .peer = "ipv4:1.2.3.4",
+                                       .kinds = {"echo", "resize"}});
   clock_.Advance(absl::Seconds(1));
   WorkerKey w2 = scheduler_.AddWorker({.worker_id = "w2",
                                        .mode = "serial",
                                        .slots = 1,
-                                       .peer = "ipv4:5.6.7.8"});
+                                       .peer = "ipv4:5.6.7.8",
+                                       .kinds = {"sleep"}});
   EXPECT_NE(w1, w2);
   scheduler_.AddCredits(w1, 3);
   std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
@@ -293,6 +297,7 @@ TEST_F(SchedulerTest, ListWorkersDescribesEachConnection) {
   EXPECT_EQ(workers[0].completed(), 1u);
   EXPECT_EQ(workers[0].peer(), "ipv4:1.2.3.4");
   EXPECT_EQ(workers[0].connected_us(), kStartUs);
+  EXPECT_THAT(workers[0].kinds(), ElementsAre("echo", "resize"));
   EXPECT_EQ(workers[1].worker_id(), "w2");
   EXPECT_EQ(workers[1].mode(), "serial");
   EXPECT_EQ(workers[1].slots(), 1u);
@@ -300,6 +305,7 @@ TEST_F(SchedulerTest, ListWorkersDescribesEachConnection) {
   EXPECT_EQ(workers[1].completed(), 0u);
   EXPECT_EQ(workers[1].peer(), "ipv4:5.6.7.8");
   EXPECT_EQ(workers[1].connected_us(), kStartUs + 1'000'000);
+  EXPECT_THAT(workers[1].kinds(), ElementsAre("sleep"));
 
   scheduler_.RemoveWorker(w1);
   workers = scheduler_.ListWorkers();

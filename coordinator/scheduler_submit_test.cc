@@ -14,7 +14,7 @@ TEST_F(SchedulerTest, EmptyJobIsInvalid) {
 
 TEST_F(SchedulerTest, BadTaskNamesItsIndexAndNothingIsQueued) {
   std::vector<v1::Task> tasks = Echoes(5);
-  tasks[3].set_kind(v1::TASK_KIND_SLEEP);
+  tasks[3].set_kind("sleep");
   tasks[3].set_arg(-5);
   absl::StatusOr<JobId> job = scheduler_.SubmitJob(std::move(tasks));
   EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
@@ -221,7 +221,7 @@ TEST_F(SchedulerTest, FifoAcrossJobs) {
 
 TEST_F(SchedulerTest, AssignmentCarriesTheTask) {
   v1::Task task;
-  task.set_kind(v1::TASK_KIND_SLEEP);
+  task.set_kind("sleep");
   task.set_arg(250);
   task.set_timeout_ms(1000);
   task.set_max_attempts(2);

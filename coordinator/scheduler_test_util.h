@@ -31,7 +31,7 @@ inline constexpr int64_t kStartUs = 1'700'000'000'000'000;
 
 inline v1::Task Echo(std::string text) {
   v1::Task task;
-  task.set_kind(v1::TASK_KIND_ECHO);
+  task.set_kind("echo");
   task.set_text(std::move(text));
   return task;
 }
@@ -114,9 +114,17 @@ class SchedulerTest : public ::testing::Test {
     return job.value_or(0);
   }
 
+  // A worker offering the built-in kinds.
   WorkerKey Worker(std::string id, uint32_t credits = 0) {
-    WorkerKey key = scheduler_.AddWorker(
-        {.worker_id = std::move(id), .mode = "thread", .slots = 4});
+    return KindWorker(std::move(id), {"cpu", "echo", "http", "sleep"}, credits);
+  }
+
+  WorkerKey KindWorker(std::string id, std::vector<std::string> kinds,
+                       uint32_t credits = 0) {
+    WorkerKey key = scheduler_.AddWorker({.worker_id = std::move(id),
+                                          .mode = "thread",
+                                          .slots = 4,
+                                          .kinds = std::move(kinds)});
     if (credits > 0) scheduler_.AddCredits(key, credits);
     return key;
   }

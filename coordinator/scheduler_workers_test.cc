@@ -404,7 +404,8 @@ TEST_F(NoExpiryTest, InfiniteTimeoutNeverExpires) {
 
 TEST_F(SchedulerTest, UnnamedWorkerIsNamedAfterItsKey) {
   JobId job = Submit({EchoWithAttempts("x", 1)});
-  WorkerKey w = scheduler_.AddWorker({.mode = "thread", .slots = 1});
+  WorkerKey w =
+      scheduler_.AddWorker({.mode = "thread", .slots = 1, .kinds = {"echo"}});
   scheduler_.AddCredits(w, 1);
   scheduler_.TakeDispatches();
   std::vector<v1::WorkerInfo> workers = scheduler_.ListWorkers();

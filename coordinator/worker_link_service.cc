@@ -6,8 +6,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/task_spec.h"
 #include "coordinator/call_auth.h"
 #include "coordinator/stream_reactor.h"
 
@@ -156,11 +158,17 @@ class WorkerStream final
           "hello.slots ", hello.slots(), " must be within 1..", kMaxSlots)));
       return false;
     }
+    std::vector<std::string> kinds(hello.kinds().begin(), hello.kinds().end());
+    if (absl::Status valid = ValidateOfferedKinds(kinds); !valid.ok()) {
+      End(valid);
+      return false;
+    }
     std::string id = hello.worker_id();
     const WorkerKey key = scheduler_->AddWorker({.worker_id = id,
                                                  .mode = hello.mode(),
                                                  .slots = hello.slots(),
-                                                 .peer = peer_});
+                                                 .peer = peer_,
+                                                 .kinds = std::move(kinds)});
     if (id.empty()) id = absl::StrCat("worker-", key);
     worker_id_ = id;
     {
@@ -175,7 +183,8 @@ class WorkerStream final
     router_->AddWorker(key, shared_from_this());
     QFARM_LOG(INFO) << "worker " << id << " connected from " << peer_
                     << " (mode " << hello.mode() << ", " << hello.slots()
-                    << " slots)";
+                    << " slots, kinds " << absl::StrJoin(hello.kinds(), ",")
+                    << ")";
     return true;
   }
 

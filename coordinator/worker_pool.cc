@@ -1,16 +1,25 @@
 #include "coordinator/worker_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace qfarm::coordinator {
 
-WorkerKey WorkerPool::Add(WorkerDesc desc, int64_t now_us) {
+WorkerKey WorkerPool::Add(WorkerDesc desc, std::vector<KindId> kinds,
+                          int64_t now_us) {
   auto worker = std::make_unique<Worker>();
   const WorkerKey key = next_key_++;
   worker->key = key;
   worker->desc = std::move(desc);
+  std::sort(kinds.begin(), kinds.end());
+  kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
+  for (KindId kind : kinds) {
+    if (kind >= offered_.size()) offered_.resize(kind + 1);
+    ++offered_[kind];
+  }
+  worker->kinds = std::move(kinds);
   worker->connected_us = now_us;
   worker->heard_us = now_us;
   // The name the shell gives a worker that sent none.
@@ -26,6 +35,7 @@ std::unique_ptr<Worker> WorkerPool::Remove(WorkerKey key) {
   if (it == workers_.end()) return nullptr;
   std::unique_ptr<Worker> worker = std::move(it->second);
   workers_.erase(it);
+  for (KindId kind : worker->kinds) --offered_[kind];
   return worker;
 }
 

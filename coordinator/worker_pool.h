@@ -1,7 +1,8 @@
-// The scheduler's connected workers: what each said of itself, its credits
-// (tasks it may still be sent), when it was last heard from, and the tasks
-// whose current attempt runs on it. Also the turn order in which workers
-// with credits are served.
+// The scheduler's connected workers: what each said of itself (the kinds it
+// offers among it), its credits (tasks it may still be sent), when it was
+// last heard from, and the tasks whose current attempt runs on it. Also the
+// turn order in which workers with credits are served, and which kinds some
+// connected worker offers.
 //
 // Part of the Scheduler (coordinator/scheduler.h), under its mutex:
 // thread-compatible.
@@ -25,6 +26,8 @@ struct WorkerDesc {
   std::string mode = {};
   uint32_t slots = 0;
   std::string peer = {};
+  // Valid kind names, without repeats.
+  std::vector<std::string> kinds = {};
 };
 
 struct Worker {
@@ -33,6 +36,8 @@ struct Worker {
   int64_t connected_us = 0;
   // When it last sent anything.
   int64_t heard_us = 0;
+  // The kinds of desc.kinds, ascending.
+  std::vector<KindId> kinds;
   // Tasks it may still be sent.
   uint64_t credits = 0;
   // Results accepted from it.
@@ -43,9 +48,10 @@ struct Worker {
 
 class WorkerPool {
  public:
-  // A new connection, heard from at `now_us`; a worker without an id is
-  // named "worker-<key>". Keys increase from 1 and are never reused.
-  WorkerKey Add(WorkerDesc desc, int64_t now_us);
+  // A new connection offering `kinds` (desc.kinds' ids), heard from at
+  // `now_us`; a worker without an id is named "worker-<key>". Keys increase
+  // from 1 and are never reused.
+  WorkerKey Add(WorkerDesc desc, std::vector<KindId> kinds, int64_t now_us);
   // Null for an unknown key.
   Worker* Find(WorkerKey key) {
     auto it = workers_.find(key);
@@ -62,6 +68,11 @@ class WorkerPool {
   // served by the previous call, so no worker is always served first.
   std::vector<Worker*> TakeTurns();
 
+  // Whether some connected worker offers `kind`.
+  bool Offered(KindId kind) const {
+    return kind < offered_.size() && offered_[kind] > 0;
+  }
+
   bool empty() const { return workers_.empty(); }
   size_t size() const { return workers_.size(); }
   // In key order, that is in connection order.
@@ -74,6 +85,8 @@ class WorkerPool {
   std::map<WorkerKey, std::unique_ptr<Worker>> workers_;
   // Where the next TakeTurns() starts.
   WorkerKey next_first_ = 0;
+  // By KindId: the connected workers that offer it.
+  std::vector<uint32_t> offered_;
 };
 
 }  // namespace qfarm::coordinator

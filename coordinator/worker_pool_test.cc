@@ -17,8 +17,8 @@ std::vector<WorkerKey> Keys(const std::vector<Worker*>& workers) {
 
 TEST(WorkerPoolTest, KeysIncreaseAndNamesDefault) {
   WorkerPool pool;
-  WorkerKey a = pool.Add({.worker_id = "a"}, 10);
-  WorkerKey b = pool.Add({}, 20);
+  WorkerKey a = pool.Add({.worker_id = "a"}, {}, 10);
+  WorkerKey b = pool.Add({}, {}, 20);
   EXPECT_LT(a, b);
   EXPECT_EQ(pool.Find(a)->desc.worker_id, "a");
   EXPECT_EQ(pool.Find(b)->desc.worker_id, absl::StrCat("worker-", b));
@@ -26,13 +26,13 @@ TEST(WorkerPoolTest, KeysIncreaseAndNamesDefault) {
   ASSERT_NE(pool.Remove(a), nullptr);
   EXPECT_EQ(pool.Find(a), nullptr);
   EXPECT_EQ(pool.Remove(a), nullptr);
-  EXPECT_GT(pool.Add({}, 30), b);  // Never reused.
+  EXPECT_GT(pool.Add({}, {}, 30), b);  // Never reused.
 }
 
 TEST(WorkerPoolTest, SilentAfterTheTimeout) {
   WorkerPool pool;
-  WorkerKey a = pool.Add({}, 0);
-  WorkerKey b = pool.Add({}, 0);
+  WorkerKey a = pool.Add({}, {}, 0);
+  WorkerKey b = pool.Add({}, {}, 0);
   pool.Find(b)->heard_us = 50;
   EXPECT_THAT(pool.Silent(100, 100), ElementsAre());
   EXPECT_THAT(pool.Silent(101, 100), ElementsAre(a));
@@ -41,9 +41,9 @@ TEST(WorkerPoolTest, SilentAfterTheTimeout) {
 
 TEST(WorkerPoolTest, TurnsRotateOverWorkersWithCredits) {
   WorkerPool pool;
-  WorkerKey a = pool.Add({}, 0);
-  WorkerKey b = pool.Add({}, 0);
-  WorkerKey c = pool.Add({}, 0);
+  WorkerKey a = pool.Add({}, {}, 0);
+  WorkerKey b = pool.Add({}, {}, 0);
+  WorkerKey c = pool.Add({}, {}, 0);
   EXPECT_THAT(Keys(pool.TakeTurns()), ElementsAre());
   for (WorkerKey k : {a, b, c}) pool.Find(k)->credits = 1;
   EXPECT_THAT(Keys(pool.TakeTurns()), ElementsAre(a, b, c));

@@ -32,6 +32,7 @@ constexpr size_t kMaxSpentBatches = 4;
 AsyncExecutor::AsyncExecutor(const ExecutorOptions& options,
                              StartHook on_start_for_testing)
     : slots_(options.slots),
+      kinds_(options.kinds != nullptr ? options.kinds : &BuiltInKinds()),
       worker_name_(options.worker_name),
       clock_(options.clock != nullptr ? options.clock : Clock::Real()),
       sink_(options.sink),
@@ -243,7 +244,7 @@ void AsyncExecutor::TakeSpentAssignments(std::vector<v1::Assignment>& spares) {
 bool AsyncExecutor::TryRunInstant(v1::Assignment& assignment,
                                   const std::shared_ptr<CancelToken>& cancel,
                                   bool own_token) {
-  if (on_start_ || !IsInstant(assignment.task())) return false;
+  if (on_start_ || !kinds_->IsInstant(assignment.task().kind())) return false;
   if (in_flight_ + static_cast<int64_t>(done_.size()) >= slots_) {
     // Undelivered results hold slots: delivering them frees those.
     Flush();
@@ -285,10 +286,11 @@ void AsyncExecutor::StartMore() {
 void AsyncExecutor::Start(Pending pending) {
   ++in_flight_;
   const v1::Task& task = pending.assignment.task();
-  if (task.kind() == v1::TASK_KIND_SLEEP) {
+  const Kinds::Kind* kind = kinds_->Find(task.kind());
+  if (kind != nullptr && kind->builtin == Kinds::Builtin::kSleep) {
     const int64_t started_us = clock_->NowMicros();
     if (on_start_) on_start_(pending.assignment);
-    TaskOutcome refused = CheckRunnable(task);
+    TaskOutcome refused = CheckRunnable(*kinds_, task);
     if (refused.state != v1::TASK_STATE_UNSPECIFIED) {
       Complete(pending, std::move(refused), started_us);
       return;
@@ -296,7 +298,8 @@ void AsyncExecutor::Start(Pending pending) {
     StartSleep(std::move(pending), started_us);
     return;
   }
-  // http (a transfer on the loop), cpu (holds up the loop), invalid kinds.
+  // http (a transfer on the loop), coroutine forms, cpu and blocking forms
+  // (they hold up the loop), invalid tasks and kinds not offered.
   // The coroutine may start right here, and cpu work then holds up the
   // loop: results waiting for delivery go out first.
   Flush();
@@ -447,30 +450,55 @@ asio::awaitable<void> AsyncExecutor::Run(Pending pending) {
   const int64_t started_us = clock_->NowMicros();
   if (on_start_) on_start_(assignment);
   TaskOutcome outcome;
-  if (assignment.task().kind() == v1::TASK_KIND_HTTP) {
+  const Kinds::Kind* kind = kinds_->Find(assignment.task().kind());
+  if (kind != nullptr && kind->builtin == Kinds::Builtin::kHttp) {
     outcome = co_await Http(pending);
+  } else if (kind != nullptr && kind->builtin == Kinds::Builtin::kNone &&
+             kind->coroutine != nullptr) {
+    outcome = co_await Coroutine(pending, *kind);
   } else {
-    // Invalid tasks fail at once; cpu holds up the loop.
-    outcome = RunTaskBlocking(assignment.task(), *pending.cancel);
+    // Invalid tasks and kinds not offered fail at once; cpu and blocking
+    // forms hold up the loop.
+    outcome = RunTaskBlocking(*kinds_, assignment.task(), *pending.cancel);
   }
   Complete(pending, std::move(outcome), started_us);
   ScheduleFlush();
 }
 
+HttpMulti& AsyncExecutor::http() {
+  if (http_ == nullptr) http_ = std::make_unique<HttpMulti>(io_);
+  return *http_;
+}
+
+asio::awaitable<TaskOutcome> AsyncExecutor::Coroutine(const Pending& pending,
+                                                      const Kinds::Kind& kind) {
+  const v1::Task& task = pending.assignment.task();
+  TaskOutcome refused = CheckRunnable(*kinds_, task);
+  if (refused.state != v1::TASK_STATE_UNSPECIFIED) co_return refused;
+  const CancelToken* cancel = pending.cancel.get();
+  // Cancelled by DropCancelled(); expires at the task's deadline.
+  asio::steady_timer wake(io_);
+  waiting_[cancel].insert(&wake);
+  TaskOutcome outcome =
+      co_await RunRegisteredCoroutine(kind, task, *cancel, *this, wake);
+  Unwait(cancel, &wake);
+  co_return outcome;
+}
+
 asio::awaitable<TaskOutcome> AsyncExecutor::Http(const Pending& pending) {
   const v1::Task& task = pending.assignment.task();
-  TaskOutcome refused = CheckRunnable(task);
+  TaskOutcome refused = CheckRunnable(*kinds_, task);
   if (refused.state != v1::TASK_STATE_UNSPECIFIED) co_return refused;
   const CancelToken* cancel = pending.cancel.get();
   if (cancel->cancelled()) co_return CancelledOutcome("job cancelled");
-  if (http_ == nullptr) http_ = std::make_unique<HttpMulti>(io_);
+  HttpMulti& multi = http();
 
   // Woken by the transfer's end, or by DropCancelled().
   asio::steady_timer wake(io_, asio::steady_timer::time_point::max());
   std::optional<TaskOutcome> outcome;
   // The callback runs on a later loop turn, while this frame waits.
   const HttpMulti::TransferId transfer =
-      http_->Start(task, [&outcome, &wake](TaskOutcome done) {
+      multi.Start(task, [&outcome, &wake](TaskOutcome done) {
         outcome = std::move(done);
         wake.cancel();
       });
@@ -480,11 +508,11 @@ asio::awaitable<TaskOutcome> AsyncExecutor::Http(const Pending& pending) {
   Unwait(cancel, &wake);
 
   if (cancel->cancelled()) {
-    http_->Cancel(transfer);  // No effect if it finished meanwhile.
+    multi.Cancel(transfer);  // No effect if it finished meanwhile.
     co_return CancelledOutcome("job cancelled");
   }
   if (!outcome) {  // Only a cancel wakes the timer early.
-    http_->Cancel(transfer);
+    multi.Cancel(transfer);
     co_return TaskOutcome{.state = v1::TASK_STATE_FAILED,
                           .value = {},
                           .error = "http transfer was interrupted"};

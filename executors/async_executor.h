@@ -5,10 +5,13 @@
 //          sleeping task costs a heap entry, not a thread or a coroutine
 //   http   a C++20 coroutine driving a libcurl transfer on the loop
 //          (executors/http_multi.h)
-//   echo   runs inline at once (see IsInstant())
+//   echo   runs inline at once (see Kinds::IsInstant())
 //   cpu    runs on the loop thread and holds it up until done (inherent to
 //          this mode; the auto mode sends it to a pool instead); invalid
 //          tasks fail at once
+//   other kinds (qfarm/kinds.h): a coroutine form runs as a coroutine on
+//          the loop, raced against its deadline and its job's cancellation;
+//          a kind with only a blocking form holds up the loop as cpu does
 // Results leave the loop in batches: those finished in one loop turn go to
 // the sink in one OnResults() call (in messages the sink handed back, see
 // ResultBuffer), and until then they still count against the slots.
@@ -47,6 +50,7 @@
 #include "common/clock.h"
 #include "executors/executor.h"
 #include "executors/http_multi.h"
+#include "executors/kind_runner.h"
 #include "executors/task_kinds.h"
 #include "qfarm/v1/task.pb.h"
 
@@ -54,7 +58,7 @@ namespace qfarm::executors {
 
 // Thread-safe. Shutdown() and the destructor must not be called from the
 // sink (they wait for the loop thread).
-class AsyncExecutor final : public Executor {
+class AsyncExecutor final : public Executor, private internal::Loop {
  public:
   // Called on the loop thread just before a task starts running.
   using StartHook = std::function<void(const v1::Assignment&)>;
@@ -160,6 +164,12 @@ class AsyncExecutor final : public Executor {
   void DropCancelled(const CancelToken& cancel);
   asio::awaitable<void> Run(Pending pending);
   asio::awaitable<TaskOutcome> Http(const Pending& pending);
+  // A kind's coroutine form.
+  asio::awaitable<TaskOutcome> Coroutine(const Pending& pending,
+                                         const Kinds::Kind& kind);
+  // internal::Loop, for coroutine forms. Loop thread only.
+  asio::io_context& io() override { return io_; }
+  HttpMulti& http() override;
   // `timer` no longer waits for `cancel`.
   void Unwait(const CancelToken* cancel, asio::steady_timer* timer);
   void ReportNotStarted(const v1::Assignment& assignment,
@@ -169,6 +179,7 @@ class AsyncExecutor final : public Executor {
   void FinishOne(int64_t n = 1);
 
   const int slots_;
+  const Kinds* const kinds_;
   const std::string worker_name_;
   Clock* const clock_;
   ResultSink* const sink_;
@@ -202,7 +213,8 @@ class AsyncExecutor final : public Executor {
   // When sleep_timer_ is set to fire; max() when it is not armed.
   std::chrono::steady_clock::time_point timer_armed_for_ =
       std::chrono::steady_clock::time_point::max();
-  // Timers that http tasks wait on, by the token that cancels them.
+  // Timers that http tasks and coroutine forms wait on, by the token that
+  // cancels them.
   absl::flat_hash_map<const CancelToken*,
                       absl::flat_hash_set<asio::steady_timer*>>
       waiting_;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/logging.h"
+#include "executors/kind_runner.h"
 
 namespace qfarm::executors {
 namespace {
@@ -20,6 +21,7 @@ int CpuThreads(int slots) {
 AutoExecutor::AutoExecutor(const ExecutorOptions& options,
                            StartHook on_start_for_testing)
     : slots_(options.slots),
+      kinds_(options.kinds != nullptr ? options.kinds : &BuiltInKinds()),
       worker_name_(options.worker_name),
       clock_(options.clock != nullptr ? options.clock : Clock::Real()),
       sink_(options.sink) {
@@ -32,14 +34,16 @@ AutoExecutor::AutoExecutor(const ExecutorOptions& options,
                       .slots = slots_,
                       .worker_name = worker_name_,
                       .clock = clock_,
-                      .sink = &relay_},
+                      .sink = &relay_,
+                      .kinds = kinds_},
       on_start_for_testing);
   cpu_ = std::make_unique<ThreadExecutor>(
       ExecutorOptions{.mode = Mode::kThread,
                       .slots = CpuThreads(slots_),
                       .worker_name = worker_name_,
                       .clock = clock_,
-                      .sink = &relay_},
+                      .sink = &relay_,
+                      .kinds = kinds_},
       on_start_for_testing, "cpu");
 }
 
@@ -151,8 +155,14 @@ void AutoExecutor::Track(const Waiting& waiting) {
   forwarded_[KeyOf(waiting.assignment)].push_back(waiting.cancel);
 }
 
+bool AutoExecutor::OnPool(const v1::Assignment& assignment) const {
+  if (kinds_->IsInstant(assignment.task().kind())) return false;
+  const Kinds::Kind* kind = kinds_->Find(assignment.task().kind());
+  return kind != nullptr && !kind->runs_on_loop();
+}
+
 void AutoExecutor::Forward(Waiting waiting) {
-  if (waiting.assignment.task().kind() == v1::TASK_KIND_CPU) {
+  if (OnPool(waiting.assignment)) {
     cpu_->SubmitWithToken(std::move(waiting.assignment),
                           std::move(waiting.cancel));
   } else {
@@ -166,7 +176,7 @@ void AutoExecutor::ForwardBatch(std::vector<Waiting> batch) {
   std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>> io;
   std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>> cpu;
   for (Waiting& waiting : batch) {
-    (waiting.assignment.task().kind() == v1::TASK_KIND_CPU ? cpu : io)
+    (OnPool(waiting.assignment) ? cpu : io)
         .emplace_back(std::move(waiting.assignment), std::move(waiting.cancel));
   }
   if (!io.empty()) io_->SubmitBatchWithTokens(std::move(io));

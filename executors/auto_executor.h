@@ -1,6 +1,8 @@
-// The auto mode: the worker chooses where each task runs. IO kinds (sleep,
-// http, echo) and invalid tasks go to an AsyncExecutor's event loop
-// ("async"); cpu tasks go to a ThreadExecutor sized to the cores ("cpu-0"..
+// The auto mode: the worker chooses where each task runs. Kinds that run on
+// a loop (sleep, http, echo, kinds with a coroutine form:
+// Kinds::Kind::runs_on_loop()), invalid tasks and kinds not offered go to an
+// AsyncExecutor's event loop ("async"); the others (cpu, kinds with only a
+// blocking form) go to a ThreadExecutor sized to the cores ("cpu-0"..
 // "cpu-<N-1>", N = min(hardware threads, slots)). A long cpu task never holds
 // up the loop, and thousands of sleeps never occupy the pool.
 //
@@ -96,6 +98,8 @@ class AutoExecutor final : public Executor {
   static TaskKey KeyOf(const v1::Assignment& assignment);
   // Records that `waiting` is handed on.
   void Track(const Waiting& waiting) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the task goes to the cpu pool.
+  bool OnPool(const v1::Assignment& assignment) const;
   // Hands a task to the executor for its kind.
   void Forward(Waiting waiting);
   // Hands tasks on, one batch per sub-executor.
@@ -108,6 +112,7 @@ class AutoExecutor final : public Executor {
   void FinishOne(int64_t n = 1);
 
   const int slots_;
+  const Kinds* const kinds_;
   const std::string worker_name_;
   Clock* const clock_;
   ResultSink* const sink_;

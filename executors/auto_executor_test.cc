@@ -64,7 +64,7 @@ TEST_F(AutoExecutorTest, MixedBatchRunsCpuOnThePoolAndIoOnTheLoop) {
   auto executor = Make(1000);
   constexpr uint32_t kEach = 20;
   uint32_t index = 0;
-  std::map<uint32_t, v1::TaskKind> kinds;
+  std::map<uint32_t, std::string> kinds;
   for (uint32_t i = 0; i < kEach; ++i) {
     for (v1::Assignment a :
          {Cpu(1, index, 2000), Sleep(1, index + 1, 5), Echo(1, index + 2, "e"),
@@ -86,7 +86,7 @@ TEST_F(AutoExecutorTest, MixedBatchRunsCpuOnThePoolAndIoOnTheLoop) {
   for (const v1::TaskResult& result : results) {
     EXPECT_EQ(result.state(), v1::TASK_STATE_OK) << result.error();
     EXPECT_EQ(result.worker(), "worker-1");
-    if (kinds[result.index()] == v1::TASK_KIND_CPU) {
+    if (kinds[result.index()] == "cpu") {
       EXPECT_TRUE(cpu_labels.contains(result.executor())) << result.executor();
       EXPECT_EQ(result.value(), CpuDigestHex(2000));
     } else {

@@ -9,7 +9,7 @@
 #include <climits>
 #include <utility>
 
-namespace qfarm::executors {
+namespace qfarm {
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
                   std::atomic<uint32_t>::is_always_lock_free,
@@ -40,6 +40,10 @@ bool CancelToken::WaitFor(absl::Duration timeout) const {
   }
   return true;
 }
+
+}  // namespace qfarm
+
+namespace qfarm::executors {
 
 std::shared_ptr<CancelToken> JobCancellations::Acquire(uint64_t job_id,
                                                        int64_t tasks) {

@@ -9,33 +9,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "qfarm/kinds.h"
 
 namespace qfarm::executors {
 
-// A one-way cancellation flag that running tasks poll or wait on.
-// Thread-safe. Waiters sleep on the flag itself (a Linux futex), not on a
-// shared lock: the thousands of threads of a big thread pool, all sleeping
-// on one job's token, wake independently.
-class CancelToken {
- public:
-  CancelToken() = default;
-  CancelToken(const CancelToken&) = delete;
-  CancelToken& operator=(const CancelToken&) = delete;
-
-  // Sets the flag and wakes every WaitFor(). Idempotent.
-  void Cancel();
-
-  bool cancelled() const {
-    return cancelled_.load(std::memory_order_acquire) != 0;
-  }
-
-  // Blocks until cancelled or `timeout` passed; true if cancelled.
-  bool WaitFor(absl::Duration timeout) const;
-
- private:
-  // 0, then 1 once cancelled; the futex word.
-  mutable std::atomic<uint32_t> cancelled_{0};
-};
+// The token handlers see (qfarm/kinds.h).
+using CancelToken = ::qfarm::CancelToken;
 
 // One CancelToken per job, shared by the job's unfinished tasks, so that
 // Cancel(job) reaches exactly the tasks acquired before it. Tasks acquired

@@ -6,9 +6,11 @@
 //   async   up to N tasks in flight on one Asio event-loop thread running
 //           C++20 coroutines; sleeps are timers and http GETs are transfers
 //           driven by the loop, never blocked threads ("async")
-//   auto    the worker chooses per task: IO kinds (sleep, http, echo) on an
-//           async loop ("async"), cpu tasks on a pool of threads sized to the
-//           cores ("cpu-0".."cpu-<N-1>"); up to N tasks in flight in all
+//   auto    the worker chooses per task: kinds that run on a loop (sleep,
+//           http, echo, kinds with a coroutine form) on an async loop
+//           ("async"), the others (cpu, kinds with only a blocking form) on a
+//           pool of threads sized to the cores ("cpu-0".."cpu-<N-1>"); up to
+//           N tasks in flight in all
 //
 // The same executors serve a worker process (tasks from the coordinator) and
 // the client's in-process pool (`qfarm --local`).
@@ -31,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/clock.h"
+#include "qfarm/kinds.h"
 #include "qfarm/v1/task.pb.h"
 
 namespace qfarm::executors {
@@ -110,6 +113,9 @@ struct ExecutorOptions {
   Clock* clock = nullptr;
   // Not owned; must outlive the executor.
   ResultSink* sink = nullptr;
+  // The kinds it runs (qfarm/kinds.h); a task of another kind fails. Not
+  // owned; must outlive the executor. Null means the built-in kinds.
+  const Kinds* kinds = nullptr;
 };
 
 std::unique_ptr<Executor> MakeExecutor(const ExecutorOptions& options);

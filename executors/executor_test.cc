@@ -120,14 +120,15 @@ TEST_P(ExecutorTest, RunsEveryKind) {
   executor_->Submit(Echo(1, 1, "hello"));
   executor_->Submit(Cpu(1, 2, 1));
   // Refused before any network traffic; http_task_test.cc has real GETs.
-  v1::Assignment http = Assign(1, 3, v1::TASK_KIND_HTTP, 0);
+  v1::Assignment http = Assign(1, 3, "http", 0);
   http.mutable_task()->set_text("ftp://example.com/");
   executor_->Submit(http);
-  executor_->Submit(Assign(1, 4, static_cast<v1::TaskKind>(42), 0));
-  ASSERT_TRUE(recorder_.WaitForResults(5));
+  executor_->Submit(Assign(1, 4, "no kind", 0));
+  executor_->Submit(Assign(1, 5, "resize", 0));
+  ASSERT_TRUE(recorder_.WaitForResults(6));
 
   std::map<Key, v1::TaskResult> by_key = recorder_.results_by_key();
-  ASSERT_EQ(by_key.size(), 5u);
+  ASSERT_EQ(by_key.size(), 6u);
   EXPECT_EQ(by_key[Key(1, 0)].value(), "5");
   EXPECT_EQ(by_key[Key(1, 1)].value(), "hello");
   EXPECT_EQ(by_key[Key(1, 2)].value(), kCpu1);
@@ -141,7 +142,11 @@ TEST_P(ExecutorTest, RunsEveryKind) {
             "or https:// URL with a host");
   EXPECT_EQ(by_key[Key(1, 4)].state(), v1::TASK_STATE_FAILED);
   EXPECT_THAT(by_key[Key(1, 4)].error(),
-              testing::HasSubstr("not a known task kind"));
+              testing::HasSubstr("invalid task: kind name \"no kind\""));
+  EXPECT_EQ(by_key[Key(1, 5)].state(), v1::TASK_STATE_FAILED);
+  EXPECT_EQ(by_key[Key(1, 5)].error(),
+            "kind \"resize\" is not offered here (offered: cpu, echo, http, "
+            "sleep)");
 
   for (const auto& [key, result] : by_key) {
     EXPECT_EQ(result.job_id(), 1u);

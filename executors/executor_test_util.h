@@ -168,13 +168,13 @@ inline int MaxOverlap(const std::vector<v1::TaskResult>& results) {
   return most;
 }
 
-inline v1::Assignment Assign(uint64_t job, uint32_t index, v1::TaskKind kind,
+inline v1::Assignment Assign(uint64_t job, uint32_t index, std::string kind,
                              int64_t arg, int64_t timeout_ms = 0) {
   v1::Assignment assignment;
   assignment.set_job_id(job);
   assignment.set_index(index);
   assignment.set_attempt(1);
-  assignment.mutable_task()->set_kind(kind);
+  assignment.mutable_task()->set_kind(std::move(kind));
   assignment.mutable_task()->set_arg(arg);
   assignment.mutable_task()->set_timeout_ms(timeout_ms);
   return assignment;
@@ -182,24 +182,23 @@ inline v1::Assignment Assign(uint64_t job, uint32_t index, v1::TaskKind kind,
 
 inline v1::Assignment Sleep(uint64_t job, uint32_t index, int64_t ms,
                             int64_t timeout_ms = 0) {
-  return Assign(job, index, v1::TASK_KIND_SLEEP, ms, timeout_ms);
+  return Assign(job, index, "sleep", ms, timeout_ms);
 }
 
 inline v1::Assignment Echo(uint64_t job, uint32_t index, std::string text) {
-  v1::Assignment assignment = Assign(job, index, v1::TASK_KIND_ECHO, 0);
+  v1::Assignment assignment = Assign(job, index, "echo", 0);
   assignment.mutable_task()->set_text(std::move(text));
   return assignment;
 }
 
 inline v1::Assignment Cpu(uint64_t job, uint32_t index, int64_t units,
                           int64_t timeout_ms = 0) {
-  return Assign(job, index, v1::TASK_KIND_CPU, units, timeout_ms);
+  return Assign(job, index, "cpu", units, timeout_ms);
 }
 
 inline v1::Assignment Http(uint64_t job, uint32_t index, std::string url,
                            int64_t timeout_ms = 0) {
-  v1::Assignment assignment =
-      Assign(job, index, v1::TASK_KIND_HTTP, 0, timeout_ms);
+  v1::Assignment assignment = Assign(job, index, "http", 0, timeout_ms);
   assignment.mutable_task()->set_text(std::move(url));
   return assignment;
 }

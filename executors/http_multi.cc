@@ -18,8 +18,8 @@
 namespace qfarm::executors {
 
 struct HttpMulti::Transfer {
-  Transfer(TransferId id, const v1::Task& task, Done done)
-      : id(id), request(task), done(std::move(done)) {}
+  Transfer(TransferId id, const v1::Task& task, Done done, std::string* body)
+      : id(id), request(task, body), done(std::move(done)) {}
 
   const TransferId id;
   HttpRequest request;
@@ -97,9 +97,10 @@ HttpMulti::~HttpMulti() {
   curl_multi_cleanup(multi_);
 }
 
-HttpMulti::TransferId HttpMulti::Start(const v1::Task& task, Done done) {
+HttpMulti::TransferId HttpMulti::Start(const v1::Task& task, Done done,
+                                       std::string* body) {
   const TransferId id = next_id_++;
-  auto owned = std::make_unique<Transfer>(id, task, std::move(done));
+  auto owned = std::make_unique<Transfer>(id, task, std::move(done), body);
   Transfer* transfer = owned.get();
   transfers_.emplace(id, std::move(owned));
   CURL* easy = transfer->request.easy();

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "asio/io_context.hpp"
@@ -45,8 +46,10 @@ class HttpMulti {
 
   // Starts a GET of a validated http task. `done` is called exactly once,
   // from a later turn of the loop (never from inside Start() or Cancel()),
-  // unless the transfer is cancelled first.
-  TransferId Start(const v1::Task& task, Done done);
+  // unless the transfer is cancelled first. With `body`, the body is kept
+  // there too (see HttpRequest); it must outlive the transfer.
+  TransferId Start(const v1::Task& task, Done done,
+                   std::string* body = nullptr);
 
   // Stops the transfer at once (its handle leaves the multi handle and its
   // connection is closed); its `done` is never called. No effect on unknown

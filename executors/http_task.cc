@@ -70,11 +70,12 @@ void InitCurlOnce() {
   (void)initialized;
 }
 
-HttpRequest::HttpRequest(const v1::Task& task)
+HttpRequest::HttpRequest(const v1::Task& task, std::string* body)
     : timeout_ms_(task.timeout_ms() > 0 ? task.timeout_ms()
                                         : kHttpDefaultTimeoutMs),
       easy_((InitCurlOnce(), curl_easy_init())),
-      sha256_(EVP_MD_CTX_new()) {
+      sha256_(EVP_MD_CTX_new()),
+      body_(body) {
   QFARM_CHECK(easy_ != nullptr) << "curl_easy_init failed";
   QFARM_CHECK(sha256_ != nullptr &&
               EVP_DigestInit_ex(sha256_, Sha256(), nullptr) == 1)
@@ -102,12 +103,23 @@ size_t HttpRequest::OnBody(char* data, size_t size, size_t count, void* self) {
   auto* request = static_cast<HttpRequest*>(self);
   const size_t n = size * count;
   if (EVP_DigestUpdate(request->sha256_, data, n) != 1) return 0;  // Aborts.
+  if (request->body_ != nullptr) {
+    if (request->body_->size() + n > kMaxKeptBody) {
+      request->body_too_long_ = true;
+      return 0;  // Aborts.
+    }
+    request->body_->append(data, n);
+  }
   request->bytes_ += static_cast<int64_t>(n);
   return n;
 }
 
 TaskOutcome HttpRequest::Finish(CURLcode code) {
   if (code == CURLE_OPERATION_TIMEDOUT) return TimedOutOutcome(timeout_ms_);
+  if (body_too_long_) {
+    return Failed(
+        absl::StrCat("body over the limit of ", kMaxKeptBody, " bytes"));
+  }
   if (code != CURLE_OK) {
     return Failed(
         absl::StrCat(error_[0] != '\0' ? error_ : curl_easy_strerror(code),

@@ -47,7 +47,12 @@ void InitCurlOnce();
 // Thread-compatible: one thread at a time.
 class HttpRequest {
  public:
-  explicit HttpRequest(const v1::Task& task);
+  // The body of a kept answer is limited to this many bytes.
+  static constexpr size_t kMaxKeptBody = 16 << 20;
+
+  // With `body`, the body is also appended to it (a longer one than
+  // kMaxKeptBody fails the transfer); it must outlive the request.
+  explicit HttpRequest(const v1::Task& task, std::string* body = nullptr);
   ~HttpRequest();
   HttpRequest(const HttpRequest&) = delete;
   HttpRequest& operator=(const HttpRequest&) = delete;
@@ -63,6 +68,8 @@ class HttpRequest {
   const int64_t timeout_ms_;
   CURL* const easy_;
   EVP_MD_CTX* const sha256_;
+  std::string* const body_;
+  bool body_too_long_ = false;
   int64_t bytes_ = 0;
   char error_[CURL_ERROR_SIZE] = {};
 };

@@ -21,6 +21,7 @@
 #include "executors/executor.h"
 #include "executors/executor_test_util.h"
 #include "executors/http_multi.h"
+#include "executors/kind_runner.h"
 #include "executors/task_kinds.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -80,7 +81,7 @@ class HttpServerTest : public ::testing::Test {
 
   v1::Task HttpTask(absl::string_view path, int64_t timeout_ms = 0) const {
     v1::Task task;
-    task.set_kind(v1::TASK_KIND_HTTP);
+    task.set_kind("http");
     task.set_text(server_->Url(path));
     task.set_timeout_ms(timeout_ms);
     return task;
@@ -108,13 +109,14 @@ using RunHttpBlockingTest = HttpServerTest;
 
 TEST_F(RunHttpBlockingTest, GetReportsStatusBytesDigestAndTimes) {
   CancelToken cancel;
-  TaskOutcome outcome = RunTaskBlocking(HttpTask("/bytes/100000"), cancel);
+  TaskOutcome outcome =
+      RunTaskBlocking(BuiltInKinds(), HttpTask("/bytes/100000"), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK) << outcome.error;
   EXPECT_THAT(outcome.value, MatchesRegex(ValuePattern(
                                  200, HttpTestServer::BytesBody(100000))));
   EXPECT_EQ(outcome.error, "");
 
-  outcome = RunTaskBlocking(HttpTask("/status/204"), cancel);
+  outcome = RunTaskBlocking(BuiltInKinds(), HttpTask("/status/204"), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK);
   EXPECT_THAT(outcome.value,
               StartsWith("status=204 bytes=0 sha256=e3b0c44298fc1c14 "));
@@ -123,8 +125,9 @@ TEST_F(RunHttpBlockingTest, GetReportsStatusBytesDigestAndTimes) {
 TEST_F(RunHttpBlockingTest, ReusesTheThreadsConnection) {
   CancelToken cancel;
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(RunTaskBlocking(HttpTask("/delay/0"), cancel).state,
-              v1::TASK_STATE_OK);
+    EXPECT_EQ(
+        RunTaskBlocking(BuiltInKinds(), HttpTask("/delay/0"), cancel).state,
+        v1::TASK_STATE_OK);
   }
   EXPECT_EQ(server_->stats().connections_accepted, 1);
   EXPECT_EQ(server_->stats().requests, 5);
@@ -132,33 +135,35 @@ TEST_F(RunHttpBlockingTest, ReusesTheThreadsConnection) {
 
 TEST_F(RunHttpBlockingTest, Non2xxAndConnectionErrorsFail) {
   CancelToken cancel;
-  TaskOutcome outcome = RunTaskBlocking(HttpTask("/status/503"), cancel);
+  TaskOutcome outcome =
+      RunTaskBlocking(BuiltInKinds(), HttpTask("/status/503"), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_EQ(outcome.error, "HTTP 503");
   EXPECT_EQ(outcome.value, "");
 
-  outcome = RunTaskBlocking(HttpTask("/status/301"), cancel);
+  outcome = RunTaskBlocking(BuiltInKinds(), HttpTask("/status/301"), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_EQ(outcome.error,
             absl::StrCat("HTTP 301: redirect to ", server_->Url("/bytes/0"),
                          " not followed"));
 
-  outcome = RunTaskBlocking(HttpTask("/close"), cancel);
+  outcome = RunTaskBlocking(BuiltInKinds(), HttpTask("/close"), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_THAT(outcome.error, HasSubstr("(curl error 52)"));
 
   RefusingPort refusing;
   v1::Task refused;
-  refused.set_kind(v1::TASK_KIND_HTTP);
+  refused.set_kind("http");
   refused.set_text(refusing.Url());
-  outcome = RunTaskBlocking(refused, cancel);
+  outcome = RunTaskBlocking(BuiltInKinds(), refused, cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_THAT(outcome.error, HasSubstr("(curl error 7)"));
 }
 
 TEST_F(RunHttpBlockingTest, TimeoutEndsAsTimedOut) {
   CancelToken cancel;
-  TaskOutcome outcome = RunTaskBlocking(HttpTask("/hang", 100), cancel);
+  TaskOutcome outcome =
+      RunTaskBlocking(BuiltInKinds(), HttpTask("/hang", 100), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_TIMED_OUT);
   EXPECT_EQ(outcome.error, "timed out after 100ms");
 }
@@ -166,7 +171,8 @@ TEST_F(RunHttpBlockingTest, TimeoutEndsAsTimedOut) {
 TEST_F(RunHttpBlockingTest, CancelBeforeStartSendsNothing) {
   CancelToken cancel;
   cancel.Cancel();
-  TaskOutcome outcome = RunTaskBlocking(HttpTask("/delay/0"), cancel);
+  TaskOutcome outcome =
+      RunTaskBlocking(BuiltInKinds(), HttpTask("/delay/0"), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_CANCELLED);
   EXPECT_EQ(server_->stats().connections_accepted, 0);
 }
@@ -177,7 +183,8 @@ TEST_F(RunHttpBlockingTest, CancelStopsATransferInFlight) {
     EXPECT_TRUE(server_->WaitForActiveRequests(1, kHangDeadline));
     cancel.Cancel();
   });
-  TaskOutcome outcome = RunTaskBlocking(HttpTask("/hang"), cancel);
+  TaskOutcome outcome =
+      RunTaskBlocking(BuiltInKinds(), HttpTask("/hang"), cancel);
   canceller.join();
   EXPECT_EQ(outcome.state, v1::TASK_STATE_CANCELLED);
   EXPECT_EQ(outcome.error, "job cancelled");

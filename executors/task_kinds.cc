@@ -15,9 +15,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/task_spec.h"
 #include "executors/http_task.h"
+#include "executors/kind_runner.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/unknown_field_set.h"
 
@@ -109,34 +111,44 @@ TaskOutcome RunCpu(const v1::Task& task, const CancelToken& cancel) {
 
 }  // namespace
 
-TaskOutcome CheckRunnable(const v1::Task& task) {
+TaskOutcome CheckRunnable(const Kinds& kinds, const v1::Task& task,
+                          const Kinds::Kind** kind) {
   absl::Status valid = ValidateTask(task);
-  if (!valid.ok())
+  if (!valid.ok()) {
     return Failed(absl::StrCat("invalid task: ", valid.message()));
+  }
+  const Kinds::Kind* found = kinds.Find(task.kind());
+  if (found == nullptr) {
+    return Failed(absl::StrCat("kind \"", task.kind(),
+                               "\" is not offered here (offered: ",
+                               absl::StrJoin(kinds.names(), ", "), ")"));
+  }
+  if (kind != nullptr) *kind = found;
   return {};
 }
 
-TaskOutcome RunTaskBlocking(const v1::Task& task, const CancelToken& cancel) {
-  TaskOutcome refused = CheckRunnable(task);
+TaskOutcome RunTaskBlocking(const Kinds& kinds, const v1::Task& task,
+                            const CancelToken& cancel) {
+  const Kinds::Kind* kind = nullptr;
+  TaskOutcome refused = CheckRunnable(kinds, task, &kind);
   if (refused.state != v1::TASK_STATE_UNSPECIFIED) return refused;
   if (cancel.cancelled()) return CancelledOutcome("job cancelled");
-  switch (task.kind()) {
-    case v1::TASK_KIND_SLEEP:
+  switch (kind->builtin) {
+    case Kinds::Builtin::kSleep:
       if (cancel.WaitFor(SleepWaitTime(task))) {
         return CancelledOutcome("job cancelled");
       }
       return SleepOutcome(task);
-    case v1::TASK_KIND_ECHO:
+    case Kinds::Builtin::kEcho:
       return Ok(task.text());
-    case v1::TASK_KIND_CPU:
+    case Kinds::Builtin::kCpu:
       return RunCpu(task, cancel);
-    case v1::TASK_KIND_HTTP:
+    case Kinds::Builtin::kHttp:
       return RunHttpBlocking(task, cancel);
-    default:
-      // CheckRunnable() refuses every other kind.
-      return Failed(
-          absl::StrCat("kind ", TaskKindName(task.kind()), " has no runner"));
+    case Kinds::Builtin::kNone:
+      break;
   }
+  return RunRegisteredBlocking(*kind, task, cancel);
 }
 
 absl::Duration SleepWaitTime(const v1::Task& task) {
@@ -187,7 +199,8 @@ void RunEcho(v1::Assignment& assignment, absl::string_view worker,
   // millions of times a second.
   static const TaskLimits kLimits;
   const bool valid =
-      task.text().size() <= kLimits.max_text_bytes && task.timeout_ms() >= 0 &&
+      task.text().size() <= kLimits.max_text_bytes && task.data().empty() &&
+      task.timeout_ms() >= 0 &&
       absl::Milliseconds(task.timeout_ms()) <= kLimits.max_timeout &&
       task.max_attempts() <= kLimits.max_attempts;
   if (valid) {

@@ -1,11 +1,12 @@
-// Running one task: what each kind does, how an attempt is bounded by its
-// timeout and stopped by cancellation, and what it comes to.
+// Running one task: what each built-in kind does, how an attempt is bounded
+// by its timeout and stopped by cancellation, and what it comes to. Other
+// kinds run as registered (qfarm/kinds.h, executors/kind_runner.h).
 //
 //   CancelToken cancel;
-//   TaskOutcome outcome = RunTaskBlocking(assignment.task(), cancel);
+//   TaskOutcome outcome = RunTaskBlocking(kinds, assignment.task(), cancel);
 //   v1::TaskResult result = MakeResult(assignment, std::move(outcome), ...);
 //
-// The kinds:
+// The built-in kinds:
 //   sleep  waits `arg` ms; value "<arg>". RunTaskBlocking() waits on the
 //          CancelToken; the async executor awaits a timer instead, built
 //          from CheckRunnable(), SleepWaitTime() and SleepOutcome().
@@ -19,10 +20,10 @@
 //          formats: executors/http_task.h. RunTaskBlocking() runs it on the
 //          calling thread, polling cancellation every kHttpCancelPollMs; the
 //          async executor drives it from its loop instead (HttpMulti).
-// A task that ValidateTask() refuses (unknown kind, negative arg, ...) is
-// FAILED with the reason. With timeout_ms > 0, an attempt that runs past it
-// is TIMED_OUT ("timed out after <N>ms"); an http task without one is
-// bounded by kHttpDefaultTimeoutMs.
+// A task that ValidateTask() refuses (a bad kind name, a negative arg, ...)
+// or whose kind the executor's Kinds lacks is FAILED with the reason. With
+// timeout_ms > 0, an attempt that runs past it is TIMED_OUT ("timed out after
+// <N>ms"); an http task without one is bounded by kHttpDefaultTimeoutMs.
 //
 // Sleeps and timeouts run on real (steady) time; an injected Clock only
 // stamps started_us/finished_us.
@@ -42,6 +43,7 @@
 #include "executors/cancel_token.h"
 #include "executors/executor.h"
 #include "executors/task_outcome.h"
+#include "qfarm/kinds.h"
 #include "qfarm/v1/task.pb.h"
 
 namespace qfarm::executors {
@@ -62,13 +64,10 @@ void ForEachJobRun(const std::vector<v1::Assignment>& assignments, Fn fn) {
   }
 }
 
-// Whether the task finishes at once wherever it runs (echo): executors run
-// such tasks back to back without a coroutine or a wake-up each, and deliver
-// their results in batches.
-inline bool IsInstant(const v1::Task& task) {
-  return task.kind() == v1::TASK_KIND_ECHO;
-}
-
+// Instant tasks (the built-in echo, Kinds::IsInstant()) finish at once
+// wherever they run: executors run them back to back without a coroutine or
+// a wake-up each, and deliver their results in batches.
+//
 // Makes `out` the result of an echo task that ran at `now_us`: OK with its
 // text as the value (moved out of `assignment`), started and finished at
 // `now_us`, or FAILED if ValidateTask() refuses it. The same result
@@ -112,13 +111,17 @@ class ResultBuffer {
 };
 
 // Runs `task` to its outcome on the calling thread, blocking for sleeps,
-// cpu work and http transfers. Returns CANCELLED if `cancel` is (or becomes)
-// set before the task completes.
-TaskOutcome RunTaskBlocking(const v1::Task& task, const CancelToken& cancel);
+// cpu work, http transfers and registered kinds (RunRegisteredBlocking()).
+// Returns CANCELLED if `cancel` is (or becomes) set before the task
+// completes.
+TaskOutcome RunTaskBlocking(const Kinds& kinds, const v1::Task& task,
+                            const CancelToken& cancel);
 
-// Why `task` may not run (refused by ValidateTask()), as a FAILED outcome;
-// state UNSPECIFIED if it may run.
-TaskOutcome CheckRunnable(const v1::Task& task);
+// Why `task` may not run (refused by ValidateTask(), or a kind `kinds`
+// lacks), as a FAILED outcome; state UNSPECIFIED if it may run. `*kind`
+// (if not null) is set to the task's kind when it may run.
+TaskOutcome CheckRunnable(const Kinds& kinds, const v1::Task& task,
+                          const Kinds::Kind** kind = nullptr);
 
 // How long a sleep task waits: `arg` ms, cut to timeout_ms if that is set
 // and shorter.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "executors/kind_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,9 +29,9 @@ constexpr char kCpu2[] =
 constexpr char kCpu1000[] =
     "0c467c8167958950b32af260e55892a03bfe1f92f49b873ae1433275235290d2";
 
-v1::Task MakeTask(v1::TaskKind kind, int64_t arg, int64_t timeout_ms = 0) {
+v1::Task MakeTask(std::string kind, int64_t arg, int64_t timeout_ms = 0) {
   v1::Task task;
-  task.set_kind(kind);
+  task.set_kind(std::move(kind));
   task.set_arg(arg);
   task.set_timeout_ms(timeout_ms);
   return task;
@@ -46,23 +47,25 @@ TEST(CpuDigestTest, MatchesIndependentlyComputedDigests) {
 
 TEST(RunTaskBlockingTest, Cpu) {
   CancelToken cancel;
-  TaskOutcome outcome = RunTaskBlocking(MakeTask(v1::TASK_KIND_CPU, 1), cancel);
+  TaskOutcome outcome =
+      RunTaskBlocking(BuiltInKinds(), MakeTask("cpu", 1), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK);
   EXPECT_EQ(outcome.value, kCpu1);
   EXPECT_EQ(outcome.error, "");
-  EXPECT_EQ(RunTaskBlocking(MakeTask(v1::TASK_KIND_CPU, 0), cancel).value,
+  EXPECT_EQ(RunTaskBlocking(BuiltInKinds(), MakeTask("cpu", 0), cancel).value,
             kCpu0);
   // Enough iterations to pass several check points.
   EXPECT_EQ(
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_CPU, 5000, kHourMs), cancel).value,
+      RunTaskBlocking(BuiltInKinds(), MakeTask("cpu", 5000, kHourMs), cancel)
+          .value,
       CpuDigestHex(5000));
 }
 
 TEST(RunTaskBlockingTest, Echo) {
   CancelToken cancel;
-  v1::Task task = MakeTask(v1::TASK_KIND_ECHO, 0);
+  v1::Task task = MakeTask("echo", 0);
   task.set_text("hello world");
-  TaskOutcome outcome = RunTaskBlocking(task, cancel);
+  TaskOutcome outcome = RunTaskBlocking(BuiltInKinds(), task, cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK);
   EXPECT_EQ(outcome.value, "hello world");
 }
@@ -70,10 +73,10 @@ TEST(RunTaskBlockingTest, Echo) {
 TEST(RunTaskBlockingTest, SleepValueIsMilliseconds) {
   CancelToken cancel;
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_SLEEP, 5), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", 5), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK);
   EXPECT_EQ(outcome.value, "5");
-  outcome = RunTaskBlocking(MakeTask(v1::TASK_KIND_SLEEP, 0), cancel);
+  outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", 0), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK);
   EXPECT_EQ(outcome.value, "0");
 }
@@ -81,7 +84,7 @@ TEST(RunTaskBlockingTest, SleepValueIsMilliseconds) {
 TEST(RunTaskBlockingTest, SleepWithinTimeoutIsOk) {
   CancelToken cancel;
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_SLEEP, 5, kHourMs), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", 5, kHourMs), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_OK);
   EXPECT_EQ(outcome.value, "5");
 }
@@ -89,7 +92,7 @@ TEST(RunTaskBlockingTest, SleepWithinTimeoutIsOk) {
 TEST(RunTaskBlockingTest, SleepPastTimeoutTimesOut) {
   CancelToken cancel;
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_SLEEP, kHourMs, 20), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", kHourMs, 20), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_TIMED_OUT);
   EXPECT_EQ(outcome.value, "");
   EXPECT_EQ(outcome.error, "timed out after 20ms");
@@ -97,48 +100,53 @@ TEST(RunTaskBlockingTest, SleepPastTimeoutTimesOut) {
 
 TEST(RunTaskBlockingTest, CpuPastTimeoutTimesOut) {
   CancelToken cancel;
-  TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_CPU, 1'000'000'000, 20), cancel);
+  TaskOutcome outcome = RunTaskBlocking(
+      BuiltInKinds(), MakeTask("cpu", 1'000'000'000, 20), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_TIMED_OUT);
   EXPECT_EQ(outcome.error, "timed out after 20ms");
 }
 
 TEST(RunTaskBlockingTest, HttpRefusesOtherSchemes) {
   CancelToken cancel;
-  v1::Task task = MakeTask(v1::TASK_KIND_HTTP, 0);
+  v1::Task task = MakeTask("http", 0);
   task.set_text("file:///etc/passwd");
-  TaskOutcome outcome = RunTaskBlocking(task, cancel);
+  TaskOutcome outcome = RunTaskBlocking(BuiltInKinds(), task, cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_THAT(outcome.error, HasSubstr("must be an http:// or https:// URL"));
 }
 
-TEST(RunTaskBlockingTest, UnknownKindFails) {
+TEST(RunTaskBlockingTest, KindNotOfferedFails) {
   CancelToken cancel;
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(static_cast<v1::TaskKind>(42), 0), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("resize", 0), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
-  EXPECT_THAT(outcome.error, HasSubstr("kind 42 is not a known task kind"));
-  outcome = RunTaskBlocking(MakeTask(v1::TASK_KIND_UNSPECIFIED, 0), cancel);
+  EXPECT_EQ(outcome.error,
+            "kind \"resize\" is not offered here (offered: cpu, echo, http, "
+            "sleep)");
+  outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("", 0), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
-  EXPECT_THAT(outcome.error, HasSubstr("not a known task kind"));
+  EXPECT_THAT(outcome.error, HasSubstr("kind name is empty"));
+  outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("no kind", 0), cancel);
+  EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
+  EXPECT_THAT(outcome.error, HasSubstr("must be letters, digits"));
 }
 
 TEST(RunTaskBlockingTest, InvalidArgFails) {
   CancelToken cancel;
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_SLEEP, -1), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", -1), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_THAT(outcome.error, HasSubstr("negative"));
-  outcome = RunTaskBlocking(MakeTask(v1::TASK_KIND_CPU, -5), cancel);
+  outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("cpu", -5), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
 }
 
 TEST(RunTaskBlockingTest, CancelledBeforeStartDoesNotRun) {
   CancelToken cancel;
   cancel.Cancel();
-  for (v1::TaskKind kind :
-       {v1::TASK_KIND_SLEEP, v1::TASK_KIND_ECHO, v1::TASK_KIND_CPU}) {
-    TaskOutcome outcome = RunTaskBlocking(MakeTask(kind, kHourMs), cancel);
+  for (const char* kind : {"sleep", "echo", "cpu"}) {
+    TaskOutcome outcome =
+        RunTaskBlocking(BuiltInKinds(), MakeTask(kind, kHourMs), cancel);
     EXPECT_EQ(outcome.state, v1::TASK_STATE_CANCELLED) << kind;
     EXPECT_EQ(outcome.value, "");
   }
@@ -150,7 +158,7 @@ TEST(RunTaskBlockingTest, CancelInterruptsSleep) {
   // sleep ends as CANCELLED (the test would hang otherwise).
   std::thread canceller([&cancel] { cancel.Cancel(); });
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_SLEEP, kHourMs), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", kHourMs), cancel);
   canceller.join();
   EXPECT_EQ(outcome.state, v1::TASK_STATE_CANCELLED);
 }
@@ -159,25 +167,23 @@ TEST(RunTaskBlockingTest, CancelInterruptsCpu) {
   CancelToken cancel;
   std::thread canceller([&cancel] { cancel.Cancel(); });
   TaskOutcome outcome =
-      RunTaskBlocking(MakeTask(v1::TASK_KIND_CPU, 1'000'000'000), cancel);
+      RunTaskBlocking(BuiltInKinds(), MakeTask("cpu", 1'000'000'000), cancel);
   canceller.join();
   EXPECT_EQ(outcome.state, v1::TASK_STATE_CANCELLED);
 }
 
 TEST(SleepTest, WaitTimeIsCutByTimeout) {
-  EXPECT_EQ(SleepWaitTime(MakeTask(v1::TASK_KIND_SLEEP, 300)),
-            absl::Milliseconds(300));
-  EXPECT_EQ(SleepWaitTime(MakeTask(v1::TASK_KIND_SLEEP, 300, 100)),
+  EXPECT_EQ(SleepWaitTime(MakeTask("sleep", 300)), absl::Milliseconds(300));
+  EXPECT_EQ(SleepWaitTime(MakeTask("sleep", 300, 100)),
             absl::Milliseconds(100));
-  EXPECT_EQ(SleepWaitTime(MakeTask(v1::TASK_KIND_SLEEP, 300, 500)),
+  EXPECT_EQ(SleepWaitTime(MakeTask("sleep", 300, 500)),
             absl::Milliseconds(300));
 }
 
 TEST(SleepTest, Outcome) {
-  EXPECT_EQ(SleepOutcome(MakeTask(v1::TASK_KIND_SLEEP, 300)).value, "300");
-  EXPECT_EQ(SleepOutcome(MakeTask(v1::TASK_KIND_SLEEP, 300, 300)).state,
-            v1::TASK_STATE_OK);
-  TaskOutcome late = SleepOutcome(MakeTask(v1::TASK_KIND_SLEEP, 300, 100));
+  EXPECT_EQ(SleepOutcome(MakeTask("sleep", 300)).value, "300");
+  EXPECT_EQ(SleepOutcome(MakeTask("sleep", 300, 300)).state, v1::TASK_STATE_OK);
+  TaskOutcome late = SleepOutcome(MakeTask("sleep", 300, 100));
   EXPECT_EQ(late.state, v1::TASK_STATE_TIMED_OUT);
   EXPECT_EQ(late.error, "timed out after 100ms");
 }
@@ -282,7 +288,7 @@ v1::Assignment EchoAssignment(uint32_t index, std::string text,
   assignment.set_job_id(5);
   assignment.set_index(index);
   assignment.set_attempt(2);
-  assignment.mutable_task()->set_kind(v1::TASK_KIND_ECHO);
+  assignment.mutable_task()->set_kind("echo");
   assignment.mutable_task()->set_text(std::move(text));
   assignment.mutable_task()->set_timeout_ms(timeout_ms);
   return assignment;
@@ -290,7 +296,7 @@ v1::Assignment EchoAssignment(uint32_t index, std::string text,
 
 // Batches of several sizes, each built in messages the sink gave back (more
 // or fewer than the next batch needs): every result is exactly the one
-// RunTaskBlocking() and MakeResult() give.
+// RunTaskBlocking(BuiltInKinds(), ) and MakeResult() give.
 TEST(ResultBufferTest, ReusedMessagesCarryNothingOver) {
   DirtyReturningSink sink({5, 1, 0, 7, 2, 3});
   ResultBuffer buffer;
@@ -304,8 +310,9 @@ TEST(ResultBufferTest, ReusedMessagesCarryNothingOver) {
       v1::Assignment assignment = EchoAssignment(
           index, absl::StrCat("text-", index), index % 5 == 4 ? -1 : 0);
       want.push_back(MakeResult(
-          assignment, RunTaskBlocking(assignment.task(), never), "w1",
-          index % 2 == 0 ? "thread-0" : "async", 1000 + index, 1000 + index));
+          assignment, RunTaskBlocking(BuiltInKinds(), assignment.task(), never),
+          "w1", index % 2 == 0 ? "thread-0" : "async", 1000 + index,
+          1000 + index));
       RunEcho(assignment, "w1", index % 2 == 0 ? "thread-0" : "async",
               1000 + index, &buffer.Next());
     }

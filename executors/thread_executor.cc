@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "executors/kind_runner.h"
 
 namespace qfarm::executors {
 namespace {
@@ -23,6 +24,7 @@ ThreadExecutor::ThreadExecutor(const ExecutorOptions& options,
                                std::string label)
     : mode_(options.mode),
       slots_(options.mode == Mode::kSerial ? 1 : options.slots),
+      kinds_(options.kinds != nullptr ? options.kinds : &BuiltInKinds()),
       label_(label.empty() ? std::string(ModeName(options.mode))
                            : std::move(label)),
       worker_name_(options.worker_name),
@@ -125,7 +127,7 @@ void ThreadExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
   chunk.all_instant = true;
   ForEachJobRun(assignments, [&](size_t begin, size_t end, uint64_t job) {
     for (size_t i = begin; i < end && chunk.all_instant; ++i) {
-      chunk.all_instant = IsInstant(assignments[i].task());
+      chunk.all_instant = kinds_->IsInstant(assignments[i].task().kind());
     }
     chunk.runs.push_back(
         {end, cancels_.Acquire(job, static_cast<int64_t>(end - begin)), true});
@@ -277,12 +279,13 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
         // A whole chunk of instant tasks at once, however short the queue:
         // splitting it would cost a move per task, more than running them.
         // Cancelled tasks are sorted out below.
-      } else if (!on_start_ && IsInstant(queue_.front().task())) {
+      } else if (!on_start_ &&
+                 kinds_->IsInstant(queue_.front().task().kind())) {
         // A fair share of the queue, so the other threads get some too.
         const size_t take = std::clamp<size_t>(
             queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
         while (run.items.size() + dropped.size() < take && !queue_.empty() &&
-               IsInstant(queue_.front().task())) {
+               kinds_->IsInstant(queue_.front().task().kind())) {
           const Run& from = queue_.front_run();
           // Checked under mu_, as below.
           if (from.cancel->cancelled()) {
@@ -337,7 +340,8 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
     } else {
       const int64_t started_us = clock_->NowMicros();
       if (on_start_) on_start_(assignment);
-      TaskOutcome outcome = RunTaskBlocking(assignment.task(), *item.cancel);
+      TaskOutcome outcome =
+          RunTaskBlocking(*kinds_, assignment.task(), *item.cancel);
       const int64_t finished_us = clock_->NowMicros();
       if (item.own_token) cancels_.Release(assignment.job_id(), item.cancel);
       sink_->OnResult(MakeResult(assignment, std::move(outcome), worker_name_,

@@ -13,8 +13,8 @@
 //
 // Results go to the sink from the thread that ran the task, labelled with
 // that thread's label. A thread that finds instant tasks (echo, see
-// IsInstant()) at the head of the queue takes up to kMaxInstantRun of them
-// at once (a whole SubmitBatch() of them if it is no longer, else a fair
+// Kinds::IsInstant()) at the head of the queue takes up to kMaxInstantRun of
+// them at once (a whole SubmitBatch() of them if it is no longer, else a fair
 // share of the queue), runs them back to back and delivers their results in
 // one OnResults() call (unless a start hook is set, which sees every task
 // start on its own). Tasks that never started (cancelled while queued,
@@ -96,7 +96,7 @@ class ThreadExecutor final : public Executor {
     std::vector<v1::Assignment> items;
     // Ascending ends, the last one items.size().
     std::vector<Run> runs;
-    // Every task is instant (IsInstant()).
+    // Every task is instant (Kinds::IsInstant()).
     bool all_instant = false;
 
     // Appends `assignment`, with `cancel` (which joins the last run if it is
@@ -169,6 +169,7 @@ class ThreadExecutor final : public Executor {
 
   const Mode mode_;
   const int slots_;
+  const Kinds* const kinds_;
   const std::string label_;
   const std::string worker_name_;
   Clock* const clock_;

@@ -57,7 +57,9 @@ void CheckTask(const qfarm::v1::Task& task) {
     Fail("a task valid under tight limits is refused under the defaults",
          task.ShortDebugString());
   }
-  (void)qfarm::TaskKindName(task.kind());
+  if (valid.ok() && !qfarm::ValidateKindName(task.kind()).ok()) {
+    Fail("a task with a bad kind name is accepted", task.ShortDebugString());
+  }
 }
 
 void CheckRoundTrip(const google::protobuf::Message& message) {

@@ -204,9 +204,9 @@ TEST_P(FarmTest, FailuresAndUnknownJobsSetTheExitCode) {
   CommandResult unknown = farm_->Qfarm({"status", "999999"});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_THAT(unknown.err, HasSubstr("NOT_FOUND"));
-  CommandResult bad = farm_->Qfarm({"map", "nap:1s"});
+  CommandResult bad = farm_->Qfarm({"map", "n/p:1s"});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_THAT(bad.err, HasSubstr("unknown kind \"nap\""));
+  EXPECT_THAT(bad.err, HasSubstr("kind name \"n/p\" must be letters"));
 }
 
 // Ctrl-C on `qfarm map` cancels the job: the finished task keeps its

@@ -194,6 +194,7 @@ TEST_F(TokenTest, ClientTokenOnTheWorkerServiceIsDenied) {
   auto stream = stub->Connect(&context);
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_slots(1);
+  hello.mutable_hello()->add_kinds("echo");
   stream->Write(hello);
   v1::CoordinatorMessage in;
   EXPECT_FALSE(stream->Read(&in));

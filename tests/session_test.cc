@@ -94,11 +94,11 @@ TEST_P(SessionTest, ResultsComeAsTheyCompleteWithTheJobId) {
 TEST_P(SessionTest, ARefusedJobLeavesTheSessionOpen) {
   std::unique_ptr<client::FarmSession> session = client_->OpenSession();
   v1::Task bad = Echo("x");
-  bad.set_kind(static_cast<v1::TaskKind>(77));
+  bad.set_kind("7seven");
   absl::StatusOr<std::vector<v1::TaskResult>> refused =
       session->Run({Echo("a"), bad});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(refused.status().message(), HasSubstr("77"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("7seven"));
   EXPECT_EQ(session->Run({}).status().code(),
             absl::StatusCode::kInvalidArgument);
   absl::StatusOr<std::vector<v1::TaskResult>> after = session->Run({Echo("b")});

@@ -11,6 +11,7 @@
 #include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/logging.h"
+#include "executors/kind_runner.h"
 #include "qfarm/v1/worker_link.grpc.pb.h"
 
 namespace qfarm::worker {
@@ -40,6 +41,9 @@ class WorkerLink::Connection {
         std::string(executors::ModeName(link_->options_.mode)));
     hello.mutable_hello()->set_slots(
         static_cast<uint32_t>(link_->options_.slots));
+    for (const std::string& kind : link_->kind_names_) {
+      hello.mutable_hello()->add_kinds(kind);
+    }
     {
       absl::MutexLock lock(&link_->mu_);
       // Results of tasks from an earlier connection are void: the
@@ -104,6 +108,7 @@ class WorkerLink::Connection {
                                            assignments.size());
       uint64_t job = 0;
       int* job_count = nullptr;
+      size_t kind = 0;
       for (const v1::Assignment& a : assignments) {
         // Batches hold runs of one job: one lookup per run.
         if (job_count == nullptr || a.job_id() != job) {
@@ -111,8 +116,9 @@ class WorkerLink::Connection {
           job_count = &link_->in_flight_jobs_[job];
         }
         ++*job_count;
+        kind = link_->KindIndex(a.task().kind(), kind);
         link_->in_flight_generation_[{a.job_id(), a.index(), a.attempt()}] = {
-            link_->generation_, a.task().kind()};
+            link_->generation_, kind};
       }
     }
     // One SubmitBatch: one lock and one wake-up of the executor.
@@ -202,11 +208,24 @@ class WorkerLink::Connection {
   friend class WorkerLink;
 };
 
-WorkerLink::WorkerLink(WorkerOptions options) : options_(std::move(options)) {
+WorkerLink::WorkerLink(WorkerOptions options)
+    : options_(std::move(options)),
+      kinds_(options_.kinds != nullptr ? *options_.kinds
+                                       : executors::BuiltInKinds()),
+      kind_names_(kinds_.names()),
+      finished_(kind_names_.size() + 1) {
   executor_ = executors::MakeExecutor({.mode = options_.mode,
                                        .slots = options_.slots,
                                        .worker_name = options_.id,
-                                       .sink = this});
+                                       .sink = this,
+                                       .kinds = &kinds_});
+}
+
+size_t WorkerLink::KindIndex(const std::string& kind, size_t hint) const {
+  if (hint < kind_names_.size() && kind_names_[hint] == kind) return hint;
+  auto it = std::lower_bound(kind_names_.begin(), kind_names_.end(), kind);
+  if (it == kind_names_.end() || *it != kind) return kind_names_.size();
+  return static_cast<size_t>(it - kind_names_.begin());
 }
 
 WorkerLink::~WorkerLink() { executor_->Shutdown(); }
@@ -242,12 +261,11 @@ bool WorkerLink::FinishLocked(const v1::TaskResult& result) {
   const bool current = gen != in_flight_generation_.end() &&
                        gen->second.generation == generation_;
   if (gen != in_flight_generation_.end()) {
-    const auto kind = static_cast<size_t>(gen->second.kind) & 7;
-    ++stats_.finished[kind][static_cast<size_t>(result.state()) & 7];
+    ++finished_[gen->second.kind][static_cast<size_t>(result.state()) & 7];
     in_flight_generation_.erase(gen);
   }
   if (result.started_us() > 0 && result.finished_us() >= result.started_us()) {
-    stats_.run_seconds.Observe(
+    run_seconds_.Observe(
         static_cast<double>(result.finished_us() - result.started_us()) / 1e6);
   }
   return current;
@@ -298,7 +316,17 @@ void WorkerLink::Run() {
 
 WorkerStats WorkerLink::Stats() const {
   absl::MutexLock lock(&mu_);
-  WorkerStats stats = stats_;
+  WorkerStats stats;
+  for (size_t kind = 0; kind < finished_.size(); ++kind) {
+    const std::array<uint64_t, 8>& counts = finished_[kind];
+    if (std::all_of(counts.begin(), counts.end(),
+                    [](uint64_t n) { return n == 0; })) {
+      continue;
+    }
+    stats.finished[kind < kind_names_.size() ? kind_names_[kind] : "other"] =
+        counts;
+  }
+  stats.run_seconds = run_seconds_;
   stats.in_flight = in_flight_;
   stats.connected = connection_ != nullptr;
   return stats;

@@ -8,7 +8,9 @@
 // threads. Stop() may be called from any thread (a signal handler thread).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -23,6 +25,7 @@
 #include "executors/executor.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "grpcpp/security/credentials.h"
+#include "qfarm/kinds.h"
 
 namespace qfarm::worker {
 
@@ -32,6 +35,9 @@ struct WorkerOptions {
   executors::Mode mode = executors::Mode::kThread;
   int slots = 4;
   std::string id;
+  // The kinds it offers (qfarm/kinds.h), named in its hello. Not owned;
+  // must outlive the link. Null means the built-in kinds.
+  const Kinds* kinds = nullptr;
   // Null means plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Sent as "authorization: Bearer TOKEN" when not empty.
@@ -48,8 +54,9 @@ struct WorkerOptions {
 
 // Counters for metrics, since the worker started.
 struct WorkerStats {
-  // Results by TaskKind number and TaskState number.
-  uint64_t finished[8][8] = {};
+  // Results by kind name (a kind it does not offer counts as "other") and
+  // TaskState number.
+  std::map<std::string, std::array<uint64_t, 8>> finished;
   // Started to finished, seconds, of tasks that ran.
   HistogramData run_seconds;
   int in_flight = 0;
@@ -87,8 +94,14 @@ class WorkerLink : private executors::ResultSink {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits for the backoff or Stop(); returns false when stopping.
   bool WaitBackoff(absl::Duration d);
+  // The place of `kind` in kind_names_, or kind_names_.size() for one it
+  // does not offer; `hint` is tried first (tasks come in runs of a kind).
+  size_t KindIndex(const std::string& kind, size_t hint) const;
 
   const WorkerOptions options_;
+  const Kinds& kinds_;
+  // kinds_.names(), for the hello and the stats.
+  const std::vector<std::string> kind_names_;
   std::unique_ptr<executors::Executor> executor_;
 
   mutable absl::Mutex mu_;
@@ -101,11 +114,14 @@ class WorkerLink : private executors::ResultSink {
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   struct InFlight {
     uint64_t generation = 0;
-    v1::TaskKind kind = v1::TASK_KIND_UNSPECIFIED;
+    // KindIndex() of its kind.
+    size_t kind = 0;
   };
   absl::flat_hash_map<std::tuple<uint64_t, uint32_t, uint32_t>, InFlight>
       in_flight_generation_ ABSL_GUARDED_BY(mu_);
-  WorkerStats stats_ ABSL_GUARDED_BY(mu_);
+  // Results by KindIndex() and TaskState number.
+  std::vector<std::array<uint64_t, 8>> finished_ ABSL_GUARDED_BY(mu_);
+  HistogramData run_seconds_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, int> in_flight_jobs_ ABSL_GUARDED_BY(mu_);
   // Results and credits not yet sent on the current connection. The writer

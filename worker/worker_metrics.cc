@@ -15,13 +15,13 @@ std::vector<prometheus::MetricFamily> WorkerMetrics::Collect() const {
   auto finished = Family("qfarm_worker_tasks_total",
                          "Tasks this worker finished, by kind and state.",
                          MetricType::Counter);
-  for (int kind = 1; kind < 8; ++kind) {
+  for (const auto& [kind, counts] : stats.finished) {
     for (int state = 1; state < 8; ++state) {
-      const uint64_t n = stats.finished[kind][state];
+      const uint64_t n = counts[state];
       if (n == 0) continue;
       finished.metric.push_back(CounterMetric(
           static_cast<double>(n),
-          {{"kind", std::string(TaskKindName(static_cast<v1::TaskKind>(kind)))},
+          {{"kind", kind},
            {"state",
             std::string(TaskStateName(static_cast<v1::TaskState>(state)))},
            {"mode", mode}}));

@@ -57,7 +57,7 @@ void BM_ExecutorEcho(benchmark::State& state) {
                     .sink = &sink});
   v1::Assignment echo;
   echo.set_attempt(1);
-  echo.mutable_task()->set_kind(v1::TASK_KIND_ECHO);
+  echo.mutable_task()->set_kind("echo");
   echo.mutable_task()->set_text("x");
   int64_t done = 0;
   for (auto _ : state) {

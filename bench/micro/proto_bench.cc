@@ -19,7 +19,7 @@ v1::TaskBatch MakeTaskBatch() {
     a->set_job_id(7);
     a->set_index(static_cast<uint32_t>(i));
     a->set_attempt(1);
-    a->mutable_task()->set_kind(v1::TASK_KIND_ECHO);
+    a->mutable_task()->set_kind("echo");
     a->mutable_task()->set_text("x");
   }
   return batch;

@@ -20,7 +20,7 @@ constexpr int64_t kTasksPerScheduler = 200'000;
 void BM_SchedulerPerTask(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   v1::Task echo;
-  echo.set_kind(v1::TASK_KIND_ECHO);
+  echo.set_kind("echo");
   echo.set_text("x");
   const std::vector<v1::Task> tasks(static_cast<size_t>(batch), echo);
   FakeClock clock;
