@@ -8,7 +8,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cli/cli.h"
 #include "client/interrupt.h"
+#include "common/errno_text.h"
 #include "common/process.h"
 #include "common/signals.h"
 
@@ -34,7 +34,7 @@ int ExecBench(const std::vector<std::string>& args,
   io.out->flush();
   qfarm::UnblockTerminationSignals();
   execv(path.c_str(), argv.data());
-  *io.err << "qfarm: cannot run " << path << ": " << std::strerror(errno)
+  *io.err << "qfarm: cannot run " << path << ": " << qfarm::ErrnoText(errno)
           << "\n";
   return 1;
 }
