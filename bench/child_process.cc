@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/errno_text.h"
 
 namespace qfarm::bench {
 namespace {
@@ -41,7 +42,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
   if (argv.empty()) return absl::InvalidArgumentError("no program to start");
   int out[2] = {-1, -1};
   if (options.pipe_stdout && pipe2(out, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText(errno)));
   }
   // Everything the child needs is prepared before fork.
   std::vector<char*> args;
@@ -57,7 +58,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
       close(out[0]);
       close(out[1]);
     }
-    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("fork: ", ErrnoText(errno)));
   }
   if (pid == 0) {
     // Child: async-signal-safe calls only.
@@ -103,7 +104,7 @@ absl::Status ChildProcess::Fill(absl::Time deadline, bool* eof) {
   if (ready == 0) return absl::DeadlineExceededError("no output in time");
   if (ready < 0) {
     if (errno == EINTR) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("poll: ", ErrnoText(errno)));
   }
   char chunk[65536];
   const ssize_t n = read(stdout_fd_, chunk, sizeof(chunk));
@@ -165,7 +166,7 @@ absl::StatusOr<int> ChildProcess::WaitFor(absl::Duration timeout) {
       return exit_code_;
     }
     if (done < 0 && errno != EINTR) {
-      return absl::InternalError(absl::StrCat("wait4: ", strerror(errno)));
+      return absl::InternalError(absl::StrCat("wait4: ", ErrnoText(errno)));
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(

@@ -116,10 +116,8 @@ void FarmSession::ReadOne() {
   for (v1::TaskResult& result : *response_.mutable_results()) {
     job.pending.push_back(std::move(result));
   }
-  if (response_.error_code() != 0) {
-    job.done =
-        absl::Status(static_cast<absl::StatusCode>(response_.error_code()),
-                     response_.error_message());
+  if (response_.has_error()) {
+    job.done = FromRpcStatus(response_.error());
   } else if (response_.finished()) {
     job.done = absl::OkStatus();
   }

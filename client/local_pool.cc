@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
@@ -69,101 +71,139 @@ class QueueSink : public executors::ResultSink {
   size_t spare_count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Runs `count` tasks; fill(i, task) puts the i-th into `task`, a message
-// that may hold an earlier task.
-template <typename Fill>
-absl::Status RunBatches(
-    size_t count, Fill fill, const LocalPoolOptions& options,
-    const std::function<void(std::vector<v1::TaskResult>& batch)>& on_results) {
-  const size_t window =
-      options.window > 0
-          ? options.window
-          : std::max(kMinWindow, 2 * static_cast<size_t>(options.slots));
-  QueueSink sink(window);
-  std::unique_ptr<executors::Executor> executor =
-      executors::MakeExecutor({.mode = options.mode,
-                               .slots = options.slots,
-                               .worker_name = "local",
-                               .sink = &sink,
-                               .kinds = options.kinds});
-  std::atomic<bool> interrupted{false};
-  ScopedInterruptHandler on_interrupt(options.interrupt,
-                                      [&executor, &interrupted] {
-                                        interrupted = true;
-                                        executor->CancelJob(0);
-                                      });
-  const int64_t queued_us = Clock::Real()->NowMicros();
-  size_t submitted = 0;
-  size_t received = 0;
-  std::vector<v1::TaskResult> batch;
-  // Spent assignments not needed yet.
-  std::vector<v1::Assignment> reserve;
+using OnResults = std::function<void(std::vector<v1::TaskResult>& batch)>;
 
+size_t WindowOf(const LocalPoolOptions& options) {
+  return options.window > 0
+             ? options.window
+             : std::max(kMinWindow, 2 * static_cast<size_t>(options.slots));
+}
+
+// One run of `count` tasks on a fresh executor: hands it more tasks while
+// the window has room, and the caller their results, on the calling
+// thread. fill(i, task) puts the i-th task into `task`, a message that may
+// hold an earlier task.
+template <typename Fill>
+class BatchRun {
+ public:
+  BatchRun(size_t count, Fill fill, const LocalPoolOptions& options,
+           const OnResults& on_results)
+      : count_(count),
+        fill_(std::move(fill)),
+        options_(options),
+        on_results_(on_results),
+        window_(WindowOf(options)),
+        sink_(window_),
+        executor_(executors::MakeExecutor({.mode = options.mode,
+                                           .slots = options.slots,
+                                           .worker_name = "local",
+                                           .sink = &sink_,
+                                           .kinds = options.kinds})) {}
+
+  void Run() {
+    ScopedInterruptHandler on_interrupt(options_.interrupt, [this] {
+      interrupted_ = true;
+      executor_->CancelJob(0);
+    });
+    SubmitMore();
+    while (received_ < count_) {
+      sink_.Take(batch_);
+      for (v1::TaskResult& result : batch_) {
+        result.set_queued_us(queued_us_);
+        result.set_dispatched_us(queued_us_);
+      }
+      received_ += batch_.size();
+      on_results_(batch_);
+      SubmitMore();
+    }
+    executor_->Shutdown();
+  }
+
+ private:
   // Hands the executor more tasks while the window has room. After an
   // interrupt, the tasks not handed over yet are reported cancelled here.
-  auto submit_more = [&] {
-    while (submitted < count && submitted - received < window) {
-      if (interrupted) {
-        batch.clear();
-        for (; submitted < count; ++submitted) {
-          v1::Assignment assignment;
-          assignment.set_index(static_cast<uint32_t>(submitted));
-          assignment.set_attempt(1);
-          batch.push_back(executors::MakeResult(
-              assignment, executors::CancelledOutcome("job cancelled"), "local",
-              executors::ModeName(options.mode), 0,
-              Clock::Real()->NowMicros()));
-          batch.back().set_queued_us(queued_us);
-        }
-        received += batch.size();
-        on_results(batch);
+  void SubmitMore() {
+    while (submitted_ < count_ && submitted_ - received_ < window_) {
+      if (interrupted_) {
+        CancelUnsubmitted();
         return;
       }
-      const size_t n = std::min(
-          {kSubmitChunk, count - submitted, window - (submitted - received)});
-      // Spent assignments are filled again: their messages keep their
-      // allocations. The executor hands them back in runs of any size, so
-      // a short run is topped up and the rest of a long one kept for later.
-      std::vector<v1::Assignment> chunk;
-      executor->TakeSpentAssignments(chunk);
-      while (chunk.size() < n) {
-        if (reserve.empty()) executor->TakeSpentAssignments(reserve);
-        if (reserve.empty()) break;
-        while (chunk.size() < n && !reserve.empty()) {
-          chunk.push_back(std::move(reserve.back()));
-          reserve.pop_back();
-        }
-      }
-      while (chunk.size() > n && reserve.size() < window) {
-        reserve.push_back(std::move(chunk.back()));
-        chunk.pop_back();
-      }
-      chunk.resize(n);
+      const size_t n = std::min({kSubmitChunk, count_ - submitted_,
+                                 window_ - (submitted_ - received_)});
+      std::vector<v1::Assignment> chunk = SpentAssignments(n);
       for (size_t i = 0; i < n; ++i) {
         chunk[i].set_job_id(0);
-        chunk[i].set_index(static_cast<uint32_t>(submitted + i));
+        chunk[i].set_index(static_cast<uint32_t>(submitted_ + i));
         chunk[i].set_attempt(1);
-        fill(submitted + i, chunk[i].mutable_task());
+        fill_(submitted_ + i, chunk[i].mutable_task());
       }
-      executor->SubmitBatch(std::move(chunk));
-      submitted += n;
+      executor_->SubmitBatch(std::move(chunk));
+      submitted_ += n;
       // An interrupt that came while the chunk was on its way missed it.
-      if (interrupted) executor->CancelJob(0);
+      if (interrupted_) executor_->CancelJob(0);
     }
-  };
-
-  submit_more();
-  while (received < count) {
-    sink.Take(batch);
-    for (v1::TaskResult& result : batch) {
-      result.set_queued_us(queued_us);
-      result.set_dispatched_us(queued_us);
-    }
-    received += batch.size();
-    on_results(batch);
-    submit_more();
   }
-  executor->Shutdown();
+
+  // `n` assignments to fill: spent ones, whose messages keep their
+  // allocations, then new ones. The executor hands them back in runs of
+  // any size, so a short run is topped up and the rest of a long one kept
+  // for later.
+  std::vector<v1::Assignment> SpentAssignments(size_t n) {
+    std::vector<v1::Assignment> chunk;
+    executor_->TakeSpentAssignments(chunk);
+    while (chunk.size() < n) {
+      if (reserve_.empty()) executor_->TakeSpentAssignments(reserve_);
+      if (reserve_.empty()) break;
+      while (chunk.size() < n && !reserve_.empty()) {
+        chunk.push_back(std::move(reserve_.back()));
+        reserve_.pop_back();
+      }
+    }
+    while (chunk.size() > n && reserve_.size() < window_) {
+      reserve_.push_back(std::move(chunk.back()));
+      chunk.pop_back();
+    }
+    chunk.resize(n);
+    return chunk;
+  }
+
+  // Reports every task not handed to the executor as cancelled.
+  void CancelUnsubmitted() {
+    batch_.clear();
+    for (; submitted_ < count_; ++submitted_) {
+      v1::Assignment assignment;
+      assignment.set_index(static_cast<uint32_t>(submitted_));
+      assignment.set_attempt(1);
+      batch_.push_back(executors::MakeResult(
+          assignment, executors::CancelledOutcome("job cancelled"), "local",
+          executors::ModeName(options_.mode), 0, Clock::Real()->NowMicros()));
+      batch_.back().set_queued_us(queued_us_);
+    }
+    received_ += batch_.size();
+    on_results_(batch_);
+  }
+
+  const size_t count_;
+  Fill fill_;
+  const LocalPoolOptions& options_;
+  const OnResults& on_results_;
+  const size_t window_;
+  QueueSink sink_;
+  std::unique_ptr<executors::Executor> executor_;
+  std::atomic<bool> interrupted_{false};
+  const int64_t queued_us_ = Clock::Real()->NowMicros();
+  size_t submitted_ = 0;
+  size_t received_ = 0;
+  std::vector<v1::TaskResult> batch_;
+  // Spent assignments not needed yet.
+  std::vector<v1::Assignment> reserve_;
+};
+
+template <typename Fill>
+absl::Status RunBatches(size_t count, Fill fill,
+                        const LocalPoolOptions& options,
+                        const OnResults& on_results) {
+  BatchRun<Fill>(count, std::move(fill), options, on_results).Run();
   return absl::OkStatus();
 }
 

@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli/cli.h"
+#include "common/errno_text.h"
 #include "common/process.h"
 #include "common/signals.h"
 
@@ -28,7 +28,7 @@ int ExecBench(const std::vector<std::string>& args,
   io.out->flush();
   qfarm::UnblockTerminationSignals();
   execv(path.c_str(), argv.data());
-  *io.err << "qfarm: cannot run " << path << ": " << std::strerror(errno)
+  *io.err << "qfarm: cannot run " << path << ": " << qfarm::ErrnoText(errno)
           << "\n";
   return 1;
 }

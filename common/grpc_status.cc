@@ -16,4 +16,16 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
+google::rpc::Status ToRpcStatus(const absl::Status& status) {
+  google::rpc::Status out;
+  out.set_code(static_cast<int32_t>(status.code()));
+  out.set_message(std::string(status.message()));
+  return out;
+}
+
+absl::Status FromRpcStatus(const google::rpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.code()),
+                      status.message());
+}
+
 }  // namespace qfarm

@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
 #include "coordinator/lent_results.h"
 #include "coordinator/router.h"
 #include "coordinator/stream_reactor.h"
@@ -260,8 +261,7 @@ class SessionStream final
   static void SetError(v1::SessionResponse* out, uint64_t tag,
                        const absl::Status& status) {
     out->set_tag(tag);
-    out->set_error_code(static_cast<int32_t>(status.code()));
-    out->set_error_message(std::string(status.message()));
+    *out->mutable_error() = ToRpcStatus(status);
   }
 
   FarmService* const service_;

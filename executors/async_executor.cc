@@ -179,7 +179,7 @@ void AsyncExecutor::Shutdown() {
   // connections it keeps alive.
   asio::post(io_, [this] {
     http_.reset();
-    sleep_timer_.cancel();
+    sleepers_.Stop();
   });
   work_.reset();  // io_.run() returns once the loop has nothing left.
   loop_thread_.join();
@@ -310,52 +310,24 @@ void AsyncExecutor::StartSleep(Pending pending, int64_t started_us) {
   const auto deadline =
       std::chrono::steady_clock::now() +
       absl::ToChronoMicroseconds(SleepWaitTime(pending.assignment.task()));
-  sleepers_.push_back({.deadline = deadline,
-                       .seq = next_sleeper_seq_++,
-                       .pending = std::make_unique<Pending>(std::move(pending)),
-                       .started_us = started_us});
-  std::push_heap(sleepers_.begin(), sleepers_.end(), LaterDeadline());
-  if (deadline < timer_armed_for_) ArmSleepTimer();
-}
-
-void AsyncExecutor::ArmSleepTimer() {
-  if (sleepers_.empty()) {
-    if (timer_armed_for_ != std::chrono::steady_clock::time_point::max()) {
-      timer_armed_for_ = std::chrono::steady_clock::time_point::max();
-      sleep_timer_.cancel();
-    }
-    return;
-  }
-  const auto earliest = sleepers_.front().deadline;
-  if (earliest == timer_armed_for_) return;
-  timer_armed_for_ = earliest;
-  // Re-arming cancels the wait in progress, whose handler sees
-  // operation_aborted and leaves.
-  sleep_timer_.expires_at(earliest);
-  sleep_timer_.async_wait([this](const std::error_code& error) {
-    if (error) return;
-    OnSleepTimer();
-  });
+  sleepers_.Add(deadline,
+                {.pending = std::make_unique<Pending>(std::move(pending)),
+                 .started_us = started_us});
 }
 
 void AsyncExecutor::OnSleepTimer() {
-  timer_armed_for_ = std::chrono::steady_clock::time_point::max();
-  const auto now = std::chrono::steady_clock::now();
-  while (!sleepers_.empty() && sleepers_.front().deadline <= now) {
-    std::pop_heap(sleepers_.begin(), sleepers_.end(), LaterDeadline());
-    Sleeper sleeper = std::move(sleepers_.back());
-    sleepers_.pop_back();
-    const Pending& pending = *sleeper.pending;
-    Complete(pending,
-             pending.cancel->cancelled()
-                 ? CancelledOutcome("job cancelled")
-                 : SleepOutcome(pending.assignment.task()),
-             sleeper.started_us);
-    // Thousands of sleeps ending at once leave in batches, so the sink can
-    // send some while the rest are finished.
-    if (done_.size() >= kMaxFlush) Flush();
-  }
-  ArmSleepTimer();
+  sleepers_.TakeDue(std::chrono::steady_clock::now(),
+                    [this](Sleeping sleeping) {
+                      const Pending& pending = *sleeping.pending;
+                      Complete(pending,
+                               pending.cancel->cancelled()
+                                   ? CancelledOutcome("job cancelled")
+                                   : SleepOutcome(pending.assignment.task()),
+                               sleeping.started_us);
+                      // Thousands of sleeps ending at once leave in batches, so
+                      // the sink can send some while the rest are finished.
+                      if (done_.size() >= kMaxFlush) Flush();
+                    });
   Flush();
   StartMore();
   Flush();
@@ -424,18 +396,14 @@ void AsyncExecutor::DropCancelled(const CancelToken& cancel) {
     FinishOne();
   }
   // Sleepers stop now: they are taken out of the heap and reported.
-  const auto first_kept = std::partition(
-      sleepers_.begin(), sleepers_.end(), [&cancel](const Sleeper& sleeper) {
-        return sleeper.pending->cancel.get() == &cancel;
+  sleepers_.TakeIf(
+      [&cancel](const Sleeping& sleeping) {
+        return sleeping.pending->cancel.get() == &cancel;
+      },
+      [this](Sleeping sleeping) {
+        Complete(*sleeping.pending, CancelledOutcome("job cancelled"),
+                 sleeping.started_us);
       });
-  if (first_kept != sleepers_.begin()) {
-    for (auto it = sleepers_.begin(); it != first_kept; ++it) {
-      Complete(*it->pending, CancelledOutcome("job cancelled"), it->started_us);
-    }
-    sleepers_.erase(sleepers_.begin(), first_kept);
-    std::make_heap(sleepers_.begin(), sleepers_.end(), LaterDeadline());
-    ArmSleepTimer();
-  }
   // http coroutines resume later, with operation_aborted, and stop.
   if (auto it = waiting_.find(&cancel); it != waiting_.end()) {
     for (asio::steady_timer* timer : it->second) timer->cancel();

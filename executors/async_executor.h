@@ -51,6 +51,7 @@
 #include "executors/executor.h"
 #include "executors/http_multi.h"
 #include "executors/kind_runner.h"
+#include "executors/sleep_heap.h"
 #include "executors/task_kinds.h"
 #include "qfarm/v1/task.pb.h"
 
@@ -116,19 +117,10 @@ class AsyncExecutor final : public Executor, private internal::Loop {
     bool own_tokens = true;
   };
 
-  // A sleeping task in the sleep heap.
-  struct Sleeper {
-    std::chrono::steady_clock::time_point deadline;
-    // Submission order among equal deadlines.
-    uint64_t seq = 0;
+  // A sleeping task: its started_us and what it ran under.
+  struct Sleeping {
     std::unique_ptr<Pending> pending;
     int64_t started_us = 0;
-  };
-  // Orders the min-heap sleepers_: earliest deadline first.
-  struct LaterDeadline {
-    bool operator()(const Sleeper& a, const Sleeper& b) const {
-      return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq;
-    }
   };
 
   // Loop thread only.
@@ -143,11 +135,9 @@ class AsyncExecutor final : public Executor, private internal::Loop {
   // Starts a task that is not instant: a sleep joins the heap, an http task
   // gets a coroutine, anything else runs here and now.
   void Start(Pending pending);
-  // Puts a sleep task in the heap and arms the timer if it is the earliest.
+  // Puts a sleep task in sleepers_.
   void StartSleep(Pending pending, int64_t started_us);
-  // Arms the timer for the earliest sleeper, if any.
-  void ArmSleepTimer();
-  // The timer fired: finishes every sleeper whose deadline passed.
+  // Finishes every sleeper whose deadline passed.
   void OnSleepTimer();
   // Records a finished task's result for the next flush and frees its slot.
   void Complete(const Pending& pending, TaskOutcome outcome,
@@ -207,12 +197,6 @@ class AsyncExecutor final : public Executor, private internal::Loop {
   std::shared_ptr<CancelToken> release_token_;
   uint64_t release_job_ = 0;
   int64_t release_count_ = 0;
-  // Sleeping tasks: a min-heap by LaterDeadline.
-  std::vector<Sleeper> sleepers_;
-  uint64_t next_sleeper_seq_ = 0;
-  // When sleep_timer_ is set to fire; max() when it is not armed.
-  std::chrono::steady_clock::time_point timer_armed_for_ =
-      std::chrono::steady_clock::time_point::max();
   // Timers that http tasks and coroutine forms wait on, by the token that
   // cancels them.
   absl::flat_hash_map<const CancelToken*,
@@ -223,8 +207,8 @@ class AsyncExecutor final : public Executor, private internal::Loop {
   // ran are destroyed first.
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  // Loop thread only: fires at the earliest sleeper's deadline.
-  asio::steady_timer sleep_timer_{io_};
+  // Loop thread only: the sleeping tasks.
+  SleepHeap<Sleeping> sleepers_{io_, [this] { OnSleepTimer(); }};
   // Loop thread only. Made on the first http task; destroyed on the loop
   // thread by Shutdown().
   std::unique_ptr<HttpMulti> http_;

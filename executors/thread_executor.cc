@@ -275,27 +275,7 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
       finished = 0;
       mu_.Await(absl::Condition(this, &ThreadExecutor::HasWorkOrStop));
       if (queue_.empty()) return;  // stop_: nothing is left to run.
-      if (!on_start_ && queue_.TakeInstantChunk(kMaxInstantRun, &run)) {
-        // A whole chunk of instant tasks at once, however short the queue:
-        // splitting it would cost a move per task, more than running them.
-        // Cancelled tasks are sorted out below.
-      } else if (!on_start_ &&
-                 kinds_->IsInstant(queue_.front().task().kind())) {
-        // A fair share of the queue, so the other threads get some too.
-        const size_t take = std::clamp<size_t>(
-            queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
-        while (run.items.size() + dropped.size() < take && !queue_.empty() &&
-               kinds_->IsInstant(queue_.front().task().kind())) {
-          const Run& from = queue_.front_run();
-          // Checked under mu_, as below.
-          if (from.cancel->cancelled()) {
-            dropped.push_back(std::move(queue_.front()));
-          } else {
-            run.Add(std::move(queue_.front()), from.cancel, from.own_token);
-          }
-          queue_.pop_front();
-        }
-      } else {
+      if (!TakeInstantsLocked(run, dropped)) {
         const Run& from = queue_.front_run();
         item = {std::move(queue_.front()), from.cancel, from.own_token};
         queue_.pop_front();
@@ -304,51 +284,89 @@ void ThreadExecutor::WorkerLoop(const std::string& label) {
       }
     }
     if (!run.items.empty() || !dropped.empty()) {
-      // A job cancelled after its tasks left the queue: those not run yet
-      // are not started.
-      if (std::any_of(run.runs.begin(), run.runs.end(),
-                      [](const Run& r) { return r.cancel->cancelled(); })) {
-        Chunk keep;
-        size_t begin = 0;
-        for (const Run& r : run.runs) {
-          for (; begin < r.end; ++begin) {
-            if (r.cancel->cancelled()) {
-              dropped.push_back(std::move(run.items[begin]));
-            } else {
-              keep.Add(std::move(run.items[begin]), r.cancel, r.own_token);
-            }
-          }
-        }
-        run = std::move(keep);
-      }
-      for (const v1::Assignment& cancelled : dropped) {
-        ReportNotStarted(cancelled, "job cancelled");
-      }
-      finished += static_cast<int64_t>(dropped.size());
-      dropped.clear();
-      if (!run.items.empty()) {
-        finished += static_cast<int64_t>(run.items.size());
-        RunInstant(run, label, results);
-      }
-      run.items.clear();
-      run.runs.clear();
-      continue;
-    }
-    const v1::Assignment& assignment = item.assignment;
-    if (cancelled_in_queue) {
-      ReportNotStarted(assignment, "job cancelled");
+      finished += RunTaken(run, dropped, label, results);
     } else {
-      const int64_t started_us = clock_->NowMicros();
-      if (on_start_) on_start_(assignment);
-      TaskOutcome outcome =
-          RunTaskBlocking(*kinds_, assignment.task(), *item.cancel);
-      const int64_t finished_us = clock_->NowMicros();
-      if (item.own_token) cancels_.Release(assignment.job_id(), item.cancel);
-      sink_->OnResult(MakeResult(assignment, std::move(outcome), worker_name_,
-                                 label, started_us, finished_us));
+      RunQueued(item, cancelled_in_queue, label);
+      ++finished;
     }
-    ++finished;
   }
+}
+
+bool ThreadExecutor::TakeInstantsLocked(Chunk& run,
+                                        std::vector<v1::Assignment>& dropped) {
+  if (on_start_) return false;
+  // A whole chunk of instant tasks at once, however short the queue:
+  // splitting it would cost a move per task, more than running them.
+  // Cancelled tasks are sorted out by RunTaken().
+  if (queue_.TakeInstantChunk(kMaxInstantRun, &run)) return true;
+  if (!kinds_->IsInstant(queue_.front().task().kind())) return false;
+  // A fair share of the queue, so the other threads get some too.
+  const size_t take = std::clamp<size_t>(
+      queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
+  while (run.items.size() + dropped.size() < take && !queue_.empty() &&
+         kinds_->IsInstant(queue_.front().task().kind())) {
+    const Run& from = queue_.front_run();
+    // Checked under mu_, as in WorkerLoop().
+    if (from.cancel->cancelled()) {
+      dropped.push_back(std::move(queue_.front()));
+    } else {
+      run.Add(std::move(queue_.front()), from.cancel, from.own_token);
+    }
+    queue_.pop_front();
+  }
+  return true;
+}
+
+int64_t ThreadExecutor::RunTaken(Chunk& run,
+                                 std::vector<v1::Assignment>& dropped,
+                                 const std::string& label,
+                                 ResultBuffer& results) {
+  // A job cancelled after its tasks left the queue: those not run yet are
+  // not started.
+  if (std::any_of(run.runs.begin(), run.runs.end(),
+                  [](const Run& r) { return r.cancel->cancelled(); })) {
+    Chunk keep;
+    size_t begin = 0;
+    for (const Run& r : run.runs) {
+      for (; begin < r.end; ++begin) {
+        if (r.cancel->cancelled()) {
+          dropped.push_back(std::move(run.items[begin]));
+        } else {
+          keep.Add(std::move(run.items[begin]), r.cancel, r.own_token);
+        }
+      }
+    }
+    run = std::move(keep);
+  }
+  for (const v1::Assignment& cancelled : dropped) {
+    ReportNotStarted(cancelled, "job cancelled");
+  }
+  int64_t finished = static_cast<int64_t>(dropped.size());
+  dropped.clear();
+  if (!run.items.empty()) {
+    finished += static_cast<int64_t>(run.items.size());
+    RunInstant(run, label, results);
+  }
+  run.items.clear();
+  run.runs.clear();
+  return finished;
+}
+
+void ThreadExecutor::RunQueued(const Queued& item, bool cancelled_in_queue,
+                               const std::string& label) {
+  const v1::Assignment& assignment = item.assignment;
+  if (cancelled_in_queue) {
+    ReportNotStarted(assignment, "job cancelled");
+    return;
+  }
+  const int64_t started_us = clock_->NowMicros();
+  if (on_start_) on_start_(assignment);
+  TaskOutcome outcome =
+      RunTaskBlocking(*kinds_, assignment.task(), *item.cancel);
+  const int64_t finished_us = clock_->NowMicros();
+  if (item.own_token) cancels_.Release(assignment.job_id(), item.cancel);
+  sink_->OnResult(MakeResult(assignment, std::move(outcome), worker_name_,
+                             label, started_us, finished_us));
 }
 
 void ThreadExecutor::RunInstant(Chunk& run, const std::string& label,

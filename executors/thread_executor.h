@@ -157,9 +157,23 @@ class ThreadExecutor final : public Executor {
       std::vector<std::pair<v1::Assignment, std::shared_ptr<CancelToken>>>
           batch);
 
+  // A pool thread: takes tasks until Shutdown() empties the queue.
   void WorkerLoop(const std::string& label);
+  // Takes a chunk of instant tasks, or a fair share of the queue's, into
+  // `run` (tasks of cancelled jobs into `dropped`). False, taking nothing,
+  // when the front task is not instant or a start hook watches.
+  bool TakeInstantsLocked(Chunk& run, std::vector<v1::Assignment>& dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs what TakeInstantsLocked() took, but tasks whose job was cancelled
+  // since (reported with `dropped` as not started); empties both. Returns
+  // how many results went out.
+  int64_t RunTaken(Chunk& run, std::vector<v1::Assignment>& dropped,
+                   const std::string& label, ResultBuffer& results);
   // Runs `run` (instant tasks taken at once) and delivers their results.
   void RunInstant(Chunk& run, const std::string& label, ResultBuffer& results);
+  // Runs a task taken alone, or reports it not started.
+  void RunQueued(const Queued& item, bool cancelled_in_queue,
+                 const std::string& label);
   // Reports a task that never started as CANCELLED.
   void ReportNotStarted(const v1::Assignment& assignment,
                         absl::string_view why);

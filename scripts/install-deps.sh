@@ -8,6 +8,8 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libasio-dev prometheus-cpp-dev libcurl4-openssl-dev openssl libsqlite3-dev zlib1g-dev
+  # The standard google/rpc/status.proto, of which proto/ holds a copy.
+  golang-github-gogo-googleapis-dev
   # Fuzzing (scripts/fuzz.sh): clang with libFuzzer and its sanitizer
   # runtimes (only recommended by clang, so named), llvm for llvm-symbolizer.
   clang libclang-rt-14-dev llvm

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/errno_text.h"
 
 extern char** environ;
 
@@ -30,7 +31,7 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   int out_pipe[2];
   int in_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(in_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("pipe: ", ErrnoText(errno)));
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -76,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     close(in_pipe[1]);
     process->pid_ = -1;
     return absl::InternalError(
-        absl::StrCat("spawn ", argv[0], ": ", std::strerror(rc)));
+        absl::StrCat("spawn ", argv[0], ": ", ErrnoText(rc)));
   }
   process->stdout_fd_ = out_pipe[0];
   // Small inputs only: a large one would need a writer thread.

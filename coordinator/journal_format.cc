@@ -1,0 +1,97 @@
+#include "coordinator/journal_format.h"
+
+#include <zlib.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/wire_format_lite.h"
+#include "qfarm/v1/farm.pb.h"
+
+namespace qfarm::coordinator::journal_format {
+namespace {
+
+// Each task as field `tasks` of a v1.SubmitJobRequest.
+template <typename Tasks>
+std::string EncodeEachTask(const Tasks& tasks) {
+  using google::protobuf::internal::WireFormatLite;
+  std::string out;
+  size_t total = 0;
+  for (const v1::Task& task : tasks) total += task.ByteSizeLong() + 6;
+  out.reserve(total);
+  const uint32_t tag =
+      WireFormatLite::MakeTag(v1::SubmitJobRequest::kTasksFieldNumber,
+                              WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  {
+    // `out` has its exact size once both are gone.
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    for (const v1::Task& task : tasks) {
+      coded.WriteTag(tag);
+      coded.WriteVarint32(static_cast<uint32_t>(task.GetCachedSize()));
+      task.SerializeWithCachedSizes(&coded);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const char kSchema[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO meta VALUES('magic', 'qfarm-journal'),"
+    " ('schema_version', '1');"
+    "CREATE TABLE log(kind INTEGER NOT NULL, job_id INTEGER NOT NULL,"
+    " created_us INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);";
+
+std::string KindName(int kind) {
+  switch (kind) {
+    case kJob:
+      return "job";
+    case kResults:
+      return "results";
+    case kCancel:
+      return "cancel";
+    default:
+      return absl::StrCat("kind ", kind);
+  }
+}
+
+uint32_t RecordCrc(int kind, JobId job, int64_t created_us, const void* data,
+                   size_t size) {
+  unsigned char head[17];
+  head[0] = static_cast<unsigned char>(kind);
+  const uint64_t created = static_cast<uint64_t>(created_us);
+  for (int i = 0; i < 8; ++i) {
+    head[1 + i] = static_cast<unsigned char>(job >> (8 * i));
+    head[9 + i] = static_cast<unsigned char>(created >> (8 * i));
+  }
+  uLong crc = crc32(0L, Z_NULL, 0);
+  crc = crc32_z(crc, head, sizeof(head));
+  // (SQLite gives a null pointer for an empty blob, and zlib returns the
+  // initial value for a null buffer.)
+  if (size > 0) crc = crc32_z(crc, static_cast<const Bytef*>(data), size);
+  return static_cast<uint32_t>(crc);
+}
+
+std::string EncodeTasks(const std::vector<v1::Task>& tasks) {
+  return EncodeEachTask(tasks);
+}
+
+std::string EncodeTasks(
+    const google::protobuf::RepeatedPtrField<v1::Task>& tasks) {
+  return EncodeEachTask(tasks);
+}
+
+std::string EncodeResults(std::vector<v1::TaskResult> results) {
+  v1::ResultBatch batch;
+  batch.mutable_results()->Reserve(static_cast<int>(results.size()));
+  for (v1::TaskResult& result : results) {
+    *batch.add_results() = std::move(result);
+  }
+  return batch.SerializeAsString();
+}
+
+}  // namespace qfarm::coordinator::journal_format

@@ -1,0 +1,193 @@
+#include "coordinator/journal_recovery.h"
+
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "coordinator/journal_format.h"
+#include "coordinator/journal_io.h"
+#include "qfarm/v1/farm.pb.h"
+
+namespace qfarm::coordinator::journal_recovery {
+namespace {
+
+using journal_format::kCancel;
+using journal_format::kResults;
+
+// One row of table log, its CRC checked.
+struct Row {
+  std::string what;  // "PATH: row N (KIND)", for messages.
+  int64_t rowid = 0;
+  int kind = 0;
+  JobId job = 0;
+  int64_t created_us = 0;
+  const void* data = nullptr;
+  int size = 0;
+};
+
+// Builds the recovered state from the rows, jobs first, then results and
+// cancellations.
+class Recovery {
+ public:
+  Recovery(sqlite3* db, const std::string& path) : db_(db), path_(path) {}
+
+  absl::StatusOr<RecoveredState> Run() {
+    RETURN_IF_ERROR(ReadRows("WHERE kind = 1",
+                             [this](const Row& row) { return AddJob(row); }));
+    RETURN_IF_ERROR(ReadRows(
+        "WHERE kind <> 1", [this](const Row& row) { return AddResults(row); }));
+    RecoveredState state;
+    state.jobs.reserve(jobs_.size());
+    for (auto& [id, entry] : jobs_) state.jobs.push_back(std::move(entry.job));
+    QFARM_LOG(INFO) << "journal " << path_ << ": recovered "
+                    << state.jobs.size() << " jobs and " << results_
+                    << " results";
+    if (orphans_ > 0) {
+      QFARM_LOG(WARNING) << "journal " << path_ << ": dropped " << orphans_
+                         << " results of jobs that were never journaled (lost "
+                            "in a crash before they were acknowledged)";
+    }
+    return state;
+  }
+
+ private:
+  struct Entry {
+    RecoveredJob job;
+    std::vector<bool> has_result;
+    int64_t rowid = 0;
+  };
+
+  // Calls `take` for each row `where` selects, in rowid order, after
+  // checking its CRC.
+  absl::Status ReadRows(const char* where,
+                        absl::FunctionRef<absl::Status(const Row&)> take) {
+    const std::string sql =
+        absl::StrCat("SELECT rowid, kind, job_id, created_us, data, crc",
+                     " FROM log ", where, " ORDER BY rowid");
+    ASSIGN_OR_RETURN(journal_io::Stmt stmt,
+                     journal_io::Prepare(db_, path_, sql.c_str()));
+    sqlite3_stmt* s = stmt.get();
+    while (true) {
+      const int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) return absl::OkStatus();
+      if (rc != SQLITE_ROW) {
+        return journal_io::SqliteError(db_, rc, path_, "read");
+      }
+      Row row{.rowid = sqlite3_column_int64(s, 0),
+              .kind = sqlite3_column_int(s, 1),
+              .job = static_cast<JobId>(sqlite3_column_int64(s, 2)),
+              .created_us = sqlite3_column_int64(s, 3),
+              .data = sqlite3_column_blob(s, 4),
+              .size = sqlite3_column_bytes(s, 4)};
+      const auto crc = static_cast<uint32_t>(sqlite3_column_int64(s, 5));
+      row.what = absl::StrCat(path_, ": row ", row.rowid, " (",
+                              journal_format::KindName(row.kind), ")");
+      if (journal_format::RecordCrc(row.kind, row.job, row.created_us, row.data,
+                                    static_cast<size_t>(row.size)) != crc) {
+        return absl::DataLossError(
+            absl::StrCat(row.what, " fails its checksum: the file is damaged"));
+      }
+      RETURN_IF_ERROR(take(row));
+    }
+  }
+
+  absl::Status AddJob(const Row& row) {
+    v1::SubmitJobRequest request;
+    if (!request.ParseFromArray(row.data, row.size)) {
+      return absl::DataLossError(
+          absl::StrCat(row.what, ": the job's tasks do not parse"));
+    }
+    if (request.tasks().empty()) {
+      return absl::DataLossError(
+          absl::StrCat(row.what, ": job ", row.job, " has no tasks"));
+    }
+    auto [it, added] = jobs_.try_emplace(row.job);
+    if (!added) {
+      return absl::DataLossError(absl::StrCat(row.what, ": job ", row.job,
+                                              " was already journaled in row ",
+                                              it->second.rowid));
+    }
+    Entry& entry = it->second;
+    entry.rowid = row.rowid;
+    entry.job.id = row.job;
+    entry.job.created_us = row.created_us;
+    entry.job.tasks.reserve(static_cast<size_t>(request.tasks_size()));
+    for (v1::Task& task : *request.mutable_tasks()) {
+      entry.job.tasks.push_back(std::move(task));
+    }
+    entry.has_result.resize(entry.job.tasks.size());
+    return absl::OkStatus();
+  }
+
+  absl::Status AddResults(const Row& row) {
+    if (row.kind != kResults && row.kind != kCancel) {
+      return absl::DataLossError(
+          absl::StrCat(row.what, ": unknown record kind ", row.kind));
+    }
+    v1::ResultBatch batch;
+    if (!batch.ParseFromArray(row.data, row.size)) {
+      return absl::DataLossError(
+          absl::StrCat(row.what, ": the results do not parse"));
+    }
+    if (row.kind == kCancel) {
+      auto it = jobs_.find(row.job);
+      if (it == jobs_.end()) {
+        orphans_ += static_cast<uint64_t>(batch.results_size());
+        return absl::OkStatus();
+      }
+      it->second.job.cancelled = true;
+    }
+    for (v1::TaskResult& result : *batch.mutable_results()) {
+      if (row.kind == kCancel && result.job_id() != row.job) {
+        return absl::DataLossError(
+            absl::StrCat(row.what, ": a result of job ", result.job_id(),
+                         " in the cancellation of job ", row.job));
+      }
+      RETURN_IF_ERROR(AddResult(row, std::move(result)));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddResult(const Row& row, v1::TaskResult result) {
+    auto it = jobs_.find(result.job_id());
+    if (it == jobs_.end()) {
+      ++orphans_;
+      return absl::OkStatus();
+    }
+    Entry& entry = it->second;
+    const uint32_t index = result.index();
+    if (index >= entry.has_result.size()) {
+      return absl::DataLossError(absl::StrCat(
+          row.what, ": result for job ", result.job_id(), " task ", index,
+          ", past its ", entry.has_result.size(), " tasks"));
+    }
+    if (entry.has_result[index]) {
+      return absl::DataLossError(
+          absl::StrCat(row.what, ": a second result for job ", result.job_id(),
+                       " task ", index));
+    }
+    entry.has_result[index] = true;
+    entry.job.results.push_back(std::move(result));
+    ++results_;
+    return absl::OkStatus();
+  }
+
+  sqlite3* const db_;
+  const std::string& path_;
+  std::map<JobId, Entry> jobs_;
+  uint64_t results_ = 0;
+  uint64_t orphans_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<RecoveredState> ReadJournal(sqlite3* db,
+                                           const std::string& path) {
+  return Recovery(db, path).Run();
+}
+
+}  // namespace qfarm::coordinator::journal_recovery
