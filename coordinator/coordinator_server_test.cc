@@ -116,6 +116,27 @@ TEST_F(CoordinatorServerTest, HelloWithZeroSlotsIsRefused) {
   EXPECT_THAT(status.error_message(), HasSubstr("hello.slots 0"));
 }
 
+TEST_F(CoordinatorServerTest, HelloWithoutKindsOrWithABadKindIsRefused) {
+  for (const char* kind : {"", "bad kind"}) {
+    auto stub = v1::WorkerLink::NewStub(channel_);
+    grpc::ClientContext context;
+    auto stream = stub->Connect(&context);
+    v1::WorkerMessage message;
+    message.mutable_hello()->set_worker_id("w");
+    message.mutable_hello()->set_slots(1);
+    if (*kind != '\0') message.mutable_hello()->add_kinds(kind);
+    ASSERT_TRUE(stream->Write(message));
+    v1::CoordinatorMessage reply;
+    EXPECT_FALSE(stream->Read(&reply));
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(
+        status.error_message(),
+        HasSubstr(*kind == '\0' ? "must offer at least one kind"
+                                : "hello.kinds: kind name \"bad kind\""));
+  }
+}
+
 TEST_F(CoordinatorServerTest, JobRoundTripThroughAHandDrivenWorker) {
   auto worker = v1::WorkerLink::NewStub(channel_);
   grpc::ClientContext worker_context;

@@ -15,6 +15,8 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm
   # `qfarm bench --python`: the seed's own methods, uvloop among them.
   python3 python3-uvloop
+  # The Python worker (worker/python/): gRPC, protobuf, stubs from proto/.
+  python3-grpcio python3-protobuf python3-grpc-tools
 )
 
 missing=()

@@ -77,10 +77,14 @@ LocalFarm::~LocalFarm() {
 }
 
 absl::Status LocalFarm::StartWorker(const WorkerSpec& spec) {
-  std::vector<std::string> argv = {
-      BinPath("qfarm-worker"), absl::StrCat("--coordinator=", address_),
-      absl::StrCat("--mode=", spec.mode), absl::StrCat("--slots=", spec.slots),
-      absl::StrCat("--id=", spec.id)};
+  std::vector<std::string> argv = spec.command;
+  if (argv.empty()) argv.push_back(BinPath("qfarm-worker"));
+  for (std::string flag :
+       {absl::StrCat("--coordinator=", address_),
+        absl::StrCat("--mode=", spec.mode),
+        absl::StrCat("--slots=", spec.slots), absl::StrCat("--id=", spec.id)}) {
+    argv.push_back(std::move(flag));
+  }
   argv.insert(argv.end(), spec.extra_flags.begin(), spec.extra_flags.end());
   auto worker = Subprocess::Start(
       argv, {.stderr_path = absl::StrCat(dir_.path(), "/", spec.id, ".log")});

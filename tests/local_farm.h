@@ -19,6 +19,10 @@ struct WorkerSpec {
   std::string mode = "thread";
   int slots = 3;
   std::vector<std::string> extra_flags;
+  // The worker's command before its flags; empty: qfarm-worker. (A worker
+  // built with the SDK, or `python3 worker/python/seed_worker.py`, takes the
+  // same flags.)
+  std::vector<std::string> command = {};
 };
 
 class LocalFarm {
