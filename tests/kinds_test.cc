@@ -233,5 +233,30 @@ TEST(KindsTest, HandlersThatThrowCrashOrAnswerTooMuch) {
   EXPECT_EQ((*lines)[3].at("value"), "ko");
 }
 
+// A worker built with the SDK is also the qfarm command line with its kinds:
+// `map --local` runs them in-process, and `bench --workload=custom` runs
+// them every way, farm methods starting this binary as their workers.
+TEST(KindsTest, SdkWorkerRunsItsKindsLocallyAndInTheBench) {
+  CommandResult local =
+      RunCommand({BinPath("qfarm-example-worker"), "map", "--local",
+                  "--mode=async", "reverse:hello", "echo:x"});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_THAT(local.out, HasSubstr("local/async"));
+  EXPECT_THAT(local.out, HasSubstr("olleh"));
+  CommandResult bench =
+      RunCommand({BinPath("qfarm-example-worker"), "bench", "--workload=custom",
+                  "--spec=reverse:hello", "--tasks=50",
+                  "--methods=local:serial,local:thread,local:async,local:auto,"
+                  "farm:serial,farm:thread,farm:async,farm:auto",
+                  "--workers=1"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.out << bench.err;
+  for (const char* method :
+       {"local:serial", "local:thread", "local:async", "local:auto",
+        "farm:serial", "farm:thread", "farm:async", "farm:auto"}) {
+    EXPECT_THAT(bench.out, HasSubstr(method));
+  }
+  EXPECT_THAT(bench.out, HasSubstr("custom: 50 x reverse:hello"));
+}
+
 }  // namespace
 }  // namespace qfarm::testing

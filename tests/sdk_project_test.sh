@@ -5,6 +5,7 @@
 # Usage: sdk_project_test.sh SOURCE_DIR BUILD_DIR [SANITIZE]
 set -euo pipefail
 src=$1 build=$2 sanitize=${3:-}
+case "$sanitize" in OFF|off|0|FALSE|false) sanitize="";; esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
