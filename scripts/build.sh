@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds qfarm into BUILD_DIR (default: build/), with ccache
-# and warnings as errors. Extra arguments go to cmake.
+# and warnings as errors. Extra arguments go to cmake. TARGETS (a space-
+# separated list) builds only those targets; default: everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
@@ -10,4 +11,5 @@ if [ ! -f "$BUILD_DIR/build.ninja" ] || [ $# -gt 0 ]; then
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
     -DQFARM_WERROR=ON "$@" >/dev/null
 fi
-cmake --build "$BUILD_DIR"
+# shellcheck disable=SC2086  # TARGETS is a list.
+cmake --build "$BUILD_DIR" ${TARGETS:+--target $TARGETS}
