@@ -92,8 +92,15 @@ if [ -n "$ccache_dir" ] && [ "$ccache_dir" != 0 ]; then
 else
   step "building $TAG"
 fi
+# Each step's line gets the time it started.
 qpodman build --network=host "${QFARM_ULIMITS[@]}" "${build_args[@]}" \
-  -f deploy/Dockerfile -t "$TAG" .
+  -f deploy/Dockerfile -t "$TAG" . 2>&1 |
+  while IFS= read -r line; do
+    case "$line" in
+      "["*"] STEP "* | "["*"] COMMIT"*) step "$line" ;;
+      *) echo "$line" ;;
+    esac
+  done
 
 step "checking $TAG"
 qpodman run --rm --network=host "${QFARM_ULIMITS[@]}" "$TAG" \
