@@ -41,8 +41,11 @@ pass() {
   log "ok: $*"
 }
 
+MAP=""
 cleanup() {
   local rc=$?
+  # The batch's client, if the run stopped while it ran.
+  if [ -n "$MAP" ]; then kill "$MAP" 2>/dev/null || true; fi
   for c in "${CONTAINERS[@]}"; do
     if [ "$rc" != 0 ]; then
       echo "--- logs of $c" >&2
@@ -58,6 +61,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 command -v kubectl >/dev/null ||
   fail "kubectl is needed to render deploy/k8s (Debian 12's own kubernetes-client is 1.20, whose kustomize predates these overlays)"
@@ -99,6 +103,9 @@ run_container() {  # NAME; ARGS set by translate
     >/dev/null
 }
 
+# A container's whole log (read first: `grep -q` in a pipe would cut it
+# short, and pipefail would count that as a failure).
+logs_of() { qpodman logs "$1" 2>&1; }
 running() { [ "$(qpodman inspect --format '{{.State.Running}}' "$1")" = true ]; }
 exit_code() { qpodman inspect --format '{{.State.ExitCode}}' "$1"; }
 
@@ -179,8 +186,8 @@ run_container "$RUN-seed"
 code=$(timeout 60 podman --runtime runc wait "$RUN-seed") ||
   fail "the seed Job's container did not finish"
 [ "$code" = 0 ] || fail "seed Job container exited $code"
-qpodman logs "$RUN-seed" 2>&1 | grep -q '^10 tasks: 10 ok' ||
-  fail "seed Job container: $(qpodman logs "$RUN-seed" 2>&1 | tail -n 3)"
+grep -q '^10 tasks: 10 ok' <<<"$(logs_of "$RUN-seed")" ||
+  fail "seed Job container: $(logs_of "$RUN-seed" | tail -n 3)"
 pass "seed as Job/qfarm-seed's container: 10 ok"
 
 # --- a worker SIGKILLed mid-batch ---------------------------------------------
@@ -230,15 +237,15 @@ ms=$(stopped_in "$COORD" "$COORD_GRACE")
 code=$(exit_code "$COORD")
 [ "$code" = 0 ] || fail "coordinator exited $code on SIGTERM (grace ${COORD_GRACE}s)"
 [ "$ms" -lt $((COORD_GRACE * 1000)) ] || fail "coordinator took ${ms} ms, grace ${COORD_GRACE}s"
-qpodman logs "$COORD" 2>&1 | grep -q 'shutting down' &&
-  qpodman logs "$COORD" 2>&1 | grep -q 'stopped' ||
+shutdown_log=$(grep -E 'signal 15: shutting down|\] stopped$' <<<"$(logs_of "$COORD")" || true)
+[ "$(wc -l <<<"$shutdown_log")" = 2 ] ||
   fail "coordinator's log does not show its shutdown"
-pass "coordinator stopped (SIGTERM, grace ${COORD_GRACE}s): exit 0 after ${ms} ms, log: $(qpodman logs "$COORD" 2>&1 | grep -E 'shutting down|stopped' | tr '\n' ' ')"
+pass "coordinator stopped (SIGTERM, grace ${COORD_GRACE}s): exit 0 after ${ms} ms; its log: $(tr '\n' '|' <<<"$shutdown_log")"
 
 ms=$(stopped_in "$SURVIVOR" "$WORKER_GRACE")
 code=$(exit_code "$SURVIVOR")
 [ "$code" = 0 ] || fail "$SURVIVOR exited $code on SIGTERM"
-qpodman logs "$SURVIVOR" 2>&1 | grep -q 'draining' ||
+grep -q 'signal 15: draining' <<<"$(logs_of "$SURVIVOR")" ||
   fail "$SURVIVOR's log does not show it draining"
 pass "$SURVIVOR stopped (SIGTERM, grace ${WORKER_GRACE}s): drained, exit 0 after ${ms} ms"
 
