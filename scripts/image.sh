@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG="${1:-qfarm:dev}"
 BASE="${QFARM_BASE_IMAGE:-localhost/qfarm-base:bookworm}"
-# shellcheck source=../deploy/podman.sh
+# shellcheck source=deploy/podman.sh
 source deploy/podman.sh
 
 # Seconds since the script started, for each step's line.
@@ -40,6 +40,7 @@ trap '[ -z "$BASE_ROOT" ] || rm -rf "$BASE_ROOT" "$BASE_ROOT.log"' EXIT
 make_base() {
   BASE_ROOT=$(mktemp -d /var/tmp/qfarm-base.XXXXXX)
   local root=$BASE_ROOT sources mirror
+  # shellcheck disable=SC2016  # apt's own $(FIELD) syntax
   sources=$(apt-get indextargets --format '$(SITE) $(RELEASE)' \
     'Identifier: Packages' | awk '$2 ~ /^bookworm/' | sort -u)
   mirror=$(awk '$2 == "bookworm" { print $1; exit }' <<<"$sources")

@@ -22,7 +22,7 @@ cd "$ROOT"
 IMAGE="${1:-qfarm:dev}"
 BIN_DIR="${BIN_DIR:-$ROOT/build/bin}"
 QFARM="$BIN_DIR/qfarm"
-# shellcheck source=../deploy/podman.sh
+# shellcheck source=deploy/podman.sh
 source deploy/podman.sh
 
 START=$(date +%s)
