@@ -88,7 +88,9 @@ if [ -z "$ccache_dir" ] && command -v ccache >/dev/null; then
 fi
 if [ -n "$ccache_dir" ] && [ "$ccache_dir" != 0 ]; then
   mkdir -p "$ccache_dir"
-  build_args+=(--volume "$ccache_dir:/ccache" --build-arg CCACHE_DIR=/ccache)
+  # ccache hashes the locale variables too.
+  build_args+=(--volume "$ccache_dir:/ccache" --build-arg CCACHE_DIR=/ccache
+    --build-arg "BUILD_LOCALE=$(env | grep -E '^(LANG|LC_ALL|LC_CTYPE|LC_MESSAGES)=' | tr '\n' ' ' || true)")
   step "building $TAG, sharing ccache $ccache_dir"
 else
   step "building $TAG"
