@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test with ctest; then the
-# sanitizer builds (scripts/sanitize.sh: ASan+UBSan over the whole suite,
+# image and the farm in containers (scripts/image.sh, tests/container_test.sh),
+# the sanitizer builds (scripts/sanitize.sh: ASan+UBSan over the whole suite,
 # TSan over the unit, gRPC service, farm, session, security and client
 # tests) and a bounded fuzz run
 # (scripts/fuzz.sh).
 #   scripts/test.sh                 everything: what CI runs
 #   scripts/test.sh -R FarmTest     ctest arguments pass through; with them
 #                                   only the normal build's tests run
-# QFARM_SANITIZERS=1|0 runs or skips the sanitizer stages (default: 1 without
-# ctest arguments, 0 with); QFARM_FUZZ_SECONDS is each fuzzer's time (default
+# QFARM_SANITIZERS=1|0 and QFARM_CONTAINERS=1|0 run or skip the sanitizer
+# stages and the container stage (default: 1 without ctest arguments, 0
+# with); QFARM_FUZZ_SECONDS is each fuzzer's time (default
 # 20; 0 skips fuzzing).
 # Every stage runs even when an earlier one failed. The last line is one
 # ctest-style summary over all stages (fuzzers count as one test each): CI
@@ -23,8 +25,10 @@ BUILD_DIR="${BUILD_DIR:-build}" scripts/build.sh
 
 if [ $# -gt 0 ]; then
   SANITIZERS="${QFARM_SANITIZERS:-0}"
+  CONTAINERS="${QFARM_CONTAINERS:-0}"
 else
   SANITIZERS="${QFARM_SANITIZERS:-1}"
+  CONTAINERS="${QFARM_CONTAINERS:-1}"
 fi
 FUZZ_SECONDS="${QFARM_FUZZ_SECONDS:-20}"
 if [ $# -gt 0 ] && [ -z "${QFARM_FUZZ_SECONDS:-}" ]; then FUZZ_SECONDS=0; fi
@@ -50,6 +54,15 @@ stage() {  # NAME COMMAND...
 
 stage tests ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure \
   --timeout 300 -j "$(nproc)" "$@"
+# The image, built after the host's build so that its compile is ccache
+# hits, and the farm run in its containers by the host's qfarm.
+containers() {
+  scripts/image.sh qfarm:dev &&
+    BIN_DIR="${BUILD_DIR:-build}/bin" tests/container_test.sh qfarm:dev
+}
+if [ "$CONTAINERS" = 1 ]; then
+  stage container containers
+fi
 if [ "$SANITIZERS" = 1 ]; then
   stage asan scripts/sanitize.sh asan "$@"
   stage tsan scripts/sanitize.sh tsan "$@"
@@ -70,12 +83,19 @@ for name in "${STAGES[@]}"; do
     "$LOGS/$name.log" | tail -n 1 || true)
   fuzz=$(grep -E '^fuzz: [0-9]+ fuzzers passed, [0-9]+ failed' \
     "$LOGS/$name.log" | tail -n 1 || true)
+  # A script's own count: "NAME: N passed, N failed".
+  plain=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' \
+    "$LOGS/$name.log" | tail -n 1 || true)
   if [ -n "$line" ]; then
     f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
     n=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
   elif [ -n "$fuzz" ]; then
     p=$(sed -E 's/^fuzz: ([0-9]+) fuzzers passed, ([0-9]+) failed.*/\1/' <<<"$fuzz")
     f=$(sed -E 's/^fuzz: ([0-9]+) fuzzers passed, ([0-9]+) failed.*/\2/' <<<"$fuzz")
+    n=$((p + f))
+  elif [ -n "$plain" ]; then
+    p=$(sed -E 's/^[a-z_]+: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$plain")
+    f=$(sed -E 's/^[a-z_]+: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$plain")
     n=$((p + f))
   else
     f=0
