@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test with ctest; then the
 # image and the farm in containers (scripts/image.sh, tests/container_test.sh),
 # the sanitizer builds (scripts/sanitize.sh: ASan+UBSan over the whole suite,
-# TSan over the tests that do not use gRPC) and a bounded fuzz run
+# TSan over the unit, gRPC service, farm, session, security and client
+# tests) and a bounded fuzz run
 # (scripts/fuzz.sh).
 #   scripts/test.sh                 everything: what CI runs
 #   scripts/test.sh -R FarmTest     ctest arguments pass through; with them
