@@ -417,6 +417,14 @@ IterationOutcome RunChaosIteration(const ChaosPlan& plan,
   if (ledger.problem_count() > 0 || stats.missing > 0) {
     fail(ledger.Report());
   }
+  // Every worker, replacements included, is connected again before the
+  // stop (a process sent SIGTERM before its main() has run dies of it).
+  absl::Status connected =
+      farm.WaitForWorkers(farm.worker_ids().size(), Scaled(absl::Seconds(30)));
+  if (!connected.ok()) {
+    fail(absl::StrCat("workers did not come back: ",
+                      connected.message().substr(0, 2000)));
+  }
   absl::Status stopped = farm.Stop(Scaled(absl::Seconds(30)));
   note(absl::StrCat("farm stopped: ", stopped.ok() ? "OK" : "FAILED"));
   if (!stopped.ok()) {

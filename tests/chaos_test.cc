@@ -128,6 +128,11 @@ TEST_F(ChaosTest, KilledWorkersOfEveryModeLoseNothing) {
   EXPECT_EQ(ledger_.problem_count(), 0u) << ledger_.Report();
   EXPECT_TRUE(ledger_.Complete(*job)) << ledger_.Report();
   EXPECT_GE(killed_modes.size(), 3u);
+  // The replacements are up (and so stop cleanly below).
+  EXPECT_TRUE(
+      (*farm)
+          ->WaitForWorkers((*farm)->worker_ids().size(), absl::Seconds(30))
+          .ok());
   // The kills did hit running tasks: some needed a second attempt.
   EXPECT_GE(MaxAttempt(ledger_, *job), 2u);
   absl::StatusOr<v1::JobInfo> info = client_->GetJob(*job);
