@@ -291,12 +291,38 @@ IterationOutcome RunChaosIteration(const ChaosPlan& plan,
 
   // The Session: half-closed once its job is accepted, so it ends OK when
   // the job finishes (or UNAVAILABLE when the coordinator is killed).
-  auto session =
-      std::make_unique<RawSession>(stub.get(), &ledger, "Session call");
-  session->Send(1, session_tasks);
-  absl::StatusOr<uint64_t> session_job =
-      session->WaitAccepted(1, absl::Now() + Scaled(absl::Seconds(30)));
-  session->WritesDone();
+  // Right after a restart the channel may still hold the killed
+  // coordinator's connection: a call opened on it ends UNAVAILABLE before
+  // reaching the new one. Such a call is opened again (and the check below
+  // makes sure the failed one left no job behind).
+  std::unique_ptr<RawSession> session;
+  absl::StatusOr<uint64_t> session_job;
+  int session_calls = 0;
+  do {
+    session = std::make_unique<RawSession>(
+        stub.get(), &ledger, absl::StrCat("Session call ", ++session_calls));
+    session->Send(1, session_tasks);
+    session_job =
+        session->WaitAccepted(1, absl::Now() + Scaled(absl::Seconds(30)));
+    session->WritesDone();
+    if (!session_job.ok()) {
+      note(absl::StrCat("Session call ", session_calls,
+                        " failed: ", session_job.status().ToString()));
+    }
+  } while (!session_job.ok() &&
+           session_job.status().code() == absl::StatusCode::kUnavailable &&
+           session_calls < 3);
+  if (session_job.ok() && submit_job.ok()) {
+    for (uint64_t id = *submit_job + 1; id < *session_job; ++id) {
+      absl::StatusOr<v1::JobInfo> stray = client->GetJob(id);
+      if (stray.status().code() != absl::StatusCode::kNotFound) {
+        fail(absl::StrCat("job ", id,
+                          " exists, yet no call was answered "
+                          "with its id: ",
+                          stray.status().ToString()));
+      }
+    }
+  }
   if (!session_job.ok()) {
     fail(absl::StrCat("Session job: ", session_job.status().ToString()));
   } else {
