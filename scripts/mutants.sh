@@ -67,7 +67,8 @@ run_tests() {  # REGEX CHAOS_ITERATIONS LOG
   ctest --test-dir "$BUILD" --output-on-failure --timeout 300 \
     -j "${JOBS:-2}" "${args[@]}" >"$log" 2>&1 || rc=1
   sed -n '/The following tests FAILED:/,$p' "$log" |
-    sed -n -E 's/^[[:space:]]*[0-9]+ - (.*) \([^()]*\)$/\1/p'
+    sed -n -E 's/^[[:space:]]*[0-9]+ - (.*) \([^()]*\)$/\1/p' |
+    sed -E 's/  # GetParam\(\) = .*//'
   if [ "$chaos" -gt 0 ] 2>/dev/null; then
     if ! "$BUILD/bin/qfarm-chaos" --seed=1 --iterations="$chaos" \
       --keep-logs="$LOGS" >"$log.chaos" 2>&1; then
