@@ -8,11 +8,12 @@
 #   scripts/chaos.sh --seed=S --iterations=1   replay one failed iteration
 # Arguments go to qfarm-chaos (--seconds, --minutes, --iterations, --seed,
 # --keep-logs). Its last line is "chaos: N iterations passed, F failed".
+# Ctrl-C stops it after the iteration in progress.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 export GRPC_DNS_RESOLVER=native
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}" CCACHE_NOHASHDIR=true
 BUILD_DIR="${BUILD_DIR:-build}"
-BUILD_DIR="$BUILD_DIR" scripts/build.sh
+TARGETS=qfarm-chaos BUILD_DIR="$BUILD_DIR" scripts/build.sh
 exec "$BUILD_DIR/bin/qfarm-chaos" "$@"

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test with ctest; then the
 # chaos loop (scripts/chaos.sh: workers and the coordinator killed and frozen
-# at random points, every result checked at the wire), the sanitizer builds
-# (scripts/sanitize.sh: ASan+UBSan over the whole suite, TSan over the tests
-# that do not use gRPC) and a bounded fuzz run (scripts/fuzz.sh).
+# at random points, every result checked at the wire), the container image
+# and the farm in containers (scripts/image.sh, tests/container_test.sh), the
+# sanitizer builds (scripts/sanitize.sh: ASan+UBSan over the whole suite, TSan
+# over the tests that do not use gRPC) and a bounded fuzz run
+# (scripts/fuzz.sh).
 #   scripts/test.sh                 everything: what CI runs
 #   scripts/test.sh -R FarmTest     ctest arguments pass through; with them
 #                                   only the normal build's tests run
-# QFARM_SANITIZERS=1|0 runs or skips the sanitizer stages (default: 1 without
-# ctest arguments, 0 with); QFARM_FUZZ_SECONDS is each fuzzer's time (default
-# 20; 0 skips fuzzing); QFARM_CHAOS_SECONDS the chaos loop's (default 120; 0
-# skips it). With ctest arguments, fuzzing and chaos are skipped unless
-# their variable is set.
+# QFARM_SANITIZERS=1|0 and QFARM_CONTAINERS=1|0 run or skip the sanitizer
+# stages and the container stage (default: 1 without ctest arguments, 0
+# with); QFARM_FUZZ_SECONDS is each fuzzer's time (default 20; 0 skips
+# fuzzing); QFARM_CHAOS_SECONDS the chaos loop's (default 120; 0 skips it).
+# With ctest arguments, fuzzing and chaos are skipped unless their variable
+# is set.
 # Every stage runs even when an earlier one failed. The last line is one
 # ctest-style summary over all stages (fuzzers count as one test each): CI
 # reads it.
@@ -25,8 +28,10 @@ BUILD_DIR="${BUILD_DIR:-build}" scripts/build.sh
 
 if [ $# -gt 0 ]; then
   SANITIZERS="${QFARM_SANITIZERS:-0}"
+  CONTAINERS="${QFARM_CONTAINERS:-0}"
 else
   SANITIZERS="${QFARM_SANITIZERS:-1}"
+  CONTAINERS="${QFARM_CONTAINERS:-1}"
 fi
 FUZZ_SECONDS="${QFARM_FUZZ_SECONDS:-20}"
 if [ $# -gt 0 ] && [ -z "${QFARM_FUZZ_SECONDS:-}" ]; then FUZZ_SECONDS=0; fi
@@ -58,6 +63,15 @@ stage tests ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure \
 if [ "$CHAOS_SECONDS" != 0 ]; then
   stage chaos scripts/chaos.sh --seconds="$CHAOS_SECONDS"
 fi
+# The image, built after the host's build so that its compile is ccache
+# hits, and the farm run in its containers by the host's qfarm.
+containers() {
+  scripts/image.sh qfarm:dev &&
+    BIN_DIR="${BUILD_DIR:-build}/bin" tests/container_test.sh qfarm:dev
+}
+if [ "$CONTAINERS" = 1 ]; then
+  stage container containers
+fi
 if [ "$SANITIZERS" = 1 ]; then
   stage asan scripts/sanitize.sh asan "$@"
   stage tsan scripts/sanitize.sh tsan "$@"
@@ -81,6 +95,9 @@ for name in "${STAGES[@]}"; do
     "$LOGS/$name.log" | tail -n 1 || true)
   chaos=$(grep -E '^chaos: [0-9]+ iterations passed, [0-9]+ failed' \
     "$LOGS/$name.log" | tail -n 1 || true)
+  # A script's own count: "NAME: N passed, N failed".
+  plain=$(grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' \
+    "$LOGS/$name.log" | tail -n 1 || true)
   if [ -n "$line" ]; then
     f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
     n=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
@@ -91,6 +108,10 @@ for name in "${STAGES[@]}"; do
   elif [ -n "$chaos" ]; then
     p=$(sed -E 's/^chaos: ([0-9]+) iterations passed, ([0-9]+) failed.*/\1/' <<<"$chaos")
     f=$(sed -E 's/^chaos: ([0-9]+) iterations passed, ([0-9]+) failed.*/\2/' <<<"$chaos")
+    n=$((p + f))
+  elif [ -n "$plain" ]; then
+    p=$(sed -E 's/^[a-z_]+: ([0-9]+) passed, ([0-9]+) failed$/\1/' <<<"$plain")
+    f=$(sed -E 's/^[a-z_]+: ([0-9]+) passed, ([0-9]+) failed$/\2/' <<<"$plain")
     n=$((p + f))
   else
     f=0

@@ -6,12 +6,18 @@
 //
 //   qfarm-chaos --seconds=120            what CI runs (scripts/test.sh)
 //   qfarm-chaos --seed=42 --iterations=1 replay one iteration
+//
+// SIGINT or SIGTERM ends the loop after the iteration in progress, which
+// stops the processes it started.
+#include <atomic>
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/flags.h"
+#include "common/signals.h"
 #include "tests/chaos_harness.h"
 
 namespace {
@@ -66,6 +72,15 @@ int main(int argc, char** argv) {
                     : "")
             << std::endl;
 
+  // Blocked in every thread; the children start with none blocked.
+  qfarm::BlockTerminationSignals();
+  static std::atomic<bool> interrupted{false};
+  std::thread([] {
+    qfarm::WaitForTerminationSignal();
+    interrupted = true;
+    std::cout << "chaos: interrupted; stopping after this iteration"
+              << std::endl;
+  }).detach();
   const absl::Time start = absl::Now();
   const absl::Time end = start + absl::Seconds(seconds);
   qfarm::testing::ChaosCounts totals;
@@ -73,7 +88,7 @@ int main(int argc, char** argv) {
   int64_t failed = 0;
   std::vector<uint64_t> failed_seeds;
   for (int64_t i = 0; iterations == 0 || i < iterations; ++i) {
-    if (i > 0 && absl::Now() >= end) break;
+    if ((i > 0 && absl::Now() >= end) || interrupted) break;
     const uint64_t s = static_cast<uint64_t>(seed + i);
     const qfarm::testing::ChaosPlan plan = qfarm::testing::MakeChaosPlan(s);
     std::cout << "chaos #" << i + 1 << " " << qfarm::testing::DescribePlan(plan)
