@@ -1,9 +1,15 @@
 #include "bench/usage.h"
 
+#include <time.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace qfarm::bench {
@@ -91,16 +97,60 @@ TEST(UsageTest, FromRusage) {
 }
 
 TEST(UsageTest, ReadsThisProcess) {
-  // Real counters only grow; the figures are the kernel's, not asserted.
   const Usage self = ReadSelfUsage();
   EXPECT_GT(self.rss_bytes, 0);
   EXPECT_GE(self.peak_rss_bytes, self.rss_bytes);
   absl::StatusOr<Usage> by_pid = ReadProcessUsage(getpid());
   ASSERT_TRUE(by_pid.ok()) << by_pid.status();
   EXPECT_GT(by_pid->rss_bytes, 0);
-  EXPECT_GE(by_pid->voluntary_cs + by_pid->involuntary_cs, 0);
   ResetPeakRss();
   EXPECT_GT(ReadSelfUsage().peak_rss_bytes, 0);
+}
+
+// Work this process does shows in both readings: CPU time burnt by this
+// thread, and the voluntary context switches of another live thread (each
+// sleep blocks it once), which /proc/PID/status alone would miss.
+TEST(UsageTest, CountsCpuAndEveryThreadsContextSwitches) {
+  constexpr int kSleeps = 20;
+  absl::Notification go;
+  absl::Notification slept;
+  absl::Notification leave;
+  std::thread sleeper([&] {
+    go.WaitForNotification();
+    for (int i = 0; i < kSleeps; ++i) absl::SleepFor(absl::Milliseconds(1));
+    slept.Notify();
+    leave.WaitForNotification();  // Alive while the test reads its counts.
+  });
+  const Usage self_before = ReadSelfUsage();
+  absl::StatusOr<Usage> before = ReadProcessUsage(getpid());
+  ASSERT_TRUE(before.ok()) << before.status();
+
+  // 50 ms of this thread's CPU time.
+  auto thread_cpu = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return absl::DurationFromTimespec(ts);
+  };
+  const absl::Duration start = thread_cpu();
+  volatile uint64_t sink = 0;
+  while (thread_cpu() - start < absl::Milliseconds(50)) {
+    for (int i = 0; i < 10000; ++i) sink = sink + static_cast<uint64_t>(i);
+  }
+  go.Notify();
+  slept.WaitForNotification();
+
+  const Usage self_after = ReadSelfUsage();
+  absl::StatusOr<Usage> after = ReadProcessUsage(getpid());
+  leave.Notify();
+  sleeper.join();
+  ASSERT_TRUE(after.ok()) << after.status();
+  const Usage by_pid = Delta(*before, *after);
+  const Usage self = Delta(self_before, self_after);
+  // /proc/PID/stat counts in clock ticks (10 ms): 50 ms shows as 40 at least.
+  EXPECT_GE(by_pid.cpu_s(), 0.04);
+  EXPECT_GE(self.cpu_s(), 0.045);
+  EXPECT_GE(by_pid.voluntary_cs, kSleeps);
+  EXPECT_GE(self.voluntary_cs, kSleeps);
 }
 
 TEST(UsageTest, GoneProcessIsNotFound) {

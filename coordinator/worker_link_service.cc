@@ -5,13 +5,13 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/task_spec.h"
 #include "coordinator/call_auth.h"
 #include "coordinator/stream_reactor.h"
+#include "coordinator/worker_protocol.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -19,7 +19,6 @@ namespace {
 // Task batches queued for one worker are merged up to this many assignments
 // per message.
 constexpr int kMaxAssignmentsPerMessage = 4096;
-constexpr uint32_t kMaxSlots = 1'000'000;
 
 using WorkerReactor =
     grpc::ServerBidiReactor<v1::WorkerMessage, v1::CoordinatorMessage>;
@@ -34,9 +33,9 @@ class WorkerStream final
   WorkerStream(Scheduler* scheduler, Router* router, std::string peer,
                absl::Duration heartbeat_interval)
       : scheduler_(scheduler),
-        router_(router),
-        peer_(std::move(peer)),
-        heartbeat_interval_(heartbeat_interval) {}
+        peer_(peer),
+        heartbeat_interval_(heartbeat_interval),
+        protocol_(scheduler, router, std::move(peer)) {}
 
   void Start() {
     self_ = shared_from_this();
@@ -83,30 +82,33 @@ class WorkerStream final
       return;
     }
     if (Ended()) return;
-    if (key_ == 0) {
-      if (!Hello()) return;
-    } else if (in_.has_hello()) {
-      End(absl::FailedPreconditionError("hello sent twice on one stream"));
-      return;
-    } else if (!scheduler_->Heartbeat(key_)) {
-      // Declared dead while silent: its tasks went elsewhere.
-      End(absl::UnavailableError(
-          "worker declared dead after a silence; reconnect"));
-      return;
-    }
-    if (in_.has_results()) {
-      std::string violation;
-      std::vector<JobId> jobs = scheduler_->RecordResultBatch(
-          key_, in_.mutable_results()->mutable_results(), &violation);
-      router_->WakeWatchers(jobs);
-      if (!violation.empty()) {
-        QFARM_LOG(WARNING) << "worker " << worker_id_ << ": " << violation;
-        End(absl::FailedPreconditionError(violation));
-        return;
+    absl::Status status =
+        protocol_.OnMessage(in_, [this](WorkerKey, const std::string& id) {
+          {
+            absl::MutexLock lock(&mu_);
+            v1::Welcome* welcome = queue_.emplace_back().mutable_welcome();
+            welcome->set_worker_id(id);
+            welcome->set_heartbeat_interval_ms(
+                absl::ToInt64Milliseconds(heartbeat_interval_));
+          }
+          Pump();
+          return shared_from_this();
+        });
+    if (!status.ok()) {
+      if (status.code() == absl::StatusCode::kFailedPrecondition) {
+        QFARM_LOG(WARNING) << "worker " << protocol_.worker_id() << " from "
+                           << peer_ << ": " << status.message();
       }
+      End(status);
+      return;
     }
-    if (in_.credits() > 0) scheduler_->AddCredits(key_, in_.credits());
-    router_->Pump();
+    if (in_.has_hello()) {
+      QFARM_LOG(INFO) << "worker " << protocol_.worker_id()
+                      << " connected from " << peer_ << " (mode "
+                      << in_.hello().mode() << ", " << in_.hello().slots()
+                      << " slots, kinds "
+                      << absl::StrJoin(in_.hello().kinds(), ",") << ")";
+    }
     in_.Clear();
     if (!Ended()) StartRead(&in_);
   }
@@ -144,80 +146,29 @@ class WorkerStream final
     return ended_;
   }
 
-  // Handles the first message, which must be a hello: registers the worker
-  // and queues its welcome. False if the stream ended.
-  bool Hello() {
-    if (!in_.has_hello()) {
-      End(absl::FailedPreconditionError(
-          "the first message on a worker stream must be a hello"));
-      return false;
-    }
-    const v1::WorkerHello& hello = in_.hello();
-    if (hello.slots() == 0 || hello.slots() > kMaxSlots) {
-      End(absl::InvalidArgumentError(absl::StrCat(
-          "hello.slots ", hello.slots(), " must be within 1..", kMaxSlots)));
-      return false;
-    }
-    std::vector<std::string> kinds(hello.kinds().begin(), hello.kinds().end());
-    if (absl::Status valid = ValidateOfferedKinds(kinds); !valid.ok()) {
-      End(valid);
-      return false;
-    }
-    std::string id = hello.worker_id();
-    const WorkerKey key = scheduler_->AddWorker({.worker_id = id,
-                                                 .mode = hello.mode(),
-                                                 .slots = hello.slots(),
-                                                 .peer = peer_,
-                                                 .kinds = std::move(kinds)});
-    if (id.empty()) id = absl::StrCat("worker-", key);
-    worker_id_ = id;
-    {
-      absl::MutexLock lock(&mu_);
-      key_ = key;
-      v1::Welcome* welcome = queue_.emplace_back().mutable_welcome();
-      welcome->set_worker_id(id);
-      welcome->set_heartbeat_interval_ms(
-          absl::ToInt64Milliseconds(heartbeat_interval_));
-    }
-    Pump();
-    router_->AddWorker(key, shared_from_this());
-    QFARM_LOG(INFO) << "worker " << id << " connected from " << peer_
-                    << " (mode " << hello.mode() << ", " << hello.slots()
-                    << " slots, kinds " << absl::StrJoin(hello.kinds(), ",")
-                    << ")";
-    return true;
-  }
-
   // Unregisters the worker (its tasks go back to the queue) and ends the
   // stream: queued messages still go out when `status` is OK (a Close after
   // a final cancel, say). Idempotent.
   void End(const absl::Status& status) {
-    WorkerKey key;
     {
       absl::MutexLock lock(&mu_);
       if (ended_) return;
       ended_ = true;
-      key = key_;
       if (!status.ok()) queue_.clear();
     }
-    WriteLoop::Close(status, /*drain=*/true);
-    if (key != 0) {
-      router_->WakeWatchers(scheduler_->RemoveWorker(key));
-      router_->RemoveWorker(key);
-      router_->Pump();
-      QFARM_LOG(INFO) << "worker " << worker_id_ << " disconnected"
+    if (protocol_.OnEnd()) {
+      QFARM_LOG(INFO) << "worker " << protocol_.worker_id() << " disconnected"
                       << (status.ok() ? "" : ": ") << status.message();
     }
+    WriteLoop::Close(status, /*drain=*/true);
   }
 
   Scheduler* const scheduler_;
-  Router* const router_;
   const std::string peer_;
   const absl::Duration heartbeat_interval_;
   std::shared_ptr<WorkerStream> self_;  // Keeps this alive until OnDone().
   v1::WorkerMessage in_;                // Read side: only reactor callbacks.
-  std::string worker_id_;
-  WorkerKey key_ = 0;  // Written once in the first OnReadDone.
+  WorkerProtocol protocol_;
 
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/) with clang, ASan and UBSan into
-# build-fuzz, then runs each for SECONDS (default 30) on a copy of its seed
-# corpus (fuzz/corpus/<target>/), so the repository is not modified.
-# Fails on a crash, a broken check, a leak, a timeout or any sanitizer
-# report; the failing input is kept and its path printed.
-#   scripts/fuzz.sh [SECONDS]
+# build-fuzz, then runs each for SECONDS (default 30) on a copy of its corpus
+# (fuzz/corpus/<target>/), so the repository is not modified. Fails on a
+# crash, a broken check, a leak, a timeout or any sanitizer report; the
+# failing input is kept and its path printed.
+#   scripts/fuzz.sh [SECONDS]                   what CI runs
+#   scripts/fuzz.sh --merge SECONDS [TARGET...] a longer run whose new
+#       inputs that add coverage are merged into fuzz/corpus/<target>/
+#       (libFuzzer -merge=1 on edges: the corpus grows only by inputs that
+#       reach code it did not); commit them
 # To reproduce:  build-fuzz/bin/<target> <input file>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
+MERGE=0
+if [ "${1:-}" = --merge ]; then
+  MERGE=1
+  shift
+fi
 DURATION="${1:-30}"
+[ $# -gt 0 ] && shift
 DIR=build-fuzz
-FUZZERS=(task_spec_fuzzer request_fuzzer)
+FUZZERS=(task_spec_fuzzer request_fuzzer worker_link_fuzzer)
+if [ $# -gt 0 ]; then FUZZERS=("$@"); fi
 
 # ccache hits across checkouts (CI builds a fresh clone elsewhere).
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" CCACHE_NOHASHDIR=true
@@ -46,6 +57,22 @@ for fuzzer in "${FUZZERS[@]}"; do
     echo "fuzz: $fuzzer passed: ${runs:-?} inputs in ${DURATION} s, ${cov:-cov: ?}," \
       "corpus $(ls fuzz/corpus/"$fuzzer" | wc -l) -> $(ls "$WORK/$fuzzer/corpus" | wc -l)"
     passed=$((passed + 1))
+    if [ "$MERGE" = 1 ]; then
+      before=$(ls fuzz/corpus/"$fuzzer" | wc -l)
+      # Edges only (-use_counters=0): an input joins the tree's corpus when
+      # it reaches code none there reaches, not for hit counts, which keeps
+      # the committed corpus small.
+      "$DIR/bin/$fuzzer" -merge=1 -use_counters=0 -max_len=4096 -rss_limit_mb=2048 \
+        fuzz/corpus/"$fuzzer" "$WORK/$fuzzer/corpus" >"$log.merge" 2>&1 || {
+        echo "fuzz: merging $fuzzer failed:"
+        tail -n 20 "$log.merge"
+        passed=$((passed - 1))
+        failed=$((failed + 1))
+        continue
+      }
+      echo "fuzz: $fuzzer corpus in the tree: $before -> $(ls fuzz/corpus/"$fuzzer" | wc -l) inputs," \
+        "$(du -sk fuzz/corpus/"$fuzzer" | cut -f1) KiB"
+    fi
   else
     echo "fuzz: $fuzzer FAILED; the end of its log ($log):"
     tail -n 60 "$log"

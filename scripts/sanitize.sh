@@ -3,10 +3,15 @@
 #   asan  build-asan, -DQFARM_SANITIZE=address,undefined: every target and the
 #         whole ctest suite. LeakSanitizer is on; UBSan findings are fatal
 #         (-fno-sanitize-recover=undefined, set by CMakeLists.txt).
-#   tsan  build-tsan, -DQFARM_SANITIZE=thread: only the test binaries that do
-#         not touch gRPC (TSAN_TARGETS below), whose uninstrumented libraries
-#         TSan cannot see into. absl::Mutex is made visible to TSan by
-#         scripts/sanitizers/absl_mutex_tsan_shim.cc, linked into that build.
+#   tsan  build-tsan, -DQFARM_SANITIZE=thread: the test binaries in
+#         TSAN_TESTS below (the gRPC services in-process, and the farm,
+#         session, security and client tests) and the binaries they start
+#         (TSAN_BINARIES), built with TSan too. absl::Mutex is made visible
+#         to TSan by scripts/sanitizers/absl_mutex_tsan_shim.cc, linked into
+#         that build; reports from inside Debian's uninstrumented gRPC and
+#         protobuf are suppressed by scripts/sanitizers/tsan.supp (third-party
+#         frames only, each with its reason). A child process that reports a
+#         race exits 66, which fails the test that stops it.
 #
 #   scripts/sanitize.sh                 both
 #   scripts/sanitize.sh asan|tsan       one
@@ -37,10 +42,14 @@ JOBS="${JOBS:-2}"
 SUPP="$ROOT/scripts/sanitizers"
 
 # The test binaries that run under TSan: executors, scheduler, journal,
-# common and the HTTP test server. None of them starts a gRPC server or
-# channel.
-TSAN_TARGETS=(executors_test scheduler_test journal_test common_test
-  http_test_server_test)
+# router and worker protocol, common, the HTTP test server, the gRPC services
+# in-process and their network-free pieces, the client library and the CLI,
+# and the integration tests that start the binaries below.
+TSAN_TESTS=(executors_test scheduler_test journal_test common_test
+  http_test_server_test worker_protocol_test coordinator_server_test
+  coordinator_unit_test client_test cli_test session_test farm_test
+  security_test)
+TSAN_BINARIES=(qfarm-coordinator qfarm-worker qfarm)
 
 now() { date +%s; }
 
@@ -70,10 +79,11 @@ run_tsan() {
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DQFARM_WERROR=OFF \
     -DQFARM_SANITIZE=thread >/dev/null || return 1
-  cmake --build "$dir" -j "$JOBS" --target "${TSAN_TARGETS[@]}" || return 1
+  cmake --build "$dir" -j "$JOBS" --target "${TSAN_TESTS[@]}" \
+    "${TSAN_BINARIES[@]}" || return 1
   t1=$(now)
   echo "sanitize: tsan build took $((t1 - t0)) s"
-  # ctest numbers of the tests whose command is one of TSAN_TARGETS (the
+  # ctest numbers of the tests whose command is one of TSAN_TESTS (the
   # others are not built here).
   local numbers
   numbers=$(ctest --test-dir "$dir" --show-only=json-v1 | python3 -c '
@@ -82,7 +92,7 @@ wanted = set(sys.argv[1:])
 tests = json.load(sys.stdin)["tests"]
 print(",".join(str(i) for i, t in enumerate(tests, 1)
                if os.path.basename((t.get("command") or [""])[0]) in wanted))
-' "${TSAN_TARGETS[@]}")
+' "${TSAN_TESTS[@]}")
   if [ -z "$numbers" ]; then
     echo "sanitize: no TSan tests found in $dir" >&2
     return 1

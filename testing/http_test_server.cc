@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -42,6 +43,8 @@ constexpr size_t kMaxHeadBytes = 64 * 1024;
 constexpr int64_t kMaxRequestBodyBytes = 1 << 20;
 constexpr int64_t kMaxBytesBody = int64_t{1} << 30;
 constexpr int64_t kMaxDelayMs = 3'600'000;
+// The most requests one /gate/<n> may wait for.
+constexpr int64_t kMaxGate = 100'000;
 // /bytes bodies are written in pieces of this size.
 constexpr size_t kChunkBytes = 64 * 1024;
 
@@ -66,6 +69,8 @@ struct Connection {
   tcp::socket socket;
   asio::steady_timer timer;
   bool closed = false;
+  // Set when the /gate this connection waits at opens.
+  bool gate_open = false;
 };
 
 struct Request {
@@ -367,6 +372,9 @@ class HttpTestServer::Impl {
       }
       co_return keep_alive;
     }
+    if (NumberAfter(path, "/gate/", 1, kMaxGate, &n)) {
+      co_return co_await PassGate(connection, n, keep_alive);
+    }
     if (path == "/close") co_return false;
     if (path == "/hang") {
       // Reads (and drops) until the client goes away or Stop() closes it.
@@ -380,6 +388,37 @@ class HttpTestServer::Impl {
     }
     co_return co_await Write(connection,
                              Response(404, "not found\n", keep_alive));
+  }
+
+  // /gate/<n>: holds the request until n wait at /gate/<n> at once, then
+  // answers them all.
+  asio::awaitable<bool> PassGate(Connection& connection, int64_t n,
+                                 bool keep_alive) {
+    if (connection.closed) co_return false;
+    std::vector<Connection*>& waiting = gates_[n];
+    if (static_cast<int64_t>(waiting.size()) + 1 >= n) {
+      for (Connection* other : waiting) {
+        other->gate_open = true;
+        other->timer.cancel();
+      }
+      gates_.erase(n);
+    } else {
+      waiting.push_back(&connection);
+      connection.gate_open = false;
+      connection.timer.expires_at(asio::steady_timer::time_point::max());
+      std::error_code error;
+      co_await connection.timer.async_wait(Redirect(error));
+      if (!connection.gate_open) {  // Closed by Stop() while waiting.
+        std::vector<Connection*>& still = gates_[n];
+        still.erase(std::remove(still.begin(), still.end(), &connection),
+                    still.end());
+        if (still.empty()) gates_.erase(n);
+        co_return false;
+      }
+      if (connection.closed) co_return false;
+    }
+    co_return co_await Write(
+        connection, Response(200, absl::StrCat("gate ", n, "\n"), keep_alive));
   }
 
   asio::awaitable<bool> Write(Connection& connection, std::string text) {
@@ -407,6 +446,8 @@ class HttpTestServer::Impl {
   // Loop thread only.
   bool stopping_ = false;
   absl::flat_hash_set<Connection*> connections_;
+  // The requests waiting at each /gate/<n>, in arrival order.
+  absl::flat_hash_map<int64_t, std::vector<Connection*>> gates_;
 
   mutable absl::Mutex mu_;
   HttpTestServerStats stats_ ABSL_GUARDED_BY(mu_);

@@ -16,6 +16,10 @@
 //   /close          closes the connection without a response
 //   /hang           never answers; the connection stays open until the
 //                   client closes it or Stop()
+//   /gate/<n>       200 once n requests wait at /gate/<n> at the same time
+//                   (the nth opens it for all), body "gate <n>\n"; proves
+//                   that a client had n requests in flight at once, without
+//                   timing. A waiter whose client went away still counts.
 //   anything else   404
 // Connections are kept alive (HTTP/1.1) unless the request says
 // "Connection: close" or is HTTP/1.0 without "Connection: keep-alive".

@@ -234,6 +234,40 @@ TEST_F(HttpTestServerTest, AnswersConcurrentDelayedRequests) {
   EXPECT_EQ(server_->stats().requests, kConnections);
 }
 
+// /gate/<n> answers nobody until n wait, then everybody; waiters at another
+// gate do not count. Stop() closes requests still waiting.
+TEST_F(HttpTestServerTest, GateOpensWhenItsCountWaits) {
+  constexpr int kCount = 3;
+  std::vector<std::unique_ptr<Client>> clients;
+  Client other(server_->port());
+  other.Send("/gate/10");
+  for (int i = 0; i < kCount - 1; ++i) {
+    clients.push_back(std::make_unique<Client>(server_->port()));
+    clients.back()->Send("/gate/3");
+  }
+  ASSERT_TRUE(server_->WaitForActiveRequests(kCount, kHangDeadline));
+  EXPECT_EQ(server_->stats().active_requests, kCount);  // Nobody answered.
+  clients.push_back(std::make_unique<Client>(server_->port()));
+  clients.back()->Send("/gate/3");
+  for (auto& client : clients) {
+    Response response = client->Read();
+    EXPECT_EQ(response.status, 200);
+    EXPECT_EQ(response.body, "gate 3\n");
+  }
+  // Kept alive: the same connection may wait at the gate again.
+  clients[0]->Send("/gate/1");
+  EXPECT_EQ(clients[0]->Read().body, "gate 1\n");
+  // Only the one at /gate/10 is left.
+  EXPECT_TRUE(server_->WaitForStats(
+      [](const HttpTestServerStats& stats) {
+        return stats.active_requests == 1;
+      },
+      kHangDeadline));
+  server_->Stop();
+  EXPECT_EQ(other.ReadToEof(), "");
+  EXPECT_EQ(server_->stats().active_requests, 0);
+}
+
 TEST(HttpTestServerStartTest, RefusesHostNames) {
   auto server = HttpTestServer::Start({.host = "localhost"});
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);

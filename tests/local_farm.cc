@@ -120,6 +120,12 @@ Subprocess* LocalFarm::worker(const std::string& id) {
   return it == workers_.end() ? nullptr : it->second.get();
 }
 
+std::vector<std::string> LocalFarm::worker_ids() const {
+  std::vector<std::string> ids;
+  for (const auto& [id, worker] : workers_) ids.push_back(id);
+  return ids;
+}
+
 void LocalFarm::KillWorker(const std::string& id) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;

@@ -45,6 +45,8 @@ class LocalFarm {
   // Polls the coordinator's worker list until it holds `count` workers.
   absl::Status WaitForWorkers(size_t count, absl::Duration timeout);
   Subprocess* worker(const std::string& id);
+  // The ids of the workers this farm runs (not killed), in id order.
+  std::vector<std::string> worker_ids() const;
   // SIGKILLs the worker, reaps it and forgets it (Stop() then ignores it).
   void KillWorker(const std::string& id);
   // SIGKILLs the coordinator and starts it again on the same port with the

@@ -1,63 +1,23 @@
 // The Prometheus endpoints of the real coordinator and worker serve the
 // text format, and their counters move when a job runs.
-#include <curl/curl.h>
 #include <signal.h>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/local_farm.h"
+#include "tests/prometheus_scrape.h"
 
 namespace qfarm::testing {
 namespace {
 
 using ::testing::HasSubstr;
 
-size_t Append(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// GET http://ADDRESS/metrics.
-std::string Scrape(const std::string& address) {
-  std::string body;
-  CURL* curl = curl_easy_init();
-  const std::string url = absl::StrCat("http://", address, "/metrics");
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, Append);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10'000L);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  const CURLcode rc = curl_easy_perform(curl);
-  curl_easy_cleanup(curl);
-  EXPECT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc);
-  return body;
-}
-
-// The value of the sample whose line starts with `series` (name and
-// labels), or -1.
-double Sample(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series, at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const size_t start = at + series.size();
-      if (start < text.size() && text[start] == ' ') {
-        double value = -1;
-        const size_t end = text.find('\n', start);
-        if (absl::SimpleAtod(text.substr(start + 1, end - start - 1), &value)) {
-          return value;
-        }
-      }
-    }
-    at += series.size();
-  }
-  return -1;
-}
-
-std::string AddressAfter(const std::string& line, const std::string& prefix) {
-  return absl::StartsWith(line, prefix) ? line.substr(prefix.size()) : "";
+// GET http://ADDRESS/metrics; a failed GET fails the test.
+std::string ScrapeOrFail(const std::string& address) {
+  absl::StatusOr<std::string> text = Scrape(address);
+  EXPECT_TRUE(text.ok()) << text.status();
+  return text.ok() ? *text : "";
 }
 
 TEST(MetricsTest, CountersMoveWhenAJobRuns) {
@@ -87,7 +47,7 @@ TEST(MetricsTest, CountersMoveWhenAJobRuns) {
       AddressAfter(*worker_line, "qfarm-worker metrics on ");
   ASSERT_FALSE(worker_metrics.empty()) << *worker_line;
 
-  const std::string before = Scrape(coordinator_metrics);
+  const std::string before = ScrapeOrFail(coordinator_metrics);
   EXPECT_THAT(before, HasSubstr("# TYPE qfarm_queue_depth gauge"));
   EXPECT_THAT(before, HasSubstr("# TYPE qfarm_task_latency_seconds histogram"));
   EXPECT_EQ(Sample(before, "qfarm_queue_depth"), 0);
@@ -102,7 +62,7 @@ TEST(MetricsTest, CountersMoveWhenAJobRuns) {
   CommandResult r = RunCommand(argv);
   EXPECT_EQ(r.exit_code, 1) << r.err;  // The timed-out sleep.
 
-  const std::string after = Scrape(coordinator_metrics);
+  const std::string after = ScrapeOrFail(coordinator_metrics);
   EXPECT_EQ(
       Sample(after, "qfarm_tasks_finished_total{kind=\"echo\",state=\"ok\"}"),
       10)
@@ -116,7 +76,7 @@ TEST(MetricsTest, CountersMoveWhenAJobRuns) {
   EXPECT_EQ(Sample(after, "qfarm_worker_slots{worker=\"m1\",mode=\"thread\"}"),
             2);
 
-  const std::string w = Scrape(worker_metrics);
+  const std::string w = ScrapeOrFail(worker_metrics);
   EXPECT_EQ(Sample(w,
                    "qfarm_worker_tasks_total{kind=\"echo\",state=\"ok\","
                    "mode=\"thread\"}"),

@@ -44,8 +44,18 @@ class SessionTest : public ::testing::TestWithParam<bool> {
     client_ = client::FarmClient::Create({.address = farm_->address()});
   }
 
+  // Every process must exit 0 on SIGTERM: a hang, a crash, a leak (ASan)
+  // or a race (TSan, exit 66) in shutting down fails the test. A test that
+  // killed the coordinator itself sets coordinator_killed_.
+  void TearDown() override {
+    if (farm_ == nullptr || coordinator_killed_) return;
+    absl::Status stopped = farm_->Stop();
+    EXPECT_TRUE(stopped.ok()) << stopped;
+  }
+
   std::unique_ptr<LocalFarm> farm_;
   std::unique_ptr<client::FarmClient> client_;
+  bool coordinator_killed_ = false;
 };
 
 INSTANTIATE_TEST_SUITE_P(Journal, SessionTest, ::testing::Bool(),
@@ -136,6 +146,7 @@ TEST_P(SessionTest, ThreadsShareOneSession) {
 }
 
 TEST_P(SessionTest, CoordinatorGoingAwayFailsTheWaitingJob) {
+  coordinator_killed_ = true;
   std::unique_ptr<client::FarmSession> session = client_->OpenSession();
   ASSERT_TRUE(session->Run({Echo("warm")}).ok());
   // A job that cannot finish before the coordinator is gone.
@@ -179,6 +190,9 @@ TEST(SessionTokenTest, MissingTokenIsUnauthenticated) {
   absl::StatusOr<std::vector<v1::TaskResult>> ok = session->Run({Echo("x")});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)[0].value(), "x");
+  EXPECT_TRUE(session->Close().ok());
+  absl::Status stopped = (*farm)->Stop();
+  EXPECT_TRUE(stopped.ok()) << stopped;
 }
 
 }  // namespace

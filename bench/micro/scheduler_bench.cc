@@ -37,7 +37,8 @@ void BM_SchedulerPerTask(benchmark::State& state) {
                            .heartbeat_timeout = absl::InfiniteDuration()});
       worker = scheduler->AddWorker({.worker_id = "w1",
                                      .mode = "async",
-                                     .slots = static_cast<uint32_t>(batch)});
+                                     .slots = static_cast<uint32_t>(batch),
+                                     .kinds = {"echo"}});
       used = 0;
       state.ResumeTiming();
     }
