@@ -124,27 +124,28 @@ std::optional<size_t> BenchWordAt(const std::vector<std::string>& args) {
 }
 
 // Every flag of every command, in the order of the help.
+std::vector<FlagSpec> AllFlags() {
+  std::vector<FlagSpec> flags = {
+      Flag(FLAGS_coordinator,
+           "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
+           "then 127.0.0.1:50051"),
+      Flag(FLAGS_output, "text or json (JSON Lines)"),
+      Flag(FLAGS_from),
+      Flag(FLAGS_repeat, 1, 100'000'000),
+      Flag(FLAGS_local),
+      Flag(FLAGS_mode, "with --local: serial, thread, async or auto"),
+      Flag(FLAGS_slots, 0, 1'000'000,
+           "with --local: tasks at once (0: 4 for thread, 10000 for async "
+           "and auto)"),
+      Flag(FLAGS_timeout)};
+  for (FlagSpec& flag : ConnectionFlags("client")) {
+    flags.push_back(std::move(flag));
+  }
+  return flags;
+}
+
 const CommandLine& Flags() {
-  static const auto* const flags = new CommandLine(
-      kUsage,
-      {Flag(FLAGS_coordinator,
-            "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
-            "then 127.0.0.1:50051"),
-       Flag(FLAGS_output, "text or json (JSON Lines)"), Flag(FLAGS_from),
-       Flag(FLAGS_repeat, 1, 100'000'000), Flag(FLAGS_local),
-       Flag(FLAGS_mode, "with --local: serial, thread, async or auto"),
-       Flag(FLAGS_slots, 0, 1'000'000,
-            "with --local: tasks at once (0: 4 for thread, 10000 for async "
-            "and auto)"),
-       Flag(FLAGS_timeout),
-       Flag(FLAGS_tls_ca,
-            "PEM CA bundle: connect with TLS, checking the coordinator's "
-            "certificate against it"),
-       Flag(FLAGS_tls_cert,
-            "PEM client certificate for mutual TLS (with --tls-key)"),
-       Flag(FLAGS_tls_key, "PEM private key of --tls-cert"),
-       Flag(FLAGS_token_file,
-            "file holding the client token the coordinator expects")});
+  static const auto* const flags = new CommandLine(kUsage, AllFlags());
   return *flags;
 }
 

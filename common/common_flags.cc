@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
 
 // The help each command line shows is its own; this is the fallback.
 ABSL_FLAG(std::string, coordinator, "", "HOST:PORT of the coordinator");
@@ -19,6 +20,18 @@ namespace qfarm {
 std::string DefaultCoordinator() {
   const char* env = std::getenv("QFARM_COORDINATOR");
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
+}
+
+std::vector<FlagSpec> ConnectionFlags(absl::string_view role) {
+  return {
+      Flag(FLAGS_tls_ca,
+           "PEM CA bundle: connect with TLS, checking the coordinator's "
+           "certificate against it"),
+      Flag(FLAGS_tls_cert,
+           "PEM client certificate for mutual TLS (with --tls-key)"),
+      Flag(FLAGS_tls_key, "PEM private key of --tls-cert"),
+      Flag(FLAGS_token_file, absl::StrCat("file holding the ", role,
+                                          " token the coordinator expects"))};
 }
 
 }  // namespace qfarm

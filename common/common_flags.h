@@ -8,8 +8,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/flags/declare.h"
+#include "absl/strings/string_view.h"
+#include "common/flags.h"
 
 ABSL_DECLARE_FLAG(std::string, coordinator);
 ABSL_DECLARE_FLAG(std::string, mode);
@@ -25,5 +28,10 @@ namespace qfarm {
 // --coordinator's value when not given: $QFARM_COORDINATOR, then
 // 127.0.0.1:50051.
 std::string DefaultCoordinator();
+
+// --tls-ca, --tls-cert, --tls-key and --token-file with their help, for a
+// command line that connects to the coordinator as `role` ("client" or
+// "worker": whose token the file holds).
+std::vector<FlagSpec> ConnectionFlags(absl::string_view role);
 
 }  // namespace qfarm

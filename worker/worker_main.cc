@@ -26,6 +26,23 @@ ABSL_FLAG(std::string, metrics_listen, "",
 namespace qfarm::worker {
 namespace {
 
+std::vector<FlagSpec> AllFlags() {
+  std::vector<FlagSpec> flags = {
+      Flag(FLAGS_coordinator,
+           "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
+           "then 127.0.0.1:50051"),
+      Flag(FLAGS_mode, "serial, thread, async or auto"),
+      Flag(FLAGS_slots, 0, 1'000'000,
+           "tasks run at once (serial: always 1); 0 means 4 for thread and "
+           "1000 for async and auto"),
+      Flag(FLAGS_id), Flag(FLAGS_drain_grace)};
+  for (FlagSpec& flag : ConnectionFlags("worker")) {
+    flags.push_back(std::move(flag));
+  }
+  flags.push_back(Flag(FLAGS_metrics_listen));
+  return flags;
+}
+
 const CommandLine& Flags(const std::string& program) {
   static const auto* const flags = new CommandLine(
       absl::StrCat(
@@ -40,23 +57,7 @@ const CommandLine& Flags(const std::string& program) {
           "  auto    sleep, http, echo and kinds with a coroutine form on an\n"
           "          event loop, cpu and other kinds on a pool sized to the\n"
           "          cores; up to N tasks in flight in all (--slots)"),
-      {Flag(FLAGS_coordinator,
-            "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
-            "then 127.0.0.1:50051"),
-       Flag(FLAGS_mode, "serial, thread, async or auto"),
-       Flag(FLAGS_slots, 0, 1'000'000,
-            "tasks run at once (serial: always 1); 0 means 4 for thread and "
-            "1000 for async and auto"),
-       Flag(FLAGS_id), Flag(FLAGS_drain_grace),
-       Flag(FLAGS_tls_ca,
-            "PEM CA bundle: connect with TLS, checking the coordinator's "
-            "certificate against it"),
-       Flag(FLAGS_tls_cert,
-            "PEM client certificate for mutual TLS (with --tls-key)"),
-       Flag(FLAGS_tls_key, "PEM private key of --tls-cert"),
-       Flag(FLAGS_token_file,
-            "file holding the worker token the coordinator expects"),
-       Flag(FLAGS_metrics_listen)});
+      AllFlags());
   return *flags;
 }
 
