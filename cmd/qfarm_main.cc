@@ -13,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "cli/cli.h"
 #include "client/interrupt.h"
 #include "common/errno_text.h"
@@ -42,10 +41,7 @@ int ExecBench(const std::vector<std::string>& args,
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
-  // detection: a lock graph updated on every lock, 3x the cost of a lock
-  // pair. Tests keep it; the binary runs like a release build.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  qfarm::TurnOffMutexDeadlockDetection();
   qfarm::BlockTerminationSignals();
   const char* env = std::getenv("QFARM_COORDINATOR");
   const std::string coordinator =

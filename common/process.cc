@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "absl/synchronization/mutex.h"
+
 namespace qfarm {
 
 std::string SelfDirectory() {
@@ -11,6 +13,10 @@ std::string SelfDirectory() {
   std::string exe(path, static_cast<size_t>(n));
   const size_t slash = exe.rfind('/');
   return slash == std::string::npos ? "." : exe.substr(0, slash);
+}
+
+void TurnOffMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 }  // namespace qfarm

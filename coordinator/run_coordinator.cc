@@ -10,9 +10,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/logging.h"
+#include "common/process.h"
 #include "common/signals.h"
 
 namespace qfarm::coordinator {
@@ -61,10 +61,7 @@ absl::Status Complete(CoordinatorCommand& command) {
 }  // namespace
 
 int RunCoordinator(CoordinatorCommand command) {
-  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
-  // detection: a lock graph updated on every lock. Tests keep it; the
-  // binary runs like a release build.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  TurnOffMutexDeadlockDetection();
   BlockTerminationSignals();
   if (absl::Status complete = Complete(command); !complete.ok()) {
     std::cerr << "qfarm-coordinator: " << complete.message() << "\n";
