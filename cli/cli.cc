@@ -17,7 +17,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cli/result_format.h"
 #include "client/farm_client.h"
@@ -27,6 +26,7 @@
 #include "common/common_flags.h"
 #include "common/flags.h"
 #include "common/grpc_options.h"
+#include "common/process.h"
 #include "common/signals.h"
 #include "common/task_spec.h"
 
@@ -531,10 +531,7 @@ int RunCli(const std::vector<std::string>& args,
 
 int RunCliMain(const std::vector<std::string>& args, const BenchCommand& bench,
                const Kinds* kinds) {
-  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
-  // detection: a lock graph updated on every lock, 3x the cost of a lock
-  // pair. Tests keep it; the binary runs like a release build.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  TurnOffMutexDeadlockDetection();
   BlockTerminationSignals();
   std::ios::sync_with_stdio(false);
 

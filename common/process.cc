@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "absl/synchronization/mutex.h"
+
 namespace qfarm {
 
 std::string SelfPath() {
@@ -15,6 +17,10 @@ std::string SelfDirectory() {
   const std::string exe = SelfPath();
   const size_t slash = exe.rfind('/');
   return slash == std::string::npos ? "." : exe.substr(0, slash);
+}
+
+void TurnOffMutexDeadlockDetection() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
 }  // namespace qfarm

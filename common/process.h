@@ -12,4 +12,10 @@ std::string SelfPath();
 // "." if it cannot be read.
 std::string SelfDirectory();
 
+// Turns off Abseil's Mutex deadlock detection, which Debian's Abseil (built
+// without NDEBUG) keeps on: a lock graph updated on every lock, 3x the cost
+// of a lock pair. A binary's entry point calls it first, so the binaries
+// run like a release build; tests keep the detection.
+void TurnOffMutexDeadlockDetection();
+
 }  // namespace qfarm

@@ -12,9 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/logging.h"
+#include "common/process.h"
 #include "common/signals.h"
 #include "common/task_spec.h"
 
@@ -73,10 +73,7 @@ absl::Status Complete(CoordinatorCommand& command) {
 }  // namespace
 
 int RunCoordinator(CoordinatorCommand command) {
-  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
-  // detection: a lock graph updated on every lock. Tests keep it; the
-  // binary runs like a release build.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  TurnOffMutexDeadlockDetection();
   BlockTerminationSignals();
   if (absl::Status complete = Complete(command); !complete.ok()) {
     std::cerr << "qfarm-coordinator: " << complete.message() << "\n";

@@ -8,10 +8,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/process.h"
 #include "common/signals.h"
 #include "worker/worker_metrics.h"
 
@@ -58,10 +58,7 @@ absl::Status Complete(WorkerCommand& command) {
 }  // namespace
 
 int RunWorker(WorkerCommand command) {
-  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
-  // detection: a lock graph updated on every lock. Tests keep it; the
-  // binary runs like a release build.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  TurnOffMutexDeadlockDetection();
   BlockTerminationSignals();
   if (absl::Status complete = Complete(command); !complete.ok()) {
     std::cerr << "qfarm-worker: " << complete.message() << "\n";
