@@ -126,9 +126,7 @@ std::optional<size_t> BenchWordAt(const std::vector<std::string>& args) {
 // Every flag of every command, in the order of the help.
 std::vector<FlagSpec> AllFlags() {
   std::vector<FlagSpec> flags = {
-      Flag(FLAGS_coordinator,
-           "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
-           "then 127.0.0.1:50051"),
+      CoordinatorFlag(),
       Flag(FLAGS_output, "text or json (JSON Lines)"),
       Flag(FLAGS_from),
       Flag(FLAGS_repeat, 1, 100'000'000),

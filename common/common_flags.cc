@@ -22,6 +22,12 @@ std::string DefaultCoordinator() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
 }
 
+FlagSpec CoordinatorFlag() {
+  return Flag(FLAGS_coordinator,
+              "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
+              "then 127.0.0.1:50051");
+}
+
 std::vector<FlagSpec> ConnectionFlags(absl::string_view role) {
   return {
       Flag(FLAGS_tls_ca,

@@ -29,6 +29,9 @@ namespace qfarm {
 // 127.0.0.1:50051.
 std::string DefaultCoordinator();
 
+// --coordinator with its help.
+FlagSpec CoordinatorFlag();
+
 // --tls-ca, --tls-cert, --tls-key and --token-file with their help, for a
 // command line that connects to the coordinator as `role` ("client" or
 // "worker": whose token the file holds).

@@ -71,27 +71,29 @@ Kinds::Kind* Kinds::Entry(absl::string_view name) {
   return &kind;
 }
 
-Kinds& Kinds::AddBlocking(absl::string_view name, BlockingFn fn) {
-  if (fn == nullptr) {
+Kinds::Kind* Kinds::EntryFor(absl::string_view name, bool empty,
+                             absl::string_view form) {
+  if (empty) {
     if (status_.ok()) {
       status_ = absl::InvalidArgumentError(
-          absl::StrCat("kind \"", name, "\": the blocking function is empty"));
+          absl::StrCat("kind \"", name, "\": the ", form, " is empty"));
     }
-    return *this;
+    return nullptr;
   }
-  if (Kind* kind = Entry(name)) kind->blocking = std::move(fn);
+  return Entry(name);
+}
+
+Kinds& Kinds::AddBlocking(absl::string_view name, BlockingFn fn) {
+  if (Kind* kind = EntryFor(name, fn == nullptr, "blocking function")) {
+    kind->blocking = std::move(fn);
+  }
   return *this;
 }
 
 Kinds& Kinds::AddCoroutine(absl::string_view name, CoroutineFn fn) {
-  if (fn == nullptr) {
-    if (status_.ok()) {
-      status_ = absl::InvalidArgumentError(
-          absl::StrCat("kind \"", name, "\": the coroutine is empty"));
-    }
-    return *this;
+  if (Kind* kind = EntryFor(name, fn == nullptr, "coroutine")) {
+    kind->coroutine = std::move(fn);
   }
-  if (Kind* kind = Entry(name)) kind->coroutine = std::move(fn);
   return *this;
 }
 

@@ -28,10 +28,7 @@ namespace {
 
 std::vector<FlagSpec> AllFlags() {
   std::vector<FlagSpec> flags = {
-      Flag(FLAGS_coordinator,
-           "HOST:PORT of the coordinator; defaults to $QFARM_COORDINATOR, "
-           "then 127.0.0.1:50051"),
-      Flag(FLAGS_mode, "serial, thread, async or auto"),
+      CoordinatorFlag(), Flag(FLAGS_mode, "serial, thread, async or auto"),
       Flag(FLAGS_slots, 0, 1'000'000,
            "tasks run at once (serial: always 1); 0 means 4 for thread and "
            "1000 for async and auto"),

@@ -187,6 +187,8 @@ class Kinds {
 
  private:
   Kind* Entry(absl::string_view name);
+  // Entry(name), unless the `form` given is `empty` (status_ says so).
+  Kind* EntryFor(absl::string_view name, bool empty, absl::string_view form);
 
   std::map<std::string, Kind, std::less<>> kinds_;
   bool echo_is_builtin_ = false;
