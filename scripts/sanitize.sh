@@ -50,6 +50,12 @@ TSAN_TESTS=(executors_test scheduler_test journal_test common_test
   coordinator_unit_test client_test cli_test session_test farm_test
   security_test)
 TSAN_BINARIES=(qfarm-coordinator qfarm-worker qfarm)
+# Left out under TSan: tests that read a protobuf map field (a Struct) that
+# Debian's uninstrumented libprotobuf filled. Under __SANITIZE_THREAD__,
+# protobuf's MapFieldBase has two more members (map_field.h), so the
+# instrumented test reads the library's map with another layout. They are
+# single-threaded and run in the normal and ASan stages.
+TSAN_EXCLUDE='^ResultFormatTest\.JsonLine'
 
 now() { date +%s; }
 
@@ -99,7 +105,7 @@ print(",".join(str(i) for i, t in enumerate(tests, 1)
   fi
   TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:history_size=4:suppressions=$SUPP/tsan.supp" \
     ctest --test-dir "$dir" --output-on-failure --timeout 600 -j "$JOBS" \
-      -I "0,0,0,$numbers" "$@"
+      -I "0,0,0,$numbers" -E "$TSAN_EXCLUDE" "$@"
   local rc=$?
   t2=$(now)
   echo "sanitize: tsan tests took $((t2 - t1)) s"
