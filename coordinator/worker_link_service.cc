@@ -37,7 +37,7 @@ class WorkerStream final
 
   void Start() {
     self_ = shared_from_this();
-    StartRead(&in_);
+    read_handoff_.Start([this] { StartRead(&in_); });
   }
 
   void SendTasks(
@@ -75,6 +75,7 @@ class WorkerStream final
   void Close(const absl::Status& status) override { End(status); }
 
   void OnReadDone(bool ok) override {
+    read_handoff_.Arrived();
     if (!ok) {
       End(absl::OkStatus());
       return;
@@ -107,7 +108,7 @@ class WorkerStream final
                       << " slots)";
     }
     in_.Clear();
-    if (!Ended()) StartRead(&in_);
+    if (!Ended()) read_handoff_.Start([this] { StartRead(&in_); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -165,6 +166,7 @@ class WorkerStream final
   const absl::Duration heartbeat_interval_;
   std::shared_ptr<WorkerStream> self_;  // Keeps this alive until OnDone().
   v1::WorkerMessage in_;                // Read side: only reactor callbacks.
+  ReadHandoff read_handoff_;
   WorkerProtocol protocol_;
 
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);
