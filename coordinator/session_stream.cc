@@ -29,10 +29,11 @@ class SessionStream final
 
   void Start() {
     self_ = shared_from_this();
-    StartRead(&request_);
+    read_handoff_.Start([this] { StartRead(&request_); });
   }
 
   void OnReadDone(bool ok) override {
+    read_handoff_.Arrived();
     if (!ok) {  // The client half-closed (or the call ended).
       {
         absl::MutexLock lock(&mu_);
@@ -43,7 +44,7 @@ class SessionStream final
     }
     if (closing()) return;  // The call is ending (cancelled, shutdown).
     Accept();
-    if (!closing()) StartRead(&request_);
+    if (!closing()) read_handoff_.Start([this] { StartRead(&request_); });
     Pump();
   }
 
@@ -268,6 +269,7 @@ class SessionStream final
   const std::string client_;
   std::shared_ptr<SessionStream> self_;  // Keeps this alive until OnDone().
   v1::SessionRequest request_;           // Only touched by the read reactions.
+  ReadHandoff read_handoff_;
 
   absl::flat_hash_map<JobId, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::list<JobId> order_ ABSL_GUARDED_BY(mu_);  // Of jobs_, to send in turn.

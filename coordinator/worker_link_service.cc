@@ -39,7 +39,7 @@ class WorkerStream final
 
   void Start() {
     self_ = shared_from_this();
-    StartRead(&in_);
+    read_handoff_.Start([this] { StartRead(&in_); });
   }
 
   void SendTasks(
@@ -77,6 +77,7 @@ class WorkerStream final
   void Close(const absl::Status& status) override { End(status); }
 
   void OnReadDone(bool ok) override {
+    read_handoff_.Arrived();
     if (!ok) {
       End(absl::OkStatus());
       return;
@@ -110,7 +111,7 @@ class WorkerStream final
                       << absl::StrJoin(in_.hello().kinds(), ",") << ")";
     }
     in_.Clear();
-    if (!Ended()) StartRead(&in_);
+    if (!Ended()) read_handoff_.Start([this] { StartRead(&in_); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -168,6 +169,7 @@ class WorkerStream final
   const absl::Duration heartbeat_interval_;
   std::shared_ptr<WorkerStream> self_;  // Keeps this alive until OnDone().
   v1::WorkerMessage in_;                // Read side: only reactor callbacks.
+  ReadHandoff read_handoff_;
   WorkerProtocol protocol_;
 
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);

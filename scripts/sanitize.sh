@@ -50,6 +50,12 @@ TSAN_TESTS=(executors_test scheduler_test journal_test common_test
   coordinator_unit_test client_test cli_test session_test farm_test
   security_test)
 TSAN_BINARIES=(qfarm-coordinator qfarm-worker qfarm)
+# Left out under TSan: tests that read a protobuf map field (a Struct) that
+# Debian's uninstrumented libprotobuf filled. Under __SANITIZE_THREAD__,
+# protobuf's MapFieldBase has two more members (map_field.h), so the
+# instrumented test reads the library's map with another layout. They are
+# single-threaded and run in the normal and ASan stages.
+TSAN_EXCLUDE='^ResultFormatTest\.JsonLine'
 
 now() { date +%s; }
 
@@ -84,15 +90,17 @@ run_tsan() {
   t1=$(now)
   echo "sanitize: tsan build took $((t1 - t0)) s"
   # ctest numbers of the tests whose command is one of TSAN_TESTS (the
-  # others are not built here).
+  # others are not built here), but those TSAN_EXCLUDE names.
   local numbers
   numbers=$(ctest --test-dir "$dir" --show-only=json-v1 | python3 -c '
-import json, os, sys
-wanted = set(sys.argv[1:])
+import json, os, re, sys
+exclude = re.compile(sys.argv[1])
+wanted = set(sys.argv[2:])
 tests = json.load(sys.stdin)["tests"]
 print(",".join(str(i) for i, t in enumerate(tests, 1)
-               if os.path.basename((t.get("command") or [""])[0]) in wanted))
-' "${TSAN_TESTS[@]}")
+               if os.path.basename((t.get("command") or [""])[0]) in wanted
+               and not exclude.search(t["name"])))
+' "$TSAN_EXCLUDE" "${TSAN_TESTS[@]}")
   if [ -z "$numbers" ]; then
     echo "sanitize: no TSan tests found in $dir" >&2
     return 1
