@@ -81,10 +81,6 @@ ABSL_FLAG(std::string, token_file, "",
 namespace qfarm::bench {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
 constexpr char kUsage[] =
     R"(usage: qfarm bench [--workload=NAME] [--methods=LIST] [--workers=N]
                    [--slots=N] [--tasks=N] [--sleep=DURATION] [--quick]

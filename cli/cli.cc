@@ -21,6 +21,7 @@
 #include "common/auth.h"
 #include "common/flags.h"
 #include "common/grpc_options.h"
+#include "common/process.h"
 #include "common/task_spec.h"
 
 ABSL_FLAG(std::string, coordinator, "",
@@ -51,10 +52,6 @@ ABSL_FLAG(std::string, token_file, "",
 
 namespace qfarm::client {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] = R"(usage: qfarm [flags] COMMAND [ARGS...]
 

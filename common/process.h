@@ -5,6 +5,11 @@
 
 namespace qfarm {
 
+// The exit codes of every qfarm binary: done, failed, bad usage.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
 // The directory of the running binary (/proc/self/exe), where qfarm's other
 // binaries are; "." if it cannot be read.
 std::string SelfDirectory();
