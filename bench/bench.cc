@@ -74,10 +74,6 @@ ABSL_FLAG(std::string, chart_metric, "",
 namespace qfarm::bench {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
 constexpr char kUsage[] =
     R"(usage: qfarm bench [--workload=NAME] [--methods=LIST] [--workers=N]
                    [--slots=N] [--tasks=N] [--sleep=DURATION] [--quick]

@@ -44,10 +44,6 @@ ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
 namespace qfarm::client {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
 constexpr char kUsage[] = R"(usage: qfarm [flags] COMMAND [ARGS...]
 
 Runs tasks on a qfarm coordinator and its workers, or in this process with

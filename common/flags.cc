@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/process.h"
 
 namespace qfarm {
 namespace {
@@ -150,16 +151,16 @@ std::optional<int> CommandLine::ParseFlagsOnly(
   absl::StatusOr<ParsedArgs> args = Parse(argc, argv);
   if (!args.ok()) {
     std::cerr << program << ": " << args.status().message() << "\n";
-    return 2;
+    return kExitUsage;
   }
   if (args->help) {
     std::cout << Help();
-    return 0;
+    return kExitOk;
   }
   if (!args->positional.empty()) {
     std::cerr << program << ": unexpected argument \"" << args->positional[0]
               << "\" (see --help)\n";
-    return 2;
+    return kExitUsage;
   }
   return std::nullopt;
 }

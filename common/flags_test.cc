@@ -25,9 +25,9 @@ class CommandLineTest : public ::testing::Test {
 };
 
 TEST_F(CommandLineTest, FlagsAnywhereAmongPositionals) {
-  auto args = command_line_.Parse({"--test-coordinator=h:1", "map",
-                                   "--test-slots", "7", "sleep:1s",
-                                   "--test-local", "-"});
+  auto args =
+      command_line_.Parse({"--test-coordinator=h:1", "map", "--test-slots", "7",
+                           "sleep:1s", "--test-local", "-"});
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_THAT(args->positional, ElementsAre("map", "sleep:1s", "-"));
   EXPECT_EQ(absl::GetFlag(FLAGS_test_coordinator), "h:1");
@@ -85,7 +85,8 @@ TEST_F(CommandLineTest, ValuesAbseilParses) {
   EXPECT_FALSE(absl::GetFlag(FLAGS_test_local));
   EXPECT_EQ(absl::GetFlag(FLAGS_test_timeout), absl::Milliseconds(1500));
   EXPECT_EQ(absl::GetFlag(FLAGS_test_unbounded), -9);
-  ASSERT_TRUE(command_line_.Parse({"-test-local=yes", "--test-timeout=0"}).ok());
+  ASSERT_TRUE(
+      command_line_.Parse({"-test-local=yes", "--test-timeout=0"}).ok());
   EXPECT_TRUE(absl::GetFlag(FLAGS_test_local));
   EXPECT_EQ(absl::GetFlag(FLAGS_test_timeout), absl::ZeroDuration());
 }

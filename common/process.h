@@ -5,6 +5,11 @@
 
 namespace qfarm {
 
+// The exit codes of every qfarm binary: done, failed, bad usage.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
 // The running binary (/proc/self/exe); empty if it cannot be read.
 std::string SelfPath();
 

@@ -21,9 +21,6 @@
 namespace qfarm::coordinator {
 namespace {
 
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
 // Fills the tokens and the journal's place into `command.options`.
 // INVALID_ARGUMENT for a bad command line; another code when the data
 // directory cannot be made.
