@@ -46,7 +46,7 @@ int RunWorkerMain(int argc, char** argv, const Kinds& kinds) {
   const std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   if (!kinds.status().ok()) {
     std::cerr << program << ": " << kinds.status().message() << "\n";
-    return 2;
+    return kExitUsage;
   }
   const bench::BenchOptions bench_options = {.kinds = &kinds,
                                              .worker_binary = SelfPath()};

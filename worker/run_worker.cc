@@ -89,7 +89,7 @@ int RunWorker(WorkerCommand command) {
   // Run() returns only after Stop(), which only the signal thread calls.
   signals.join();
   QFARM_LOG(INFO) << "stopped";
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace qfarm::worker

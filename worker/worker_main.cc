@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/common_flags.h"
 #include "common/flags.h"
+#include "common/process.h"
 #include "worker/run_worker.h"
 
 // --coordinator, --mode, --slots, --tls-*, --token-file:
@@ -90,26 +91,26 @@ int RunWorkerMain(const std::vector<std::string>& args, const Kinds& kinds,
   absl::StatusOr<ParsedArgs> parsed = flags.Parse(args);
   if (!parsed.ok()) {
     std::cerr << program << ": " << parsed.status().message() << "\n";
-    return 2;
+    return kExitUsage;
   }
   if (parsed->help) {
     std::cout << flags.Help()
               << "Kinds offered: " << absl::StrJoin(kinds.names(), ", ")
               << "\n";
-    return 0;
+    return kExitOk;
   }
   if (!parsed->positional.empty()) {
     std::cerr << program << ": unexpected argument \"" << parsed->positional[0]
               << "\" (see --help)\n";
-    return 2;
+    return kExitUsage;
   }
   if (!kinds.status().ok()) {
     std::cerr << program << ": " << kinds.status().message() << "\n";
-    return 2;
+    return kExitUsage;
   }
   if (kinds.empty()) {
     std::cerr << program << ": the worker offers no kind\n";
-    return 2;
+    return kExitUsage;
   }
   return RunWorker(FromFlags(kinds));
 }
