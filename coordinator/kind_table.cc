@@ -47,12 +47,11 @@ KindId KindTable::Find(absl::string_view name) const {
   return it == ids_.end() ? kNoKind : it->second;
 }
 
-bool KindTable::Release(KindId id, uint64_t refs) {
+bool KindTable::ReleaseLast(KindId id, uint64_t refs) {
   Entry& entry = entries_[id];
   QFARM_CHECK(entry.refs >= refs)
       << "kind " << entry.name << " released more than acquired";
   entry.refs -= refs;
-  if (entry.refs > 0) return false;
   auto retired = retired_.find(entry.name);
   if (retired == retired_.end()) {
     retired = retired_

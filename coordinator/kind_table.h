@@ -43,7 +43,15 @@ class KindTable {
   // The id of a name in use; kNoKind otherwise.
   KindId Find(absl::string_view name) const;
   // Drops `refs` references; returns whether the kind is now forgotten.
-  bool Release(KindId id, uint64_t refs = 1);
+  // Inline for the common case, a kind still in use (a task's result).
+  bool Release(KindId id, uint64_t refs = 1) {
+    Entry& entry = entries_[id];
+    if (entry.refs > refs) {
+      entry.refs -= refs;
+      return false;
+    }
+    return ReleaseLast(id, refs);
+  }
 
   const std::string& name(KindId id) const { return entries_[id].name; }
   // Counts a final result of a task of `id`.
@@ -61,6 +69,9 @@ class KindTable {
     uint64_t refs = 0;
     StateCounts finished = {};
   };
+
+  // Release() of the last references (or more than there are: a bug).
+  bool ReleaseLast(KindId id, uint64_t refs);
 
   std::vector<Entry> entries_;
   absl::flat_hash_map<std::string, KindId> ids_;

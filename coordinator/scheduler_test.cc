@@ -31,6 +31,56 @@ TEST_F(SchedulerTest, RecycledAssignmentsAreFilledAgain) {
   EXPECT_NE(a, b);
 }
 
+// Every field of v1::Task, set by reflection (so a field added later is
+// covered), reaches the assignment, fresh or recycled from another task.
+TEST_F(SchedulerTest, AssignmentsCarryEveryFieldOfTheTask) {
+  auto every_field = [](int seed) {
+    v1::Task task;
+    const google::protobuf::Descriptor* descriptor = task.GetDescriptor();
+    const google::protobuf::Reflection* reflection = task.GetReflection();
+    for (int i = 0; i < descriptor->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+      EXPECT_FALSE(field->is_repeated()) << field->name();
+      const int value = seed * 10 + i + 1;
+      switch (field->cpp_type()) {
+        case google::protobuf::FieldDescriptor::CPPTYPE_STRING:
+          reflection->SetString(&task, field,
+                                absl::StrCat(field->name(), value));
+          break;
+        case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+          reflection->SetInt64(&task, field, value);
+          break;
+        case google::protobuf::FieldDescriptor::CPPTYPE_UINT32:
+          reflection->SetUInt32(&task, field, static_cast<uint32_t>(value));
+          break;
+        default:
+          ADD_FAILURE() << "a field of a type this test does not set: "
+                        << field->name();
+      }
+    }
+    return task;
+  };
+  const v1::Task first = every_field(1);
+  const v1::Task second = every_field(2);
+  Submit({first});
+  WorkerKey w = KindWorker("w1", {first.kind(), second.kind(), "echo"}, 1);
+  std::vector<Dispatch> d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  ASSERT_THAT(d[0].assignments, SizeIs(1));
+  EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
+            first.SerializeAsString());
+  scheduler_.RecycleAssignments(&d[0].assignments);
+  Submit({second, Echo("third")});
+  scheduler_.AddCredits(w, 2);
+  d = scheduler_.TakeDispatches();
+  ASSERT_THAT(d, SizeIs(1));
+  ASSERT_THAT(d[0].assignments, SizeIs(2));
+  EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
+            second.SerializeAsString());
+  EXPECT_EQ(d[0].assignments[1].task().SerializeAsString(),
+            Echo("third").SerializeAsString());
+}
+
 TEST_F(SchedulerTest, ViewResultsSeesTheRecordedResultsWithoutCopies) {
   JobId job = Submit(Echoes(3));
   WorkerKey w = Worker("w1", 3);

@@ -1,6 +1,8 @@
 // The coordinator's scheduler, per task: SubmitJob + AddCredits +
 // TakeDispatches + RecordResults, for jobs of 1 and of 1,000 echo tasks,
-// with one worker taking everything.
+// with one worker taking everything. BM_SchedulerPerTaskRecycled also hands
+// the sent assignments back (RecycleAssignments), as the coordinator's
+// worker streams do after each write.
 //
 //   build/bin/scheduler_bench --benchmark_counters_tabular=true
 #include <memory>
@@ -17,7 +19,7 @@ namespace {
 // benchmark's memory flat.
 constexpr int64_t kTasksPerScheduler = 200'000;
 
-void BM_SchedulerPerTask(benchmark::State& state) {
+void RunPerTask(benchmark::State& state, bool recycle) {
   const int batch = static_cast<int>(state.range(0));
   v1::Task echo;
   echo.set_kind("echo");
@@ -60,14 +62,24 @@ void BM_SchedulerPerTask(benchmark::State& state) {
         r.set_state(v1::TASK_STATE_OK);
         r.set_value(a.task().text());
       }
+      if (recycle) scheduler->RecycleAssignments(&dispatch.assignments);
     }
     benchmark::DoNotOptimize(
         scheduler->RecordResults(worker, std::move(results)));
   }
   state.SetItemsProcessed(state.iterations() * batch);
 }
+
+void BM_SchedulerPerTask(benchmark::State& state) { RunPerTask(state, false); }
 BENCHMARK(BM_SchedulerPerTask)
     ->Arg(1)
+    ->Arg(1000)
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_SchedulerPerTaskRecycled(benchmark::State& state) {
+  RunPerTask(state, true);
+}
+BENCHMARK(BM_SchedulerPerTaskRecycled)
     ->Arg(1000)
     ->Unit(benchmark::kMicrosecond);
 
