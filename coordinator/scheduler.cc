@@ -260,15 +260,23 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
     }
     ids.push_back(*id);
   }
-  for (size_t i = 0; i < n; ++i) job->entries[i].kind = ids[kind_of[i]];
+  if (ids.size() == 1) {
+    for (TaskEntry& entry : job->entries) entry.kind = ids[0];
+  } else {
+    for (size_t i = 0; i < n; ++i) job->entries[i].kind = ids[kind_of[i]];
+  }
   const JobId id = jobs_.NextId();
   job->id = id;
   // Before any task can be dispatched, so a journal sees the job before
   // any of its results.
   if (on_accepted) on_accepted(id, job->created_us, job->tasks);
   const std::vector<TaskEntry>& entries = job->entries;
-  queue_.PushJob(id, static_cast<uint32_t>(n),
-                 [&entries](uint32_t i) { return entries[i].kind; });
+  if (ids.size() == 1) {
+    queue_.PushJob(id, static_cast<uint32_t>(n), ids[0]);
+  } else {
+    queue_.PushJob(id, static_cast<uint32_t>(n),
+                   [&entries](uint32_t i) { return entries[i].kind; });
+  }
   jobs_.Add(std::move(job));
   return id;
 }

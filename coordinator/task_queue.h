@@ -66,6 +66,15 @@ class TaskQueue {
     queued_ += count;
     ready_ += count;
   }
+  // As PushJob() above, for a job whose tasks are all of `kind`.
+  void PushJob(JobId job, uint32_t count, KindId kind) {
+    KindQueue& queue = Of(kind);
+    for (uint32_t i = 0; i < count; ++i) queue.fresh.push_back(TaskRef{job, i});
+    queue.queued += count;
+    queue.ready += count;
+    queued_ += count;
+    ready_ += count;
+  }
   // Queues one task behind every other of its kind (a restored one).
   void PushBack(TaskRef ref, KindId kind) {
     KindQueue& queue = Of(kind);
