@@ -100,12 +100,15 @@ void CoordinatorServer::Shutdown() {
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
   }
+  // The ticker stops first: it starts calls on the in-process channel
+  // (KeepCallbackThreadsAwake), and gRPC 1.51 crashes creating a call on
+  // an in-process channel whose server has shut down.
+  if (ticker_.joinable()) ticker_.join();
   router_.CloseAll(absl::UnavailableError("coordinator shutting down"));
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     server_->Wait();
   }
-  if (ticker_.joinable()) ticker_.join();
   if (journal_ != nullptr) {
     absl::Status closed = journal_->Close();
     if (!closed.ok()) {

@@ -67,9 +67,9 @@ class CoordinatorServer {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
 
-  // Reports NOT_SERVING, ends every worker and watch stream, stops
-  // accepting calls, waits for the calls in progress (at most about a
-  // second), and flushes and closes the journal. Idempotent.
+  // Reports NOT_SERVING, stops the tick loop, ends every worker and watch
+  // stream, stops accepting calls, waits for the calls in progress (at most
+  // about a second), and flushes and closes the journal. Idempotent.
   void Shutdown();
 
   // The metrics endpoint's port, 0 when there is none.
