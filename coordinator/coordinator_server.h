@@ -10,7 +10,6 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/server.h>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
