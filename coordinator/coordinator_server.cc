@@ -104,6 +104,18 @@ void CoordinatorServer::Shutdown() {
   // (KeepCallbackThreadsAwake), and gRPC 1.51 crashes creating a call on
   // an in-process channel whose server has shut down.
   if (ticker_.joinable()) ticker_.join();
+  // Nor may one of its calls still be in flight when the server stops: the
+  // in-process transport of gRPC 1.51 schedules a closure twice ("Closure
+  // already scheduled", then a crash) when such a call is cancelled by the
+  // server's shutdown. The call is a local health check; it ends at once.
+  {
+    absl::MutexLock lock(&keep_awake_->mu);
+    keep_awake_->mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](bool* in_flight) { return !*in_flight; },
+            &keep_awake_->in_flight),
+        absl::Seconds(5));
+  }
   router_.CloseAll(absl::UnavailableError("coordinator shutting down"));
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
@@ -167,7 +179,11 @@ void CoordinatorServer::TickLoop() {
 }
 
 void CoordinatorServer::KeepCallbackThreadsAwake() {
-  if (keep_awake_in_flight_->exchange(true)) return;
+  {
+    absl::MutexLock lock(&keep_awake_->mu);
+    if (keep_awake_->in_flight) return;
+    keep_awake_->in_flight = true;
+  }
   struct Call {
     grpc::ClientContext context;
     grpc::health::v1::HealthCheckRequest request;
@@ -180,8 +196,9 @@ void CoordinatorServer::KeepCallbackThreadsAwake() {
   // server is gone.
   self_health_->async()->Check(
       &call->context, &call->request, &call->response,
-      [call, in_flight = keep_awake_in_flight_](const grpc::Status&) {
-        in_flight->store(false);
+      [call, state = keep_awake_](const grpc::Status&) {
+        absl::MutexLock lock(&state->mu);
+        state->in_flight = false;
       });
 }
 

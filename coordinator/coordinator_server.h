@@ -10,13 +10,13 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/server.h>
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/grpc_options.h"
@@ -108,8 +108,13 @@ class CoordinatorServer {
   std::unique_ptr<MetricsServer> metrics_server_;
   std::shared_ptr<grpc::Channel> self_channel_;  // In-process, to server_.
   std::unique_ptr<grpc::health::v1::Health::Stub> self_health_;
-  std::shared_ptr<std::atomic<bool>> keep_awake_in_flight_ =
-      std::make_shared<std::atomic<bool>>(false);
+  // Whether a KeepCallbackThreadsAwake() call is in flight; shared with
+  // its callback, which may run after this server is gone.
+  struct KeepAwake {
+    absl::Mutex mu;
+    bool in_flight ABSL_GUARDED_BY(mu) = false;
+  };
+  const std::shared_ptr<KeepAwake> keep_awake_ = std::make_shared<KeepAwake>();
   std::string address_;
   int port_ = 0;
   size_t recovered_jobs_ = 0;

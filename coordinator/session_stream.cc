@@ -269,7 +269,7 @@ class SessionStream final
   const std::string client_;
   std::shared_ptr<SessionStream> self_;  // Keeps this alive until OnDone().
   v1::SessionRequest request_;           // Only touched by the read reactions.
-  ReadHandoff read_handoff_;
+  Handoff read_handoff_;
 
   absl::flat_hash_map<JobId, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::list<JobId> order_ ABSL_GUARDED_BY(mu_);  // Of jobs_, to send in turn.

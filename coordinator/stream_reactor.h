@@ -30,6 +30,29 @@
 
 namespace qfarm::coordinator {
 
+// Orders the thread that starts a read or a write before the one that
+// completes it. gRPC orders them too, but inside its own code, where
+// ThreadSanitizer cannot see it; without this, the message handed over
+// looks raced. gRPC never completes a read or write inline, so the
+// completion cannot wait on its own thread.
+//   read_handoff_.Start([this] { StartRead(&request_); });
+//   void OnReadDone(bool ok) override { read_handoff_.Arrived(); ... }
+class Handoff {
+ public:
+  // Runs `start` (StartRead(), StartWrite()) holding the hand-off lock.
+  template <typename Operation>
+  void Start(Operation start) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    start();
+  }
+  // Returns once the Start() that began the completed operation has
+  // returned.
+  void Arrived() ABSL_LOCKS_EXCLUDED(mu_) { absl::MutexLock lock(&mu_); }
+
+ private:
+  absl::Mutex mu_;
+};
+
 template <typename Message>
 class WriteLoop {
  public:
@@ -73,12 +96,10 @@ class WriteLoop {
 
   // The write started last completed (`ok`) or failed. The transport calls
   // it once per StartWriteOf().
-  void WriteDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_, handoff_mu_) {
-    // Waits until StartWriteOf() has returned on the thread that started
-    // this write: from then on the message is this loop's alone (nothing
-    // else touches it while writing_ is set). gRPC orders the two threads
-    // too, but inside its own code, where ThreadSanitizer cannot see it.
-    { absl::MutexLock handoff(&handoff_mu_); }
+  void WriteDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
+    // From here the message is this loop's alone: nothing else touches it
+    // while writing_ is set.
+    write_handoff_.Arrived();
     OnSent(&out_);
     Step step;
     {
@@ -162,19 +183,15 @@ class WriteLoop {
     return step;
   }
 
-  void Run(const Step& step) ABSL_LOCKS_EXCLUDED(mu_, handoff_mu_) {
+  void Run(const Step& step) ABSL_LOCKS_EXCLUDED(mu_) {
     if (step.action == Action::kWrite) {
-      // Held only while gRPC serializes `out_`; gRPC never completes a
-      // write inline, so WriteDone() cannot wait on its own thread.
-      absl::MutexLock handoff(&handoff_mu_);
-      StartWriteOf(&out_);
+      write_handoff_.Start([this] { StartWriteOf(&out_); });
     }
     if (step.action == Action::kFinish) FinishWith(step.status);
     AfterUnlock();
   }
 
-  // Held across StartWriteOf(); WriteDone() takes it before touching `out_`.
-  absl::Mutex handoff_mu_;
+  Handoff write_handoff_;  // Of `out_`, from StartWriteOf() to WriteDone().
   // The message being written; only the write in flight uses it.
   Message out_;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -198,26 +215,6 @@ class ServerStream : public Reactor, public WriteLoop<Message> {
   void FinishWith(const absl::Status& status) override {
     this->Finish(ToGrpcStatus(status));
   }
-};
-
-// Orders the thread that starts a read before the one that completes it, as
-// WriteLoop does for writes: gRPC orders them too, but inside its own code,
-// where ThreadSanitizer cannot see it. gRPC never completes a read inline,
-// so OnReadDone() cannot wait on its own thread.
-//   read_handoff_.Start([this] { StartRead(&request_); });
-//   void OnReadDone(bool ok) override { read_handoff_.Arrived(); ... }
-class ReadHandoff {
- public:
-  template <typename StartRead>
-  void Start(StartRead start_read) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    start_read();
-  }
-  // Returns once the Start() that began the completed read has returned.
-  void Arrived() ABSL_LOCKS_EXCLUDED(mu_) { absl::MutexLock lock(&mu_); }
-
- private:
-  absl::Mutex mu_;
 };
 
 // A call refused before it started: finishes at once with the status and

@@ -169,7 +169,7 @@ class WorkerStream final
   const absl::Duration heartbeat_interval_;
   std::shared_ptr<WorkerStream> self_;  // Keeps this alive until OnDone().
   v1::WorkerMessage in_;                // Read side: only reactor callbacks.
-  ReadHandoff read_handoff_;
+  Handoff read_handoff_;
   WorkerProtocol protocol_;
 
   std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);
