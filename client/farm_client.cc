@@ -12,6 +12,7 @@
 #include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/grpc_status.h"
+#include "common/task_table.h"
 #include "google/protobuf/arena.h"
 
 namespace qfarm::client {
@@ -75,8 +76,8 @@ absl::StatusOr<uint64_t> FarmClient::SubmitJob(
   google::protobuf::Arena arena(arena_options);
   v1::SubmitJobRequest& request =
       *google::protobuf::Arena::CreateMessage<v1::SubmitJobRequest>(&arena);
-  request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
-  for (const v1::Task& task : tasks) *request.add_tasks() = task;
+  AppendTasksByKindIndex(tasks, *request.mutable_tasks(),
+                         *request.mutable_kinds());
   const absl::Time give_up = absl::Now() + options_.retry_full_queue_for;
   absl::Duration pause = absl::Milliseconds(20);
   while (true) {

@@ -5,6 +5,7 @@
 #include "client/gather.h"
 #include "common/auth.h"
 #include "common/grpc_status.h"
+#include "common/task_table.h"
 
 namespace qfarm::client {
 
@@ -39,8 +40,8 @@ absl::Status FarmSession::RunAsCompleted(
     const std::function<void(v1::TaskResult&&)>& on_result,
     const std::function<void(uint64_t job_id)>& on_accepted) {
   v1::SessionRequest request;
-  request.mutable_tasks()->Reserve(static_cast<int>(tasks.size()));
-  for (const v1::Task& task : tasks) *request.add_tasks() = task;
+  AppendTasksByKindIndex(tasks, *request.mutable_tasks(),
+                         *request.mutable_kinds());
   uint64_t tag;
   {
     absl::MutexLock lock(&mu_);

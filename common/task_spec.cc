@@ -180,7 +180,11 @@ absl::StatusOr<v1::Task> ParseTaskSpec(absl::string_view spec,
 }
 
 absl::Status ValidateTask(const v1::Task& task, const TaskLimits& limits) {
-  const std::string& kind = task.kind();
+  return ValidateTask(task, task.kind(), limits);
+}
+
+absl::Status ValidateTask(const v1::Task& task, absl::string_view kind,
+                          const TaskLimits& limits) {
   if (kind == kSleepKind) {
     if (task.arg() < 0) {
       return absl::InvalidArgumentError(

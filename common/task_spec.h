@@ -65,8 +65,12 @@ absl::StatusOr<v1::Task> ParseTaskSpec(absl::string_view spec,
 
 // Checks a task received over the wire: a valid kind name, a built-in
 // kind's argument by its rules, and the limits. INVALID_ARGUMENT naming the
-// field, the value and the rule.
+// field, the value and the rule. The first form takes the kind's name from
+// task.kind(); the second is given the name (a task that names its kind by
+// index, v1::Task.kind_index, is checked against the name at that index).
 absl::Status ValidateTask(const v1::Task& task, const TaskLimits& limits = {});
+absl::Status ValidateTask(const v1::Task& task, absl::string_view kind,
+                          const TaskLimits& limits);
 
 // The spec text of a task: FormatTaskSpec(ParseTaskSpec(s)) parses back to
 // the same task (a task with data has no spec; its data is left out).

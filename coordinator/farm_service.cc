@@ -121,9 +121,9 @@ absl::Status FarmService::CheckTaskCount(size_t count) const {
                    limits_.max_tasks_per_job, " (--max-tasks-per-job)"));
 }
 
-absl::StatusOr<JobId> FarmService::AcceptJob(const std::string& client,
-                                             std::vector<v1::Task> tasks,
-                                             DurableCallback durable) {
+absl::StatusOr<JobId> FarmService::AcceptJob(
+    const std::string& client, std::vector<v1::Task> tasks,
+    const std::vector<std::string>& kinds, DurableCallback durable) {
   RETURN_IF_ERROR(CheckTaskCount(tasks.size()));
   RETURN_IF_ERROR(quota_->Reserve(client));
   JobJournal* journal = journal_;
@@ -133,15 +133,16 @@ absl::StatusOr<JobId> FarmService::AcceptJob(const std::string& client,
     // on the journal's thread once it is on disk. (The journal calls back
     // at once only when closed, and it closes after the server stopped.)
     journal_job = [journal, &durable](JobId id, int64_t created_us,
-                                      const std::vector<v1::Task>& tasks) {
-      journal->AppendJob(id, created_us, tasks,
+                                      const std::vector<v1::Task>& tasks,
+                                      const std::vector<std::string>& kinds) {
+      journal->AppendJob(id, created_us, tasks, kinds,
                          [durable = std::move(durable), id](absl::Status s) {
                            durable(id, std::move(s));
                          });
     };
   }
   absl::StatusOr<JobId> job =
-      scheduler_->SubmitJob(std::move(tasks), journal_job);
+      scheduler_->SubmitJob(std::move(tasks), kinds, journal_job);
   if (!job.ok()) {
     quota_->Cancel(client);
     return job.status();
@@ -169,8 +170,10 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
   const auto count = static_cast<uint32_t>(tasks.size());
   // The reply waits until the job is durable: an accepted job survives a
   // restart.
+  const std::vector<std::string> kinds(request->kinds().begin(),
+                                       request->kinds().end());
   absl::StatusOr<JobId> job = AcceptJob(
-      ClientOf(*context), std::move(tasks),
+      ClientOf(*context), std::move(tasks), kinds,
       [reactor, response, count](JobId id, const absl::Status& durable) {
         response->set_job_id(id);
         response->set_task_count(count);

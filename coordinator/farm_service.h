@@ -63,6 +63,7 @@ class FarmService final : public v1::Farm::CallbackService {
   using DurableCallback = std::function<void(JobId, absl::Status)>;
   absl::StatusOr<JobId> AcceptJob(const std::string& client,
                                   std::vector<v1::Task> tasks,
+                                  const std::vector<std::string>& kinds,
                                   DurableCallback durable);
 
   Scheduler* scheduler() const { return scheduler_; }

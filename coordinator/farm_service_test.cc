@@ -17,8 +17,11 @@ using ::testing::HasSubstr;
 class FakeJobJournal : public JobJournal {
  public:
   uint64_t AppendJob(JobId job, int64_t /*created_us*/,
-                     const std::vector<v1::Task>& tasks, Done done) override {
+                     const std::vector<v1::Task>& tasks,
+                     const std::vector<std::string>& job_kinds,
+                     Done done) override {
     jobs.push_back(job);
+    kinds.push_back(job_kinds);
     task_counts.push_back(tasks.size());
     pending.push_back(std::move(done));
     return pending.size();
@@ -42,6 +45,7 @@ class FakeJobJournal : public JobJournal {
 
   std::vector<JobId> jobs;
   std::vector<size_t> task_counts;
+  std::vector<std::vector<std::string>> kinds;
   std::vector<Done> pending;
 };
 
@@ -68,11 +72,13 @@ TEST_F(FarmServiceTest, AcceptedJobIsDurableOnlyOnceJournaled) {
   service_.SetJournal(&journal);
   std::vector<std::pair<JobId, absl::Status>> durable;
   absl::StatusOr<JobId> job = service_.AcceptJob(
-      "ipv4:127.0.0.1", Sleeps(3),
+      "ipv4:127.0.0.1", Sleeps(3), {"sleep"},
       [&](JobId id, absl::Status s) { durable.emplace_back(id, s); });
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_THAT(journal.jobs, ElementsAre(*job));
   EXPECT_THAT(journal.task_counts, ElementsAre(3u));
+  // The job's kind table goes with it.
+  EXPECT_THAT(journal.kinds, ElementsAre(ElementsAre("sleep")));
   EXPECT_TRUE(durable.empty());
   journal.Complete(0);
   ASSERT_EQ(durable.size(), 1u);
@@ -83,7 +89,7 @@ TEST_F(FarmServiceTest, AcceptedJobIsDurableOnlyOnceJournaled) {
 TEST_F(FarmServiceTest, WithoutAJournalDurableAtOnce) {
   bool durable = false;
   absl::StatusOr<JobId> job = service_.AcceptJob(
-      "c", Sleeps(1), [&](JobId, absl::Status s) { durable = s.ok(); });
+      "c", Sleeps(1), {}, [&](JobId, absl::Status s) { durable = s.ok(); });
   ASSERT_TRUE(job.ok());
   EXPECT_TRUE(durable);
 }
@@ -92,14 +98,14 @@ TEST_F(FarmServiceTest, RefusalsNameTheLimitAndAreNeverDurable) {
   service_.SetLimits({.max_tasks_per_job = 2, .max_jobs_per_client = 1});
   int durable = 0;
   auto count = [&](JobId, absl::Status) { ++durable; };
-  absl::StatusOr<JobId> big = service_.AcceptJob("c", Sleeps(3), count);
+  absl::StatusOr<JobId> big = service_.AcceptJob("c", Sleeps(3), {}, count);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(big.status().message(), HasSubstr("--max-tasks-per-job"));
-  ASSERT_TRUE(service_.AcceptJob("c", Sleeps(1), count).ok());
-  absl::StatusOr<JobId> second = service_.AcceptJob("c", Sleeps(1), count);
+  ASSERT_TRUE(service_.AcceptJob("c", Sleeps(1), {}, count).ok());
+  absl::StatusOr<JobId> second = service_.AcceptJob("c", Sleeps(1), {}, count);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(second.status().message(), HasSubstr("--max-jobs-per-client"));
-  EXPECT_TRUE(service_.AcceptJob("other", Sleeps(1), count).ok());
+  EXPECT_TRUE(service_.AcceptJob("other", Sleeps(1), {}, count).ok());
   EXPECT_EQ(durable, 2);
 }
 

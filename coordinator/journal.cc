@@ -168,8 +168,10 @@ absl::StatusOr<RecoveredState> Journal::Recover() {
 }
 
 uint64_t Journal::AppendJob(JobId job, int64_t created_us,
-                            const std::vector<v1::Task>& tasks, Done done) {
-  return Enqueue(kJob, job, created_us, EncodeTasks(tasks), std::move(done));
+                            const std::vector<v1::Task>& tasks,
+                            const std::vector<std::string>& kinds, Done done) {
+  return Enqueue(kJob, job, created_us, EncodeTasks(tasks, kinds),
+                 std::move(done));
 }
 
 uint64_t Journal::AppendJob(

@@ -136,7 +136,11 @@ class Journal final : public JobJournal {
   // any, once the append is durable or can never be.
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const std::vector<v1::Task>& tasks,
-                     Done done = nullptr) override;
+                     const std::vector<std::string>& kinds, Done done) override;
+  uint64_t AppendJob(JobId job, int64_t created_us,
+                     const std::vector<v1::Task>& tasks, Done done = nullptr) {
+    return AppendJob(job, created_us, tasks, {}, std::move(done));
+  }
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const google::protobuf::RepeatedPtrField<v1::Task>& tasks,
                      Done done = nullptr);

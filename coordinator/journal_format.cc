@@ -13,13 +13,25 @@
 namespace qfarm::coordinator::journal_format {
 namespace {
 
-// Each task as field `tasks` of a v1.SubmitJobRequest.
+// Each task as field `tasks` of a v1.SubmitJobRequest; one that names its
+// kind by index in `kinds` gets the name as its `kind` field, written ahead
+// of the task's own fields (it has no `kind` field of its own).
 template <typename Tasks>
-std::string EncodeEachTask(const Tasks& tasks) {
+std::string EncodeEachTask(const Tasks& tasks,
+                           const std::vector<std::string>& kinds) {
   using google::protobuf::internal::WireFormatLite;
+  auto name_of = [&kinds](const v1::Task& task) -> const std::string* {
+    if (!task.kind().empty() || task.kind_index() >= kinds.size()) {
+      return nullptr;
+    }
+    return &kinds[task.kind_index()];
+  };
   std::string out;
   size_t total = 0;
-  for (const v1::Task& task : tasks) total += task.ByteSizeLong() + 6;
+  for (const v1::Task& task : tasks) {
+    total += task.ByteSizeLong() + 6;
+    if (const std::string* name = name_of(task)) total += name->size() + 2;
+  }
   out.reserve(total);
   const uint32_t tag =
       WireFormatLite::MakeTag(v1::SubmitJobRequest::kTasksFieldNumber,
@@ -29,8 +41,16 @@ std::string EncodeEachTask(const Tasks& tasks) {
     google::protobuf::io::StringOutputStream stream(&out);
     google::protobuf::io::CodedOutputStream coded(&stream);
     for (const v1::Task& task : tasks) {
+      const std::string* name = name_of(task);
+      const size_t name_size =
+          name == nullptr ? 0
+                          : 1 + WireFormatLite::StringSize(*name);  // Tag 1.
       coded.WriteTag(tag);
-      coded.WriteVarint32(static_cast<uint32_t>(task.GetCachedSize()));
+      coded.WriteVarint32(
+          static_cast<uint32_t>(task.GetCachedSize() + name_size));
+      if (name != nullptr) {
+        WireFormatLite::WriteString(v1::Task::kKindFieldNumber, *name, &coded);
+      }
       task.SerializeWithCachedSizes(&coded);
     }
   }
@@ -76,13 +96,14 @@ uint32_t RecordCrc(int kind, JobId job, int64_t created_us, const void* data,
   return static_cast<uint32_t>(crc);
 }
 
-std::string EncodeTasks(const std::vector<v1::Task>& tasks) {
-  return EncodeEachTask(tasks);
+std::string EncodeTasks(const std::vector<v1::Task>& tasks,
+                        const std::vector<std::string>& kinds) {
+  return EncodeEachTask(tasks, kinds);
 }
 
 std::string EncodeTasks(
     const google::protobuf::RepeatedPtrField<v1::Task>& tasks) {
-  return EncodeEachTask(tasks);
+  return EncodeEachTask(tasks, {});
 }
 
 std::string EncodeResults(std::vector<v1::TaskResult> results) {

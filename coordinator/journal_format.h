@@ -42,8 +42,11 @@ uint32_t RecordCrc(int kind, JobId job, int64_t created_us, const void* data,
                    size_t size);
 
 // Tasks as the v1.SubmitJobRequest that holds them, without copying them
-// into one.
-std::string EncodeTasks(const std::vector<v1::Task>& tasks);
+// into one. A task that names its kind by index in `kinds` (v1::Task's
+// kind_index) is stored with the name itself, so that the journal needs no
+// table.
+std::string EncodeTasks(const std::vector<v1::Task>& tasks,
+                        const std::vector<std::string>& kinds = {});
 std::string EncodeTasks(
     const google::protobuf::RepeatedPtrField<v1::Task>& tasks);
 // Results as a v1.ResultBatch.

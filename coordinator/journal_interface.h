@@ -42,8 +42,11 @@ class JobJournal : public ResultJournal {
   // Appends an accepted job; `done` as for AppendResults(). Must not block
   // and must not call into the scheduler (it runs under the scheduler's
   // lock, see Scheduler::AcceptedHook).
+  // `kinds` is the job's kind table (see Scheduler::SubmitJob()).
   virtual uint64_t AppendJob(JobId job, int64_t created_us,
-                             const std::vector<v1::Task>& tasks, Done done) = 0;
+                             const std::vector<v1::Task>& tasks,
+                             const std::vector<std::string>& kinds,
+                             Done done) = 0;
   // Calls `done` once every append made before this call is durable (or
   // with the error that keeps it from being so). Returns its sequence
   // number.

@@ -179,6 +179,40 @@ TEST(JournalTest, FreshJournalRecoversNothing) {
   EXPECT_TRUE(journal->Close().ok());
 }
 
+TEST(JournalTest, TasksThatNameTheirKindByIndexAreStoredWithTheName) {
+  TempDir dir;
+  // An index into the job's table, a name, and the last name in the table.
+  std::vector<v1::Task> tasks(3);
+  tasks[0].set_kind_index(1);
+  tasks[0].set_text("r");
+  tasks[0].set_timeout_ms(5);
+  tasks[1].set_kind("echo");
+  tasks[1].set_text("e");
+  tasks[2].set_kind_index(2);
+  tasks[2].set_data(std::string(300, 'd'));  // A two-byte length.
+  const std::vector<std::string> kinds = {"echo", "resize",
+                                          std::string(64, 'k')};
+  {
+    std::unique_ptr<Journal> journal = MustOpen(dir.path());
+    ASSERT_NE(journal, nullptr);
+    ASSERT_TRUE(journal->Recover().ok());
+    journal->AppendJob(1, 0, tasks, kinds, nullptr);
+    EXPECT_TRUE(journal->Close().ok());
+  }
+  absl::StatusOr<RecoveredState> state = OpenAndRecover(dir.path());
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_THAT(state->jobs, SizeIs(1));
+  const std::vector<v1::Task>& got = state->jobs[0].tasks;
+  ASSERT_THAT(got, SizeIs(3));
+  EXPECT_EQ(got[0].kind(), "resize");
+  EXPECT_EQ(got[0].text(), "r");
+  EXPECT_EQ(got[0].timeout_ms(), 5);
+  EXPECT_EQ(got[1].kind(), "echo");
+  EXPECT_EQ(got[1].text(), "e");
+  EXPECT_EQ(got[2].kind(), std::string(64, 'k'));
+  EXPECT_EQ(got[2].data(), std::string(300, 'd'));
+}
+
 TEST(JournalTest, RoundTripOfJobsResultsAndCancel) {
   TempDir dir;
   const std::vector<v1::Task> first = Echoes(3);

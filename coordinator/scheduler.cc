@@ -196,8 +196,9 @@ absl::Status Scheduler::Restore(RecoveredState state) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
-                                           const AcceptedHook& on_accepted) {
+absl::StatusOr<JobId> Scheduler::SubmitJob(
+    std::vector<v1::Task> tasks, const std::vector<std::string>& kinds,
+    const AcceptedHook& on_accepted) {
   if (tasks.empty()) return absl::InvalidArgumentError("job has no tasks");
   const size_t n = tasks.size();
   if (n > std::numeric_limits<uint32_t>::max()) {
@@ -211,12 +212,25 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
   std::vector<uint64_t> counts;
   std::vector<uint32_t> kind_of(n);
   for (size_t i = 0; i < n; ++i) {
-    absl::Status valid = ValidateTask(tasks[i], options_.limits);
+    const v1::Task& task = tasks[i];
+    if (task.kind().empty() && task.kind_index() >= kinds.size()) {
+      return absl::InvalidArgumentError(
+          kinds.empty()
+              ? absl::StrCat("task ", i,
+                             ": kind name is empty, and the job has no kind "
+                             "table for its kind_index")
+              : absl::StrCat("task ", i, ": kind_index ", task.kind_index(),
+                             " is past the job's kind table of ", kinds.size(),
+                             " names"));
+    }
+    const absl::string_view kind =
+        task.kind().empty() ? absl::string_view(kinds[task.kind_index()])
+                            : absl::string_view(task.kind());
+    absl::Status valid = ValidateTask(task, kind, options_.limits);
     if (!valid.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("task ", i, ": ", valid.message()));
     }
-    const absl::string_view kind = tasks[i].kind();
     // Jobs hold runs of one kind, and few kinds.
     if (i > 0 && kind == names[kind_of[i - 1]]) {
       kind_of[i] = kind_of[i - 1];
@@ -269,7 +283,7 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(std::vector<v1::Task> tasks,
   job->id = id;
   // Before any task can be dispatched, so a journal sees the job before
   // any of its results.
-  if (on_accepted) on_accepted(id, job->created_us, job->tasks);
+  if (on_accepted) on_accepted(id, job->created_us, job->tasks, kinds);
   const std::vector<TaskEntry>& entries = job->entries;
   if (ids.size() == 1) {
     queue_.PushJob(id, static_cast<uint32_t>(n), ids[0]);

@@ -160,8 +160,10 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
   ~Scheduler();
 
-  // Accepts every task or none. INVALID_ARGUMENT for an empty job or a bad
-  // task (the message names its index), or a kind outside accepted_kinds
+  // Accepts every task or none. A task names its kind by name, or by index
+  // in `kinds` (the job's kind table, see v1::Task.kind_index).
+  // INVALID_ARGUMENT for an empty job or a bad task (the message names its
+  // index; an index past the table is one), or a kind outside accepted_kinds
   // (the message names the kind and the list); RESOURCE_EXHAUSTED when the
   // queue cannot take the whole job (the message says how full it is) or
   // the job brings one kind too many (KindTable::kMaxTaskKinds). A task
@@ -171,9 +173,12 @@ class Scheduler {
   // accepted and before any of its tasks can be dispatched (so a journal
   // records the job before any of its results). It must not block or call
   // into the scheduler.
-  using AcceptedHook = std::function<void(JobId, int64_t created_us,
-                                          const std::vector<v1::Task>& tasks)>;
+  // It is given the tasks and `kinds`, as they came.
+  using AcceptedHook = std::function<void(
+      JobId, int64_t created_us, const std::vector<v1::Task>& tasks,
+      const std::vector<std::string>& kinds)>;
   absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks,
+                                  const std::vector<std::string>& kinds = {},
                                   const AcceptedHook& on_accepted = nullptr);
 
   // Makes final results go through `journal` before they are readable:

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/task_spec.h"
+#include "common/task_table.h"
 #include "coordinator/scheduler.h"
 
 namespace qfarm::coordinator {
@@ -21,18 +22,6 @@ namespace {
 
 std::string Times(uint32_t n) {
   return n == 1 ? "1 time" : absl::StrCat(n, " times");
-}
-
-// `to` = `from`, field by field: a spare's strings keep their allocations,
-// and its kind, mostly the same as before, is not copied again. Every field
-// of v1::Task (SchedulerTest.AssignmentsCarryEveryFieldOfTheTask).
-void CopyTask(const v1::Task& from, v1::Task& to) {
-  if (to.kind() != from.kind()) to.set_kind(from.kind());
-  to.set_arg(from.arg());
-  to.set_text(from.text());
-  to.set_data(from.data());
-  to.set_timeout_ms(from.timeout_ms());
-  to.set_max_attempts(from.max_attempts());
 }
 
 }  // namespace
@@ -47,15 +36,20 @@ bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
 
 WorkerKey Scheduler::AddWorker(WorkerDesc desc) {
   const int64_t now = clock_->NowMicros();
+  // The hello's order is the kind table of the tasks the worker is sent.
+  const std::vector<std::string> hello = desc.kinds;
   std::sort(desc.kinds.begin(), desc.kinds.end());
   desc.kinds.erase(std::unique(desc.kinds.begin(), desc.kinds.end()),
                    desc.kinds.end());
   absl::MutexLock lock(&mu_);
-  std::vector<KindId> kinds;
+  std::vector<OfferedKind> kinds;
   kinds.reserve(desc.kinds.size());
   for (const std::string& name : desc.kinds) {
     // Workers' kinds are always taken in.
-    kinds.push_back(*kinds_.Acquire(name, 1, /*for_tasks=*/false));
+    kinds.push_back(
+        {.id = *kinds_.Acquire(name, 1, /*for_tasks=*/false),
+         .hello_index = static_cast<uint32_t>(
+             std::find(hello.begin(), hello.end(), name) - hello.begin())});
   }
   return workers_.Add(std::move(desc), std::move(kinds), now);
 }
@@ -206,6 +200,9 @@ void Scheduler::Assign(Worker& worker, size_t count, int64_t now_us,
   for (KindId kind : worker.kinds) {
     if (queue_.ready(kind) > 0) kinds.push_back(kind);
   }
+  // The worker's index of the last task's kind.
+  KindId last_kind = worker.kinds.front();
+  uint32_t hello_index = worker.hello_index.front();
   for (size_t k = 0; k < count; ++k) {
     if (open == kNone || static_cast<size_t>(out[open].assignments.size()) >=
                              options_.max_batch) {
@@ -226,7 +223,14 @@ void Scheduler::Assign(Worker& worker, size_t count, int64_t now_us,
     assignment.set_job_id(ref.job);
     assignment.set_index(ref.index);
     assignment.set_attempt(entry.attempt);
-    CopyTask(job.tasks[ref.index], *assignment.mutable_task());
+    if (entry.kind != last_kind) {
+      last_kind = entry.kind;
+      hello_index = worker.HelloIndex(entry.kind);
+    }
+    // Every field of v1::Task
+    // (SchedulerTest.AssignmentsCarryEveryFieldOfTheTask).
+    CopyTaskByKindIndex(job.tasks[ref.index], hello_index,
+                        *assignment.mutable_task());
   }
 }
 

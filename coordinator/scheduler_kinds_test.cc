@@ -102,6 +102,68 @@ TEST_F(SchedulerTest, FinishedKindsAreForgottenAndCountedInStats) {
   EXPECT_EQ(Job(again).unserved(0).kind(), "resize");
 }
 
+v1::Task ByIndex(uint32_t kind_index, std::string text) {
+  v1::Task task;
+  task.set_kind_index(kind_index);
+  task.set_text(std::move(text));
+  return task;
+}
+
+TEST_F(SchedulerTest, AJobNamesKindsByIndexInItsTableOrByName) {
+  // The table's order is the job's own; "resize" also by name.
+  absl::StatusOr<JobId> job = scheduler_.SubmitJob(
+      {ByIndex(1, "r0"), ByIndex(0, "e0"), Of("resize", "r1")},
+      {"echo", "resize"});
+  ASSERT_TRUE(job.ok()) << job.status();
+  const WorkerKey resizer = KindWorker("resizer", {"resize"}, 10);
+  const WorkerKey echoer = KindWorker("echoer", {"echo"}, 10);
+  std::vector<Dispatch> dispatches = scheduler_.TakeDispatches();
+  EXPECT_THAT(Texts(For(dispatches, resizer)), ElementsAre("r0", "r1"));
+  EXPECT_THAT(Texts(For(dispatches, echoer)), ElementsAre("e0"));
+}
+
+TEST_F(SchedulerTest, AKindIndexPastTheTableIsInvalidArgument) {
+  absl::StatusOr<JobId> refused =
+      scheduler_.SubmitJob({ByIndex(0, "a"), ByIndex(2, "b")}, {"echo", "x"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "task 1: kind_index 2 is past the job's kind table of 2 names");
+  // No table: an index names nothing.
+  refused = scheduler_.SubmitJob({ByIndex(0, "a")});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(),
+            "task 0: kind name is empty, and the job has no kind table for "
+            "its kind_index");
+  // A name from the table is checked as a name.
+  refused = scheduler_.SubmitJob({ByIndex(0, "a")}, {"9lives"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("task 0: kind name"));
+  // And a built-in kind's argument by its rules.
+  v1::Task sleep = ByIndex(0, "");
+  sleep.set_arg(-1);
+  refused = scheduler_.SubmitJob({sleep}, {"sleep"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("is negative"));
+  EXPECT_EQ(scheduler_.Stats().queued, 0u);
+}
+
+TEST_F(SchedulerTest, AssignmentsNameTheKindByItsIndexInTheWorkersHello) {
+  Submit({Of("resize", "r"), Echo("e"), Of("action", "a")});
+  // Not sorted, and with a repeat: the hello's own order counts.
+  const WorkerKey w =
+      KindWorker("w", {"resize", "echo", "resize", "action"}, 10);
+  std::vector<v1::Assignment> got = For(scheduler_.TakeDispatches(), w);
+  ASSERT_THAT(got, SizeIs(3));
+  std::vector<std::pair<std::string, uint32_t>> kinds;
+  for (const v1::Assignment& a : got) {
+    EXPECT_THAT(a.task().kind(), IsEmpty());
+    kinds.emplace_back(a.task().text(), a.task().kind_index());
+  }
+  EXPECT_THAT(kinds, ElementsAre(std::pair<std::string, uint32_t>("r", 0),
+                                 std::pair<std::string, uint32_t>("e", 1),
+                                 std::pair<std::string, uint32_t>("a", 3)));
+}
+
 class AcceptedKindsTest : public SchedulerTest {
  protected:
   AcceptedKindsTest()
@@ -117,6 +179,11 @@ TEST_F(AcceptedKindsTest, OtherKindsAreInvalidArgumentNamingKindAndList) {
             "echo, resize)");
   EXPECT_TRUE(scheduler_.SubmitJob({Of("resize", "x")}).ok());
   EXPECT_EQ(scheduler_.Stats().queued, 1u);
+  // Named by index, the same.
+  refused = scheduler_.SubmitJob({ByIndex(0, "1")}, {"action"});
+  EXPECT_EQ(refused.status().message(),
+            "task 0: kind \"action\" is not accepted here (accepted: sleep, "
+            "echo, resize)");
 }
 
 }  // namespace

@@ -25,14 +25,15 @@ TEST_F(SchedulerTest, RecycledAssignmentsAreFilledAgain) {
               ElementsAre(absl::StrCat(b, ":0@1"), absl::StrCat(b, ":1@1")));
   EXPECT_EQ(&d[0].assignments[0], short_text);
   EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
-            EchoWithAttempts("second", 2).SerializeAsString());
+            AsSent(EchoWithAttempts("second", 2), 1).SerializeAsString());
   EXPECT_EQ(d[0].assignments[1].task().SerializeAsString(),
-            Echo("third").SerializeAsString());
+            AsSent(Echo("third"), 1).SerializeAsString());
   EXPECT_NE(a, b);
 }
 
 // Every field of v1::Task, set by reflection (so a field added later is
-// covered), reaches the assignment, fresh or recycled from another task.
+// covered), reaches the assignment, fresh or recycled from another task;
+// the kind as its index in the worker's hello.
 TEST_F(SchedulerTest, AssignmentsCarryEveryFieldOfTheTask) {
   auto every_field = [](int seed) {
     v1::Task task;
@@ -68,7 +69,7 @@ TEST_F(SchedulerTest, AssignmentsCarryEveryFieldOfTheTask) {
   ASSERT_THAT(d, SizeIs(1));
   ASSERT_THAT(d[0].assignments, SizeIs(1));
   EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
-            first.SerializeAsString());
+            AsSent(first, 0).SerializeAsString());
   scheduler_.RecycleAssignments(&d[0].assignments);
   Submit({second, Echo("third")});
   scheduler_.AddCredits(w, 2);
@@ -76,9 +77,9 @@ TEST_F(SchedulerTest, AssignmentsCarryEveryFieldOfTheTask) {
   ASSERT_THAT(d, SizeIs(1));
   ASSERT_THAT(d[0].assignments, SizeIs(2));
   EXPECT_EQ(d[0].assignments[0].task().SerializeAsString(),
-            second.SerializeAsString());
+            AsSent(second, 1).SerializeAsString());
   EXPECT_EQ(d[0].assignments[1].task().SerializeAsString(),
-            Echo("third").SerializeAsString());
+            AsSent(Echo("third"), 2).SerializeAsString());
 }
 
 TEST_F(SchedulerTest, ViewResultsSeesTheRecordedResultsWithoutCopies) {

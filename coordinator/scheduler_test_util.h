@@ -103,6 +103,14 @@ inline std::vector<std::string> Ids(const Assignments& assignments) {
   return out;
 }
 
+// `task` as a worker is sent it: its kind named by `kind_index`, the kind's
+// place in the worker's hello (for Worker(): cpu 0, echo 1, http 2, sleep 3).
+inline v1::Task AsSent(v1::Task task, uint32_t kind_index) {
+  task.clear_kind();
+  task.set_kind_index(kind_index);
+  return task;
+}
+
 class SchedulerTest : public ::testing::Test {
  protected:
   explicit SchedulerTest(SchedulerOptions options = {})

@@ -139,12 +139,19 @@ class SessionStream final
     for (v1::Task& task : *request_.mutable_tasks()) {
       tasks.push_back(std::move(task));
     }
+    std::vector<std::string> kinds;
+    kinds.reserve(static_cast<size_t>(request_.kinds_size()));
+    for (std::string& kind : *request_.mutable_kinds()) {
+      kinds.push_back(std::move(kind));
+    }
     request_.Clear();
     std::weak_ptr<SessionStream> weak = weak_from_this();
-    absl::StatusOr<JobId> job = service_->AcceptJob(
-        client_, std::move(tasks), [weak](JobId id, absl::Status durable) {
-          if (auto self = weak.lock()) self->Durable(id, std::move(durable));
-        });
+    absl::StatusOr<JobId> job =
+        service_->AcceptJob(client_, std::move(tasks), kinds,
+                            [weak](JobId id, absl::Status durable) {
+                              if (auto self = weak.lock())
+                                self->Durable(id, std::move(durable));
+                            });
     if (!job.ok()) {
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});

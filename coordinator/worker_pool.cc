@@ -7,19 +7,22 @@
 
 namespace qfarm::coordinator {
 
-WorkerKey WorkerPool::Add(WorkerDesc desc, std::vector<KindId> kinds,
+WorkerKey WorkerPool::Add(WorkerDesc desc, std::vector<OfferedKind> kinds,
                           int64_t now_us) {
   auto worker = std::make_unique<Worker>();
   const WorkerKey key = next_key_++;
   worker->key = key;
   worker->desc = std::move(desc);
-  std::sort(kinds.begin(), kinds.end());
-  kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
-  for (KindId kind : kinds) {
-    if (kind >= offered_.size()) offered_.resize(kind + 1);
-    ++offered_[kind];
+  std::stable_sort(
+      kinds.begin(), kinds.end(),
+      [](const OfferedKind& a, const OfferedKind& b) { return a.id < b.id; });
+  for (const OfferedKind& kind : kinds) {
+    if (!worker->kinds.empty() && worker->kinds.back() == kind.id) continue;
+    if (kind.id >= offered_.size()) offered_.resize(kind.id + 1);
+    ++offered_[kind.id];
+    worker->kinds.push_back(kind.id);
+    worker->hello_index.push_back(kind.hello_index);
   }
-  worker->kinds = std::move(kinds);
   worker->connected_us = now_us;
   worker->heard_us = now_us;
   // The name the shell gives a worker that sent none.

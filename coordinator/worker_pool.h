@@ -38,20 +38,38 @@ struct Worker {
   int64_t heard_us = 0;
   // The kinds of desc.kinds, ascending.
   std::vector<KindId> kinds;
+  // For each of `kinds`, its index in the worker's hello (the kind table of
+  // the tasks it is sent, v1::Task.kind_index).
+  std::vector<uint32_t> hello_index;
   // Tasks it may still be sent.
   uint64_t credits = 0;
   // Results accepted from it.
   uint64_t completed = 0;
   // Tasks whose current attempt runs on it.
   absl::flat_hash_set<TaskRef> running;
+
+  // The hello index of `kind`, one of `kinds`.
+  uint32_t HelloIndex(KindId kind) const {
+    for (size_t j = 0; j < kinds.size(); ++j) {
+      if (kinds[j] == kind) return hello_index[j];
+    }
+    return 0;
+  }
+};
+
+// A kind a worker offers, and its index in the worker's hello.
+struct OfferedKind {
+  KindId id = 0;
+  uint32_t hello_index = 0;
 };
 
 class WorkerPool {
  public:
-  // A new connection offering `kinds` (desc.kinds' ids), heard from at
-  // `now_us`; a worker without an id is named "worker-<key>". Keys increase
-  // from 1 and are never reused.
-  WorkerKey Add(WorkerDesc desc, std::vector<KindId> kinds, int64_t now_us);
+  // A new connection offering `kinds` (desc.kinds' ids; repeats count
+  // once), heard from at `now_us`; a worker without an id is named
+  // "worker-<key>". Keys increase from 1 and are never reused.
+  WorkerKey Add(WorkerDesc desc, std::vector<OfferedKind> kinds,
+                int64_t now_us);
   // Null for an unknown key.
   Worker* Find(WorkerKey key) {
     auto it = workers_.find(key);

@@ -244,7 +244,7 @@ void AsyncExecutor::TakeSpentAssignments(std::vector<v1::Assignment>& spares) {
 bool AsyncExecutor::TryRunInstant(v1::Assignment& assignment,
                                   const std::shared_ptr<CancelToken>& cancel,
                                   bool own_token) {
-  if (on_start_ || !kinds_->IsInstant(assignment.task().kind())) return false;
+  if (on_start_ || !IsInstant(*kinds_, assignment.task())) return false;
   if (in_flight_ + static_cast<int64_t>(done_.size()) >= slots_) {
     // Undelivered results hold slots: delivering them frees those.
     Flush();
@@ -286,7 +286,7 @@ void AsyncExecutor::StartMore() {
 void AsyncExecutor::Start(Pending pending) {
   ++in_flight_;
   const v1::Task& task = pending.assignment.task();
-  const Kinds::Kind* kind = kinds_->Find(task.kind());
+  const Kinds::Kind* kind = KindOf(*kinds_, task);
   if (kind != nullptr && kind->builtin == Kinds::Builtin::kSleep) {
     const int64_t started_us = clock_->NowMicros();
     if (on_start_) on_start_(pending.assignment);
@@ -418,7 +418,7 @@ asio::awaitable<void> AsyncExecutor::Run(Pending pending) {
   const int64_t started_us = clock_->NowMicros();
   if (on_start_) on_start_(assignment);
   TaskOutcome outcome;
-  const Kinds::Kind* kind = kinds_->Find(assignment.task().kind());
+  const Kinds::Kind* kind = KindOf(*kinds_, assignment.task());
   if (kind != nullptr && kind->builtin == Kinds::Builtin::kHttp) {
     outcome = co_await Http(pending);
   } else if (kind != nullptr && kind->builtin == Kinds::Builtin::kNone &&

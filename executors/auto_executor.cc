@@ -156,8 +156,8 @@ void AutoExecutor::Track(const Waiting& waiting) {
 }
 
 bool AutoExecutor::OnPool(const v1::Assignment& assignment) const {
-  if (kinds_->IsInstant(assignment.task().kind())) return false;
-  const Kinds::Kind* kind = kinds_->Find(assignment.task().kind());
+  if (IsInstant(*kinds_, assignment.task())) return false;
+  const Kinds::Kind* kind = KindOf(*kinds_, assignment.task());
   return kind != nullptr && !kind->runs_on_loop();
 }
 

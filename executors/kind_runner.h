@@ -44,6 +44,19 @@ namespace qfarm::executors {
 // Kinds::BuiltIn(), made once; what an executor runs without other kinds.
 const Kinds& BuiltInKinds();
 
+// The kind `task` names, by name or by index in kinds.names() (see
+// v1::Task.kind_index); null if `kinds` has none such.
+inline const Kinds::Kind* KindOf(const Kinds& kinds, const v1::Task& task) {
+  return task.kind().empty() ? kinds.At(task.kind_index())
+                             : kinds.Find(task.kind());
+}
+
+// Whether `task` is of the built-in echo kind of `kinds`.
+inline bool IsInstant(const Kinds& kinds, const v1::Task& task) {
+  return task.kind().empty() ? kinds.IsInstantAt(task.kind_index())
+                             : kinds.IsInstant(task.kind());
+}
+
 // When an attempt of `task` that starts now times out; max() without a
 // timeout.
 TaskInput::Clock::time_point DeadlineOf(const v1::Task& task);

@@ -47,11 +47,9 @@ Kinds Kinds::BuiltIn() {
       {kCpuKind, Builtin::kCpu},
       {kHttpKind, Builtin::kHttp}};
   for (const auto& [name, builtin] : builtins) {
-    Kind& kind = kinds.kinds_[std::string(name)];
-    kind.name = std::string(name);
-    kind.builtin = builtin;
+    kinds.Entry(name)->builtin = builtin;
   }
-  kinds.echo_is_builtin_ = true;
+  kinds.Reindex();
   return kinds;
 }
 
@@ -60,15 +58,25 @@ Kinds::Kind* Kinds::Entry(absl::string_view name) {
     if (status_.ok()) status_ = valid;
     return nullptr;
   }
-  auto [it, added] = kinds_.try_emplace(std::string(name));
-  Kind& kind = it->second;
-  if (kind.builtin != Builtin::kNone) {
+  auto it = std::lower_bound(
+      kinds_.begin(), kinds_.end(), name,
+      [](const Kind& kind, absl::string_view n) { return kind.name < n; });
+  if (it == kinds_.end() || it->name != name) {
+    it = kinds_.insert(it, Kind());
+  } else if (it->builtin != Builtin::kNone) {
     // A user's kind of a built-in kind's name replaces it whole.
-    kind = Kind();
-    if (name == kEchoKind) echo_is_builtin_ = false;
+    *it = Kind();
   }
-  kind.name = std::string(name);
-  return &kind;
+  it->name = std::string(name);
+  Reindex();
+  return &*it;
+}
+
+void Kinds::Reindex() {
+  echo_index_ = kNoIndex;
+  for (size_t i = 0; i < kinds_.size(); ++i) {
+    if (kinds_[i].builtin == Builtin::kEcho) echo_index_ = i;
+  }
 }
 
 Kinds::Kind* Kinds::EntryFor(absl::string_view name, bool empty,
@@ -98,21 +106,23 @@ Kinds& Kinds::AddCoroutine(absl::string_view name, CoroutineFn fn) {
 }
 
 Kinds& Kinds::Drop(absl::string_view name) {
-  if (auto it = kinds_.find(name); it != kinds_.end()) kinds_.erase(it);
-  if (name == kEchoKind) echo_is_builtin_ = false;
+  std::erase_if(kinds_, [name](const Kind& kind) { return kind.name == name; });
+  Reindex();
   return *this;
 }
 
 std::vector<std::string> Kinds::names() const {
   std::vector<std::string> out;
   out.reserve(kinds_.size());
-  for (const auto& [name, kind] : kinds_) out.push_back(name);
+  for (const Kind& kind : kinds_) out.push_back(kind.name);
   return out;
 }
 
 const Kinds::Kind* Kinds::Find(absl::string_view name) const {
-  auto it = kinds_.find(name);
-  return it == kinds_.end() ? nullptr : &it->second;
+  auto it = std::lower_bound(
+      kinds_.begin(), kinds_.end(), name,
+      [](const Kind& kind, absl::string_view n) { return kind.name < n; });
+  return it == kinds_.end() || it->name != name ? nullptr : &*it;
 }
 
 asio::awaitable<absl::StatusOr<std::string>> HttpGet(const TaskInput& input,

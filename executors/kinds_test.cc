@@ -77,6 +77,40 @@ TEST(KindsTest, BuiltInKindsAndRegistration) {
   EXPECT_TRUE(kinds.status().ok());
 }
 
+TEST(KindsTest, ATaskNamesItsKindByNameOrByIndexInNames) {
+  Kinds kinds = Kinds::BuiltIn();  // cpu, echo, http, sleep.
+  v1::Task task;
+  task.set_kind_index(1);
+  ASSERT_NE(KindOf(kinds, task), nullptr);
+  EXPECT_EQ(KindOf(kinds, task)->name, "echo");
+  EXPECT_TRUE(IsInstant(kinds, task));
+  task.set_kind_index(3);
+  EXPECT_EQ(KindOf(kinds, task)->name, "sleep");
+  EXPECT_FALSE(IsInstant(kinds, task));
+  task.set_kind_index(4);
+  EXPECT_EQ(KindOf(kinds, task), nullptr);
+  // A name wins over an index.
+  task.set_kind("cpu");
+  EXPECT_EQ(KindOf(kinds, task)->name, "cpu");
+  // Indexes follow names() as kinds come and go.
+  kinds.AddBlocking("action",
+                    [](const TaskInput&) -> absl::StatusOr<std::string> {
+                      return std::string("done");
+                    });
+  kinds.Drop("cpu");
+  EXPECT_THAT(kinds.names(), ElementsAre("action", "echo", "http", "sleep"));
+  task.clear_kind();
+  for (uint32_t i = 0; i < kinds.size(); ++i) {
+    task.set_kind_index(i);
+    EXPECT_EQ(KindOf(kinds, task)->name, kinds.names()[i]);
+    EXPECT_EQ(IsInstant(kinds, task), i == 1) << i;
+  }
+  // A copy finds its own kinds, not the original's.
+  const Kinds copy = kinds;
+  task.set_kind_index(0);
+  EXPECT_EQ(KindOf(copy, task), copy.Find("action"));
+}
+
 TEST(KindsTest, BadNamesAndEmptyFunctionsAreRemembered) {
   Kinds kinds;
   kinds.AddBlocking("bad name",
@@ -139,15 +173,27 @@ TEST_P(RegisteredKindModesTest, BothFormsRunAndCancelStopsACoroutine) {
   v1::Assignment wait = Assign(1, 1, "wait", 0);
   wait.mutable_task()->set_text("short");
   v1::Assignment unknown = Assign(1, 2, "resize", 0);
+  // By index in kinds.names() (answer, wait), as the coordinator sends them.
+  v1::Assignment by_index = Assign(1, 3, "", 0);
+  by_index.mutable_task()->set_kind_index(1);
+  by_index.mutable_task()->set_text("short");
+  v1::Assignment past_the_end = Assign(1, 4, "", 0);
+  past_the_end.mutable_task()->set_kind_index(2);
   executor->Submit(answer);
   executor->Submit(wait);
   executor->Submit(unknown);
-  ASSERT_TRUE(recorder.WaitForResults(3));
+  executor->Submit(by_index);
+  executor->Submit(past_the_end);
+  ASSERT_TRUE(recorder.WaitForResults(5));
   std::map<Key, v1::TaskResult> got = recorder.results_by_key();
   EXPECT_EQ(got[Key(1, 0)].value(), "hello");
   EXPECT_EQ(got[Key(1, 1)].value(), "waited");
   EXPECT_THAT(got[Key(1, 2)].error(),
               HasSubstr("kind \"resize\" is not offered here"));
+  EXPECT_EQ(got[Key(1, 3)].value(), "waited");
+  EXPECT_THAT(got[Key(1, 4)].error(),
+              HasSubstr("kind of index 2 is not offered here (offered: "
+                        "answer, wait)"));
   if (GetParam() == Mode::kAsync || GetParam() == Mode::kAuto) {
     v1::Assignment forever = Assign(2, 0, "wait", 0);
     forever.mutable_task()->set_text("long");
@@ -155,7 +201,7 @@ TEST_P(RegisteredKindModesTest, BothFormsRunAndCancelStopsACoroutine) {
     // Cancelled in the queue or while it waits: either way at once, not
     // after its minute.
     executor->CancelJob(2);
-    ASSERT_TRUE(recorder.WaitForResults(4));
+    ASSERT_TRUE(recorder.WaitForResults(6));
     EXPECT_EQ(recorder.results_by_key()[Key(2, 0)].state(),
               v1::TASK_STATE_CANCELLED);
   }

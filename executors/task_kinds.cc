@@ -113,14 +113,20 @@ TaskOutcome RunCpu(const v1::Task& task, const CancelToken& cancel) {
 
 TaskOutcome CheckRunnable(const Kinds& kinds, const v1::Task& task,
                           const Kinds::Kind** kind) {
-  absl::Status valid = ValidateTask(task);
-  if (!valid.ok()) {
-    return Failed(absl::StrCat("invalid task: ", valid.message()));
+  const Kinds::Kind* found = KindOf(kinds, task);
+  if (found != nullptr || !task.kind().empty()) {
+    absl::Status valid = ValidateTask(
+        task, found != nullptr ? found->name : task.kind(), TaskLimits{});
+    if (!valid.ok()) {
+      return Failed(absl::StrCat("invalid task: ", valid.message()));
+    }
   }
-  const Kinds::Kind* found = kinds.Find(task.kind());
   if (found == nullptr) {
-    return Failed(absl::StrCat("kind \"", task.kind(),
-                               "\" is not offered here (offered: ",
+    const std::string named = task.kind().empty()
+                                  ? absl::StrCat("of index ", task.kind_index())
+                                  : absl::StrCat("\"", task.kind(), "\"");
+    return Failed(absl::StrCat("kind ", named,
+                               " is not offered here (offered: ",
                                absl::StrJoin(kinds.names(), ", "), ")"));
   }
   if (kind != nullptr) *kind = found;

@@ -123,9 +123,14 @@ TEST(RunTaskBlockingTest, KindNotOfferedFails) {
   EXPECT_EQ(outcome.error,
             "kind \"resize\" is not offered here (offered: cpu, echo, http, "
             "sleep)");
-  outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("", 0), cancel);
+  // Without a name, the kind is the one at kind_index in the names.
+  v1::Task by_index = MakeTask("", 0);
+  by_index.set_kind_index(4);
+  outcome = RunTaskBlocking(BuiltInKinds(), by_index, cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
-  EXPECT_THAT(outcome.error, HasSubstr("kind name is empty"));
+  EXPECT_EQ(outcome.error,
+            "kind of index 4 is not offered here (offered: cpu, echo, http, "
+            "sleep)");
   outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("no kind", 0), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
   EXPECT_THAT(outcome.error, HasSubstr("must be letters, digits"));

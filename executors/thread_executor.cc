@@ -127,7 +127,7 @@ void ThreadExecutor::SubmitBatch(std::vector<v1::Assignment> assignments) {
   chunk.all_instant = true;
   ForEachJobRun(assignments, [&](size_t begin, size_t end, uint64_t job) {
     for (size_t i = begin; i < end && chunk.all_instant; ++i) {
-      chunk.all_instant = kinds_->IsInstant(assignments[i].task().kind());
+      chunk.all_instant = IsInstant(*kinds_, assignments[i].task());
     }
     chunk.runs.push_back(
         {end, cancels_.Acquire(job, static_cast<int64_t>(end - begin)), true});
@@ -299,12 +299,12 @@ bool ThreadExecutor::TakeInstantsLocked(Chunk& run,
   // splitting it would cost a move per task, more than running them.
   // Cancelled tasks are sorted out by RunTaken().
   if (queue_.TakeInstantChunk(kMaxInstantRun, &run)) return true;
-  if (!kinds_->IsInstant(queue_.front().task().kind())) return false;
+  if (!IsInstant(*kinds_, queue_.front().task())) return false;
   // A fair share of the queue, so the other threads get some too.
   const size_t take = std::clamp<size_t>(
       queue_.size() / static_cast<size_t>(slots_), 1, kMaxInstantRun);
   while (run.items.size() + dropped.size() < take && !queue_.empty() &&
-         kinds_->IsInstant(queue_.front().task().kind())) {
+         IsInstant(*kinds_, queue_.front().task())) {
     const Run& from = queue_.front_run();
     // Checked under mu_, as in WorkerLoop().
     if (from.cancel->cancelled()) {

@@ -116,7 +116,7 @@ class WorkerLink::Connection {
           job_count = &link_->in_flight_jobs_[job];
         }
         ++*job_count;
-        kind = link_->KindIndex(a.task().kind(), kind);
+        kind = link_->KindIndex(a.task(), kind);
         link_->in_flight_generation_[{a.job_id(), a.index(), a.attempt()}] = {
             link_->generation_, kind};
       }
@@ -221,7 +221,11 @@ WorkerLink::WorkerLink(WorkerOptions options)
                                        .kinds = &kinds_});
 }
 
-size_t WorkerLink::KindIndex(const std::string& kind, size_t hint) const {
+size_t WorkerLink::KindIndex(const v1::Task& task, size_t hint) const {
+  if (task.kind().empty()) {
+    return std::min<size_t>(task.kind_index(), kind_names_.size());
+  }
+  const std::string& kind = task.kind();
   if (hint < kind_names_.size() && kind_names_[hint] == kind) return hint;
   auto it = std::lower_bound(kind_names_.begin(), kind_names_.end(), kind);
   if (it == kind_names_.end() || *it != kind) return kind_names_.size();

@@ -94,9 +94,10 @@ class WorkerLink : private executors::ResultSink {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Waits for the backoff or Stop(); returns false when stopping.
   bool WaitBackoff(absl::Duration d);
-  // The place of `kind` in kind_names_, or kind_names_.size() for one it
-  // does not offer; `hint` is tried first (tasks come in runs of a kind).
-  size_t KindIndex(const std::string& kind, size_t hint) const;
+  // The place of the task's kind in kind_names_ (its kind_index, or the
+  // place of its name), or kind_names_.size() for one it does not offer;
+  // `hint` is tried first for a name (tasks come in runs of a kind).
+  size_t KindIndex(const v1::Task& task, size_t hint) const;
 
   const WorkerOptions options_;
   const Kinds& kinds_;

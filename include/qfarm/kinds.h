@@ -39,9 +39,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -137,7 +137,9 @@ using CoroutineFn = std::function<asio::awaitable<absl::StatusOr<std::string>>(
 asio::awaitable<absl::StatusOr<std::string>> HttpGet(const TaskInput& input,
                                                      std::string url);
 
-// The kinds a worker offers, by name. Copyable.
+// The kinds a worker offers, by name, and by index in names() (the kind
+// table of the tasks a worker is sent). Copyable. Add*() and Drop() move
+// kinds: call them before the kinds are used.
 class Kinds {
  public:
   // How an executor runs a kind: the built-in kinds' own paths (tags), or
@@ -176,22 +178,34 @@ class Kinds {
   // The names, sorted.
   std::vector<std::string> names() const;
   bool empty() const { return kinds_.empty(); }
+  size_t size() const { return kinds_.size(); }
 
   // The kind named `name`; null if there is none.
   const Kind* Find(absl::string_view name) const;
-  // Whether tasks of `name` are the built-in echo, which executors run
-  // inline (a hot path: one comparison).
-  bool IsInstant(absl::string_view name) const {
-    return echo_is_builtin_ && name == "echo";
+  // The kind at `index` of names(); null past the end.
+  const Kind* At(size_t index) const {
+    return index < kinds_.size() ? &kinds_[index] : nullptr;
   }
+  // Whether tasks of `name`, or of the kind at `index`, are the built-in
+  // echo, which executors run inline (a hot path: one comparison).
+  bool IsInstant(absl::string_view name) const {
+    return echo_index_ != kNoIndex && name == "echo";
+  }
+  bool IsInstantAt(size_t index) const { return index == echo_index_; }
 
  private:
+  static constexpr size_t kNoIndex = static_cast<size_t>(-1);
+
   Kind* Entry(absl::string_view name);
   // Entry(name), unless the `form` given is `empty` (status_ says so).
   Kind* EntryFor(absl::string_view name, bool empty, absl::string_view form);
+  // Sets echo_index_.
+  void Reindex();
 
-  std::map<std::string, Kind, std::less<>> kinds_;
-  bool echo_is_builtin_ = false;
+  // Sorted by name.
+  std::vector<Kind> kinds_;
+  // Index of the built-in echo in kinds_, or kNoIndex.
+  size_t echo_index_ = kNoIndex;
   absl::Status status_;
 };
 

@@ -151,6 +151,8 @@ class _Link:
 
     def __init__(self, kinds, args, slots, stubs):
         self._kinds = kinds
+        # The hello's order: the kind table of the tasks it is sent.
+        self._names = sorted(kinds)
         self._args = args
         self._slots = slots
         self._task_pb2, self._pb2, self._pb2_grpc = stubs
@@ -196,11 +198,20 @@ class _Link:
                 self._run_async(assignment, generation), self._loop)
 
     def _kind_of(self, task):
-        kind = self._kinds.get(task.kind)
+        """The task's kind: by name, or by its index in the hello's kinds
+        (Task.kind_index), the coordinator's way."""
+        names = self._names
+        if task.kind:
+            kind = self._kinds.get(task.kind)
+            named = f'"{task.kind}"'
+        else:
+            index = task.kind_index
+            kind = self._kinds[names[index]] if index < len(names) else None
+            named = f"of index {index}"
         if kind is None:
-            offered = ", ".join(sorted(self._kinds))
+            offered = ", ".join(names)
             raise LookupError(
-                f'kind "{task.kind}" is not offered here (offered: {offered})')
+                f"kind {named} is not offered here (offered: {offered})")
         return kind
 
     def _run_blocking(self, assignment, generation):
@@ -349,7 +360,7 @@ class _Link:
             hello=self._pb2.WorkerHello(worker_id=self._args.id,
                                         mode=self._args.mode,
                                         slots=self._slots,
-                                        kinds=sorted(self._kinds)),
+                                        kinds=self._names),
             credits=max(0, self._slots - running))
         channel = self._channel()
         stub = self._pb2_grpc.WorkerLinkStub(channel)
