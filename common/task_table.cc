@@ -10,7 +10,8 @@ void CopyTaskByKindIndex(const v1::Task& from, uint32_t kind_index,
   to.set_kind_index(kind_index);
   to.set_arg(from.arg());
   to.set_text(from.text());
-  to.set_data(from.data());
+  // Setting an empty string allocates one.
+  if (!from.data().empty() || !to.data().empty()) to.set_data(from.data());
   to.set_timeout_ms(from.timeout_ms());
   to.set_max_attempts(from.max_attempts());
 }

@@ -221,11 +221,7 @@ WorkerLink::WorkerLink(WorkerOptions options)
                                        .kinds = &kinds_});
 }
 
-size_t WorkerLink::KindIndex(const v1::Task& task, size_t hint) const {
-  if (task.kind().empty()) {
-    return std::min<size_t>(task.kind_index(), kind_names_.size());
-  }
-  const std::string& kind = task.kind();
+size_t WorkerLink::KindIndexOfName(const std::string& kind, size_t hint) const {
   if (hint < kind_names_.size() && kind_names_[hint] == kind) return hint;
   auto it = std::lower_bound(kind_names_.begin(), kind_names_.end(), kind);
   if (it == kind_names_.end() || *it != kind) return kind_names_.size();

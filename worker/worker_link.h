@@ -8,6 +8,7 @@
 // threads. Stop() may be called from any thread (a signal handler thread).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -97,7 +98,14 @@ class WorkerLink : private executors::ResultSink {
   // The place of the task's kind in kind_names_ (its kind_index, or the
   // place of its name), or kind_names_.size() for one it does not offer;
   // `hint` is tried first for a name (tasks come in runs of a kind).
-  size_t KindIndex(const v1::Task& task, size_t hint) const;
+  size_t KindIndex(const v1::Task& task, size_t hint) const {
+    // The coordinator's way, on the path of every task.
+    if (task.kind().empty()) {
+      return std::min<size_t>(task.kind_index(), kind_names_.size());
+    }
+    return KindIndexOfName(task.kind(), hint);
+  }
+  size_t KindIndexOfName(const std::string& kind, size_t hint) const;
 
   const WorkerOptions options_;
   const Kinds& kinds_;

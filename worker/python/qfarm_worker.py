@@ -1,7 +1,8 @@
 """A qfarm worker in Python: registered functions run as task kinds.
 
 It speaks the WorkerLink contract of proto/qfarm/v1/worker_link.proto, as
-qfarm-worker does: a hello listing its kinds, results in batches carrying
+qfarm-worker does: a hello listing its kinds (an assigned task names its
+kind by its index in that list, Task.kind_index), results in batches carrying
 the credits they free, heartbeats when idle, cancellations, reconnects with
 jittered backoff, and a drain on SIGTERM (no more credits; running tasks
 finish within --drain-grace; exit 0).
