@@ -24,10 +24,6 @@ void AppendTasksByKindIndex(
   // Jobs hold runs of one kind, and few kinds.
   int last = -1;
   for (const v1::Task& task : tasks) {
-    if (task.kind().empty()) {
-      *out.Add() = task;
-      continue;
-    }
     if (last < 0 || kinds[last] != task.kind()) {
       auto it = std::find(kinds.begin(), kinds.end(), task.kind());
       if (it == kinds.end()) {

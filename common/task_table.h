@@ -23,7 +23,8 @@ void CopyTaskByKindIndex(const v1::Task& from, uint32_t kind_index,
 
 // Appends a copy of each of `tasks` to `out`, naming its kind by its index
 // in `kinds`, which gets each name not in it yet (in order of first use).
-// A task that already names its kind by index is copied as it is.
+// `tasks` name their kinds by name: an empty one is put in the table as the
+// empty name, which the coordinator refuses ("kind name is empty").
 void AppendTasksByKindIndex(
     const std::vector<v1::Task>& tasks,
     google::protobuf::RepeatedPtrField<v1::Task>& out,

@@ -58,14 +58,15 @@ TEST(TaskTableTest, ACopyByIndexKeepsEveryOtherField) {
   EXPECT_EQ(to.SerializeAsString(), want.SerializeAsString());
 }
 
-TEST(TaskTableTest, ATaskAlreadyByIndexIsCopiedAsItIs) {
-  v1::Task by_index;
-  by_index.set_kind_index(4);
+TEST(TaskTableTest, ATaskWithoutAKindNameGetsTheEmptyName) {
+  // Not the table's first kind: the coordinator refuses the empty name.
+  v1::Task nameless;
+  nameless.set_kind_index(4);
   v1::SubmitJobRequest request;
-  AppendTasksByKindIndex({by_index}, *request.mutable_tasks(),
-                         *request.mutable_kinds());
-  EXPECT_TRUE(request.kinds().empty());
-  EXPECT_EQ(request.tasks(0).kind_index(), 4u);
+  AppendTasksByKindIndex({Named("echo", "a"), nameless},
+                         *request.mutable_tasks(), *request.mutable_kinds());
+  EXPECT_THAT(request.kinds(), ElementsAre("echo", ""));
+  EXPECT_EQ(request.tasks(1).kind_index(), 1u);
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 //   RETURN_IF_ERROR(scheduler.Restore(std::move(state)));
 //   scheduler.SetJournal(journal.get(), wake_watchers);
 //   ...
-//   JobId id = *scheduler.SubmitJob(tasks);
-//   journal->AppendJob(id, created_us, request.tasks(),
+//   JobId id = *scheduler.SubmitJob(tasks, kinds);
+//   journal->AppendJob(id, created_us, tasks, kinds,
 //                      [reactor](absl::Status s) { reactor->Finish(...); });
 //
 // Durability. Appends only encode and queue; one writer thread of the
@@ -137,6 +137,7 @@ class Journal final : public JobJournal {
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const std::vector<v1::Task>& tasks,
                      const std::vector<std::string>& kinds, Done done) override;
+  // For tasks that name their kinds by name.
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const std::vector<v1::Task>& tasks, Done done = nullptr) {
     return AppendJob(job, created_us, tasks, {}, std::move(done));

@@ -117,6 +117,12 @@ class Recovery {
     entry.job.created_us = row.created_us;
     entry.job.tasks.reserve(static_cast<size_t>(request.tasks_size()));
     for (v1::Task& task : *request.mutable_tasks()) {
+      // Tasks are journaled with their kind's name (EncodeTasks()).
+      if (task.kind().empty()) {
+        return absl::DataLossError(
+            absl::StrCat(row.what, ": job ", row.job, " task ",
+                         entry.job.tasks.size(), " has no kind name"));
+      }
       entry.job.tasks.push_back(std::move(task));
     }
     entry.has_result.resize(entry.job.tasks.size());

@@ -583,6 +583,14 @@ TEST(JournalTest, InconsistentContentsAreDataLoss) {
        "row 2 (job): job 4 was already journaled in row 1"},
       {"no tasks", [](Journal& j) { j.AppendJob(4, 0, Echoes(0)); },
        "row 1 (job): job 4 has no tasks"},
+      {"no kind name",
+       [](Journal& j) {
+         // By index, without the table that names it.
+         std::vector<v1::Task> tasks = Echoes(2);
+         tasks[1].clear_kind();
+         j.AppendJob(4, 0, tasks);
+       },
+       "row 1 (job): job 4 task 1 has no kind name"},
       {"cancel of another job",
        [](Journal& j) {
          j.AppendJob(1, 0, Echoes(2));

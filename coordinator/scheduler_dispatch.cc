@@ -36,20 +36,30 @@ bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
 
 WorkerKey Scheduler::AddWorker(WorkerDesc desc) {
   const int64_t now = clock_->NowMicros();
-  // The hello's order is the kind table of the tasks the worker is sent.
-  const std::vector<std::string> hello = desc.kinds;
-  std::sort(desc.kinds.begin(), desc.kinds.end());
-  desc.kinds.erase(std::unique(desc.kinds.begin(), desc.kinds.end()),
-                   desc.kinds.end());
+  // The hello's order is the kind table of the tasks the worker is sent:
+  // each name's first place there, found before the lock.
+  std::vector<std::pair<std::string, uint32_t>> places;
+  places.reserve(desc.kinds.size());
+  for (size_t i = 0; i < desc.kinds.size(); ++i) {
+    places.emplace_back(desc.kinds[i], static_cast<uint32_t>(i));
+  }
+  std::stable_sort(
+      places.begin(), places.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
+  places.erase(std::unique(places.begin(), places.end(),
+                           [](const auto& a, const auto& b) {
+                             return a.first == b.first;
+                           }),
+               places.end());
+  desc.kinds.clear();
+  for (const auto& [name, place] : places) desc.kinds.push_back(name);
   absl::MutexLock lock(&mu_);
   std::vector<OfferedKind> kinds;
-  kinds.reserve(desc.kinds.size());
-  for (const std::string& name : desc.kinds) {
+  kinds.reserve(places.size());
+  for (const auto& [name, place] : places) {
     // Workers' kinds are always taken in.
-    kinds.push_back(
-        {.id = *kinds_.Acquire(name, 1, /*for_tasks=*/false),
-         .hello_index = static_cast<uint32_t>(
-             std::find(hello.begin(), hello.end(), name) - hello.begin())});
+    kinds.push_back({.id = *kinds_.Acquire(name, 1, /*for_tasks=*/false),
+                     .hello_index = place});
   }
   return workers_.Add(std::move(desc), std::move(kinds), now);
 }
@@ -200,7 +210,8 @@ void Scheduler::Assign(Worker& worker, size_t count, int64_t now_us,
   for (KindId kind : worker.kinds) {
     if (queue_.ready(kind) > 0) kinds.push_back(kind);
   }
-  // The worker's index of the last task's kind.
+  // The worker's index of the last task's kind (the worker has kinds: it
+  // has eligible tasks).
   KindId last_kind = worker.kinds.front();
   uint32_t hello_index = worker.hello_index.front();
   for (size_t k = 0; k < count; ++k) {

@@ -122,6 +122,15 @@ TEST_F(SchedulerTest, AJobNamesKindsByIndexInItsTableOrByName) {
   EXPECT_THAT(Texts(For(dispatches, echoer)), ElementsAre("e0"));
 }
 
+TEST_F(SchedulerTest, ANameWinsOverAnIndex) {
+  v1::Task named = ByIndex(7, "r");  // Past the table: not used.
+  named.set_kind("resize");
+  ASSERT_TRUE(scheduler_.SubmitJob({named}, {"echo"}).ok());
+  const WorkerKey resizer = KindWorker("resizer", {"resize"}, 1);
+  EXPECT_THAT(Texts(For(scheduler_.TakeDispatches(), resizer)),
+              ElementsAre("r"));
+}
+
 TEST_F(SchedulerTest, AKindIndexPastTheTableIsInvalidArgument) {
   absl::StatusOr<JobId> refused =
       scheduler_.SubmitJob({ByIndex(0, "a"), ByIndex(2, "b")}, {"echo", "x"});
@@ -134,6 +143,10 @@ TEST_F(SchedulerTest, AKindIndexPastTheTableIsInvalidArgument) {
   EXPECT_EQ(refused.status().message(),
             "task 0: kind name is empty, and the job has no kind table for "
             "its kind_index");
+  // An empty name in the table is no name (a client's task without one).
+  refused = scheduler_.SubmitJob({ByIndex(1, "a")}, {"echo", ""});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(refused.status().message(), "task 0: kind name is empty");
   // A name from the table is checked as a name.
   refused = scheduler_.SubmitJob({ByIndex(0, "a")}, {"9lives"});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);

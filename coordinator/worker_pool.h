@@ -8,6 +8,7 @@
 // thread-compatible.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,10 +51,9 @@ struct Worker {
 
   // The hello index of `kind`, one of `kinds`.
   uint32_t HelloIndex(KindId kind) const {
-    for (size_t j = 0; j < kinds.size(); ++j) {
-      if (kinds[j] == kind) return hello_index[j];
-    }
-    return 0;
+    const size_t j = static_cast<size_t>(
+        std::lower_bound(kinds.begin(), kinds.end(), kind) - kinds.begin());
+    return j < kinds.size() ? hello_index[j] : 0;
   }
 };
 

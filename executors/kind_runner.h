@@ -2,7 +2,7 @@
 // form on the calling thread, its coroutine form on an event loop, and what
 // a handler's answer comes to.
 //
-//   const Kinds::Kind* kind = kinds.Find(task.kind());
+//   const Kinds::Kind* kind = KindOf(kinds, task);  // By name or index.
 //   TaskOutcome outcome = RunRegisteredBlocking(*kind, task, cancel);
 //   // on a loop (loop thread), `wake` cancelled by whoever cancels the job:
 //   TaskOutcome outcome =

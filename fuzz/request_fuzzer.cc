@@ -4,7 +4,8 @@
 //
 // For any input: parsing as v1::SubmitJobRequest, v1::SessionRequest,
 // v1::WorkerMessage and v1::CoordinatorMessage, and ValidateTask (default and
-// tight limits) over each task they carry, return without a crash or a
+// tight limits) over each task they carry, its kind resolved against the
+// message's kind table as SubmitJob does, return without a crash or a
 // sanitizer report; the task-name helpers accept any enum value; a message that
 // parses serializes to bytes that parse back to an equal message.
 #include <cstddef>
@@ -41,11 +42,19 @@ qfarm::TaskLimits TightLimits() {
   return tight;
 }
 
-void CheckTask(const qfarm::v1::Task& task) {
+// `kinds`: the kind table of the message that carries `task`
+// (v1::Task.kind_index), resolved as the coordinator's SubmitJob does.
+void CheckTask(const qfarm::v1::Task& task,
+               const google::protobuf::RepeatedPtrField<std::string>& kinds) {
   static const qfarm::TaskLimits* const kTight =
       new qfarm::TaskLimits(TightLimits());
-  absl::Status valid = qfarm::ValidateTask(task);
-  absl::Status tight = qfarm::ValidateTask(task, *kTight);
+  const bool by_index = task.kind().empty() &&
+                        task.kind_index() < static_cast<uint32_t>(kinds.size());
+  const absl::string_view kind =
+      by_index ? absl::string_view(kinds[static_cast<int>(task.kind_index())])
+               : absl::string_view(task.kind());
+  absl::Status valid = qfarm::ValidateTask(task, kind, qfarm::TaskLimits{});
+  absl::Status tight = qfarm::ValidateTask(task, kind, *kTight);
   if (valid.ok()) {
     // What the CLI and `qfarm jobs` print for an accepted task.
     (void)qfarm::FormatTaskSpec(task);
@@ -57,7 +66,7 @@ void CheckTask(const qfarm::v1::Task& task) {
     Fail("a task valid under tight limits is refused under the defaults",
          task.ShortDebugString());
   }
-  if (valid.ok() && !qfarm::ValidateKindName(task.kind()).ok()) {
+  if (valid.ok() && !qfarm::ValidateKindName(kind).ok()) {
     Fail("a task with a bad kind name is accepted", task.ShortDebugString());
   }
 }
@@ -82,13 +91,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   qfarm::v1::SubmitJobRequest request;
   if (request.ParseFromArray(data, length)) {
-    for (const qfarm::v1::Task& task : request.tasks()) CheckTask(task);
+    for (const qfarm::v1::Task& task : request.tasks()) {
+      CheckTask(task, request.kinds());
+    }
     CheckRoundTrip(request);
   }
 
   qfarm::v1::SessionRequest session_job;
   if (session_job.ParseFromArray(data, length)) {
-    for (const qfarm::v1::Task& task : session_job.tasks()) CheckTask(task);
+    for (const qfarm::v1::Task& task : session_job.tasks()) {
+      CheckTask(task, session_job.kinds());
+    }
     CheckRoundTrip(session_job);
   }
 
@@ -109,7 +122,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (to_worker.has_tasks()) {
       for (const qfarm::v1::Assignment& assignment :
            to_worker.tasks().assignments()) {
-        CheckTask(assignment.task());
+        // Its table is the worker's hello, not in the message.
+        static const google::protobuf::RepeatedPtrField<std::string> kNoTable;
+        CheckTask(assignment.task(), kNoTable);
       }
     }
     CheckRoundTrip(to_worker);

@@ -123,6 +123,27 @@ TEST(KindsTest, SeedPoolExampleThroughThePythonWorker) {
   EXPECT_THAT(printed, HasSubstr("ThreadPoolExecutor-0_2\n"));
 }
 
+// A Python worker of two kinds registered out of name order: each task runs
+// as its own kind (the coordinator names it by its place in the hello).
+TEST(KindsTest, PythonWorkerOfTwoKindsRunsEachTaskAsItsKind) {
+  WorkerSpec spec = Python("py-2", 2);
+  spec.command = {kPython,
+                  std::string(QFARM_SOURCE_DIR) + "/tests/two_kinds_worker.py"};
+  auto farm = LocalFarm::Start({spec});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  CommandResult r = (*farm)->Qfarm({"map", "zeta:ab", "alpha:cd", "zeta:ef",
+                                    "alpha:gh", "--output=json"});
+  ASSERT_EQ(r.exit_code, 0) << Diagnose(r, **farm);
+  absl::StatusOr<std::vector<JsonObject>> lines = ParseJsonLines(r.out);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  ASSERT_EQ(lines->size(), 4u);
+  const std::vector<std::string> values = {"AB", "dc", "EF", "hg"};
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ((*lines)[i].at("value"), values[i]) << i;
+  }
+  EXPECT_TRUE((*farm)->Stop().ok()) << (*farm)->Logs();
+}
+
 // In async mode the Python worker runs functions on its loop (blocking ones
 // on the loop's threads); on SIGTERM it finishes what runs and exits 0.
 TEST(KindsTest, PythonWorkerInAsyncModeDrainsOnSigterm) {

@@ -180,7 +180,8 @@ class Kinds {
   bool empty() const { return kinds_.empty(); }
   size_t size() const { return kinds_.size(); }
 
-  // The kind named `name`; null if there is none.
+  // The kind named `name`; null if there is none. The pointers Find() and
+  // At() return are valid until the next Add*() or Drop().
   const Kind* Find(absl::string_view name) const;
   // The kind at `index` of names(); null past the end.
   const Kind* At(size_t index) const {
@@ -191,7 +192,9 @@ class Kinds {
   bool IsInstant(absl::string_view name) const {
     return echo_index_ != kNoIndex && name == "echo";
   }
-  bool IsInstantAt(size_t index) const { return index == echo_index_; }
+  bool IsInstantAt(size_t index) const {
+    return echo_index_ != kNoIndex && index == echo_index_;
+  }
 
  private:
   static constexpr size_t kNoIndex = static_cast<size_t>(-1);
