@@ -341,7 +341,8 @@ absl::StatusOr<v1::JobInfo> Scheduler::GetJob(JobId id) const {
 }
 
 void Scheduler::AddUnserved(const Job& job, v1::JobInfo& info) const {
-  auto unserved = [this](KindId kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto unserved = [this](KindId kind) {
+    mu_.AssertHeld();  // Called within this scope, for the analysis.
     return !workers_.Offered(kind);
   };
   // The scan only when some waiting task lacks a worker.
