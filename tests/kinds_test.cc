@@ -131,8 +131,8 @@ TEST(KindsTest, PythonWorkerOfTwoKindsRunsEachTaskAsItsKind) {
                   std::string(QFARM_SOURCE_DIR) + "/tests/two_kinds_worker.py"};
   auto farm = LocalFarm::Start({spec});
   ASSERT_TRUE(farm.ok()) << farm.status();
-  CommandResult r = (*farm)->Qfarm({"map", "zeta:ab", "alpha:cd", "zeta:ef",
-                                    "alpha:gh", "--output=json"});
+  CommandResult r = (*farm)->Qfarm(
+      {"map", "zeta:ab", "alpha:cd", "zeta:ef", "alpha:gh", "--output=json"});
   ASSERT_EQ(r.exit_code, 0) << Diagnose(r, **farm);
   absl::StatusOr<std::vector<JsonObject>> lines = ParseJsonLines(r.out);
   ASSERT_TRUE(lines.ok()) << lines.status();
