@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -58,9 +59,7 @@ Kinds::Kind* Kinds::Entry(absl::string_view name) {
     if (status_.ok()) status_ = valid;
     return nullptr;
   }
-  auto it = std::lower_bound(
-      kinds_.begin(), kinds_.end(), name,
-      [](const Kind& kind, absl::string_view n) { return kind.name < n; });
+  auto it = kinds_.begin() + static_cast<std::ptrdiff_t>(Place(name));
   if (it == kinds_.end() || it->name != name) {
     it = kinds_.insert(it, Kind());
   } else if (it->builtin != Builtin::kNone) {
@@ -118,11 +117,17 @@ std::vector<std::string> Kinds::names() const {
   return out;
 }
 
+size_t Kinds::Place(absl::string_view name) const {
+  return static_cast<size_t>(
+      std::lower_bound(
+          kinds_.begin(), kinds_.end(), name,
+          [](const Kind& kind, absl::string_view n) { return kind.name < n; }) -
+      kinds_.begin());
+}
+
 const Kinds::Kind* Kinds::Find(absl::string_view name) const {
-  auto it = std::lower_bound(
-      kinds_.begin(), kinds_.end(), name,
-      [](const Kind& kind, absl::string_view n) { return kind.name < n; });
-  return it == kinds_.end() || it->name != name ? nullptr : &*it;
+  const Kind* kind = At(Place(name));
+  return kind != nullptr && kind->name == name ? kind : nullptr;
 }
 
 asio::awaitable<absl::StatusOr<std::string>> HttpGet(const TaskInput& input,

@@ -204,6 +204,8 @@ class Kinds {
   Kind* EntryFor(absl::string_view name, bool empty, absl::string_view form);
   // Sets echo_index_.
   void Reindex();
+  // Where `name` is or would go in kinds_.
+  size_t Place(absl::string_view name) const;
 
   // Sorted by name.
   std::vector<Kind> kinds_;
