@@ -18,6 +18,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "cli/job_list.h"
+#include "cli/progress.h"
 #include "cli/result_format.h"
 #include "client/farm_client.h"
 #include "client/interrupt.h"
@@ -40,6 +42,12 @@ ABSL_FLAG(bool, local, false,
           "run in this process on a local pool instead of the farm");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "default per-task timeout for specs without @timeout= (0: none)");
+ABSL_FLAG(std::string, progress, "auto",
+          "a progress line on stderr for map and watch: auto (when stderr is "
+          "a terminal), always or never");
+ABSL_FLAG(std::string, state, "",
+          "with jobs: only jobs that are running, done, failed or cancelled");
+ABSL_FLAG(int64_t, limit, 20, "with jobs: at most N jobs, newest first");
 
 namespace qfarm::client {
 namespace {
@@ -53,7 +61,8 @@ Commands:
   map SPEC...      run tasks, print results in input order; wait for all
   submit SPEC...   submit tasks as a job, print its id, do not wait
   watch JOB        print a job's results as they complete; wait for all
-  status JOB       print a job's counters
+  status JOB       print a job's counters (no JOB: the running jobs)
+  jobs             list the jobs the coordinator holds, newest first
   cancel JOB       cancel a job's unfinished tasks
   workers          list the connected workers
   bench            run one workload every way and compare (qfarm bench --help)
@@ -81,7 +90,10 @@ constexpr CommandHelp kCommandHelp[] = {
 Runs the tasks as one job and prints one line per result in input order:
 index, status, the executor that ran it (worker/executor, like the seed's
 ThreadPoolExecutor-0_1), then the value or the error. --output=json prints
-JSON Lines instead. A summary with the elapsed time goes to stderr.)"},
+JSON Lines instead. On a terminal, a progress line on stderr shows the
+counts, the rate and the time left (--progress). A summary goes to stderr,
+with the time from submitting the job to its last result: job 12 on
+HOST:PORT: 40 tasks: 40 ok, ... in 1.008 s (submitted to last result).)"},
     {"submit", R"(usage: qfarm submit [--from=FILE|-] [--repeat=N] SPEC...
 
 Submits the tasks as one job and prints the job id; `qfarm watch JOB`
@@ -89,12 +101,25 @@ follows it.)"},
     {"watch", R"(usage: qfarm watch [--output=text|json] JOB
 
 Prints the job's results in completion order, those already done first,
-and returns when every task has a result.)"},
-    {"status", R"(usage: qfarm status JOB
+and returns when every task has a result. On a terminal, a progress line on
+stderr (--progress). The summary gives the job's own time, from its
+submission to its last result, and how long this watch took when that
+differs: job 12: 40 tasks: ... in 3.004 s (submitted to last result),
+watched for 0.412 s.)"},
+    {"status", R"(usage: qfarm status [JOB]
 
 Prints how many of the job's tasks are queued, running, ok, failed, timed
 out and cancelled, and how many wait for a kind no connected worker
-offers.)"},
+offers. Without JOB: the running jobs, as `qfarm jobs --state=running`.)"},
+    {"jobs",
+     R"(usage: qfarm jobs [--state=running|done|failed|cancelled] [--limit=N]
+                  [--output=text|json]
+
+Lists the jobs the coordinator holds, newest first, one a line: id, state,
+tasks, their counts by status, tasks/s, wall time (submitted to last
+result, or to now while running), age, and the client that submitted it
+(its address, or the common name of its TLS certificate). --limit (default
+20) bounds the list; --output=json prints JSON Lines.)"},
     {"cancel", R"(usage: qfarm cancel JOB
 
 Cancels the job's unfinished tasks: queued ones never start, running ones
@@ -131,7 +156,10 @@ std::vector<FlagSpec> AllFlags() {
       Flag(FLAGS_slots, 0, 1'000'000,
            "with --local: tasks at once (0: 4 for thread, 10000 for async "
            "and auto)"),
-      Flag(FLAGS_timeout)};
+      Flag(FLAGS_timeout),
+      Flag(FLAGS_progress),
+      Flag(FLAGS_state),
+      Flag(FLAGS_limit, 1, 1'000'000)};
   for (FlagSpec& flag : ConnectionFlags("client")) {
     flags.push_back(std::move(flag));
   }
@@ -153,6 +181,9 @@ struct Options {
   std::string mode;
   int64_t slots = 0;
   absl::Duration timeout;
+  std::string progress;
+  std::string state;
+  int64_t limit = 20;
   TlsFiles tls;
   std::string token_file;
 };
@@ -166,6 +197,9 @@ Options OptionsFromFlags() {
           .mode = absl::GetFlag(FLAGS_mode),
           .slots = absl::GetFlag(FLAGS_slots),
           .timeout = absl::GetFlag(FLAGS_timeout),
+          .progress = absl::GetFlag(FLAGS_progress),
+          .state = absl::GetFlag(FLAGS_state),
+          .limit = absl::GetFlag(FLAGS_limit),
           .tls = {.cert = absl::GetFlag(FLAGS_tls_cert),
                   .key = absl::GetFlag(FLAGS_tls_key),
                   .ca = absl::GetFlag(FLAGS_tls_ca)},
@@ -225,6 +259,21 @@ class Cli {
                        "only, not to ",
                        command));
     }
+    if (command != "map" && command != "watch" && parsed->Given("progress")) {
+      return Usage(absl::StrCat(
+          "--progress applies to map and watch only, not to ", command));
+    }
+    if (options_.progress != "auto" && options_.progress != "always" &&
+        options_.progress != "never") {
+      return Usage(absl::StrCat("--progress=", options_.progress,
+                                ": expected auto, always or never"));
+    }
+    const bool lists_jobs =
+        command == "jobs" || (command == "status" && rest.empty());
+    if (!lists_jobs && (parsed->Given("state") || parsed->Given("limit"))) {
+      return Usage(absl::StrCat(
+          "--state and --limit apply to jobs only, not to ", command));
+    }
     const bool needs_farm = !(command == "map" && options_.local);
     if (needs_farm) {
       absl::StatusOr<FarmClient*> client = Client();
@@ -234,12 +283,13 @@ class Cli {
     if (command == "map") return Map(rest);
     if (command == "submit") return Submit(rest);
     if (command == "watch") return Watch(rest);
-    if (command == "status") return Status(rest);
+    if (command == "status") return Status(rest, parsed->Given("state"));
+    if (command == "jobs") return Jobs(rest);
     if (command == "cancel") return Cancel(rest);
     if (command == "workers") return Workers(rest);
     return Usage(absl::StrCat("unknown command \"", command,
                               "\" (commands: map, submit, watch, status, "
-                              "cancel, workers, bench, help)"));
+                              "jobs, cancel, workers, bench, help)"));
   }
 
  private:
@@ -363,13 +413,36 @@ class Cli {
     bool all_ok() const { return ok == total; }
   };
 
-  void Summary(const Tally& tally, absl::Duration elapsed,
-               absl::string_view where) {
+  // "job 12 on HOST:PORT: 40 tasks: 40 ok, 0 failed, 0 timed out, 0
+  // cancelled in 1.008 s (submitted to last result)": `what` ran, and what
+  // `elapsed` measured.
+  // `then` follows it.
+  void Summary(absl::string_view what, const Tally& tally,
+               absl::Duration elapsed, absl::string_view measured,
+               absl::string_view then = "") {
     *io_.err << absl::StrFormat(
-        "%d tasks: %d ok, %d failed, %d timed out, %d cancelled in %.3f s "
-        "(%s)\n",
-        tally.total, tally.ok, tally.failed, tally.timed_out, tally.cancelled,
-        absl::ToDoubleSeconds(elapsed), where);
+        "%s: %d tasks: %d ok, %d failed, %d timed out, %d cancelled in %.3f s "
+        "(%s)%s\n",
+        what, tally.total, tally.ok, tally.failed, tally.timed_out,
+        tally.cancelled, absl::ToDoubleSeconds(elapsed), measured, then);
+  }
+
+  bool ShowProgress() const {
+    return options_.progress == "always" ||
+           (options_.progress == "auto" && io_.err_is_terminal);
+  }
+
+  // A progress line for a job of the farm: its running tasks come from
+  // GetJob, asked at most once a second.
+  std::unique_ptr<ProgressLine> FarmProgress(uint64_t job, uint64_t total) {
+    FarmClient* client = farm_;
+    return std::make_unique<ProgressLine>(
+        io_.err, absl::StrCat("[job ", job, "]"), total,
+        [client, job](const ProgressCounts&) -> std::optional<uint64_t> {
+          absl::StatusOr<v1::JobInfo> info = client->GetJob(job);
+          if (!info.ok()) return std::nullopt;
+          return info->running();
+        });
   }
 
   int Map(const std::vector<std::string>& args) {
@@ -380,18 +453,30 @@ class Cli {
     std::map<uint32_t, v1::TaskResult> waiting;
     uint32_t next = 0;
     Tally tally;
-    auto on_result = [&](v1::TaskResult&& result) {
-      tally.Add(result);
-      waiting.emplace(result.index(), std::move(result));
+    std::unique_ptr<ProgressLine> progress;
+    auto print_ready = [&] {
       for (auto it = waiting.begin(); it != waiting.end() && it->first == next;
            it = waiting.erase(it), ++next) {
         Print(it->second);
       }
       io_.out->flush();
     };
+    auto on_result = [&](v1::TaskResult&& result) {
+      tally.Add(result);
+      if (progress != nullptr) progress->Add(result.state());
+      const bool in_order = result.index() == next;
+      waiting.emplace(result.index(), std::move(result));
+      if (!in_order) return;  // Nothing to print yet.
+      if (progress != nullptr && io_.out_is_terminal) {
+        progress->WithLineErased(print_ready);
+      } else {
+        print_ready();
+      }
+    };
     const absl::Time start = absl::Now();
+    const uint64_t total = tasks->size();
     absl::Status status;
-    std::string where;
+    std::string what;
     if (options_.local) {
       absl::StatusOr<executors::Mode> mode =
           executors::ParseMode(options_.mode);
@@ -402,7 +487,16 @@ class Cli {
           options_.slots == 0 || *mode == executors::Mode::kSerial
               ? executors::DefaultSlots(*mode, executors::Pool::kLocal)
               : static_cast<int>(options_.slots);
-      where = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
+      what = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
+      if (ShowProgress()) {
+        // The pool keeps every slot busy while tasks remain.
+        progress = std::make_unique<ProgressLine>(
+            io_.err, "[local]", total,
+            [slots](const ProgressCounts& counts) -> std::optional<uint64_t> {
+              return std::min<uint64_t>(static_cast<uint64_t>(slots),
+                                        counts.total - counts.done());
+            });
+      }
       status = RunLocal(*tasks,
                         {.mode = *mode,
                          .slots = slots,
@@ -412,7 +506,8 @@ class Cli {
     } else {
       absl::StatusOr<uint64_t> job = farm_->SubmitJob(*tasks);
       if (!job.ok()) return Error("submit", job.status());
-      where = absl::StrCat("job ", *job, " on ", options_.coordinator);
+      what = absl::StrCat("job ", *job, " on ", options_.coordinator);
+      if (ShowProgress()) progress = FarmProgress(*job, total);
       // Ctrl-C cancels the job; the watch then receives the cancelled
       // results and ends as usual.
       FarmClient* client = farm_;
@@ -422,8 +517,12 @@ class Cli {
       });
       status = client->WatchJob(*job, on_result);
     }
+    const absl::Duration elapsed = absl::Now() - start;
+    if (progress != nullptr) progress->Stop();
     if (!status.ok()) return Error("map", status);
-    Summary(tally, absl::Now() - start, where);
+    Summary(
+        what, tally, elapsed,
+        options_.local ? "start to last result" : "submitted to last result");
     if (io_.interrupt != nullptr && io_.interrupt->fired()) {
       *io_.err << "qfarm: interrupted: unfinished tasks were cancelled\n";
       return kExitFailed;
@@ -454,6 +553,12 @@ class Cli {
     absl::StatusOr<uint64_t> job = JobArg(args);
     if (!job.ok()) return Usage(job.status().message());
     Tally tally;
+    std::unique_ptr<ProgressLine> progress;
+    if (ShowProgress()) {
+      absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
+      if (!info.ok()) return Error("watch", info.status());
+      progress = FarmProgress(*job, info->total());
+    }
     const absl::Time start = absl::Now();
     // Ctrl-C stops watching; the job goes on.
     WatchCanceller canceller;
@@ -463,21 +568,86 @@ class Cli {
         *job,
         [&](v1::TaskResult&& r) {
           tally.Add(r);
-          Print(r);
-          io_.out->flush();
+          auto print = [&] {
+            Print(r);
+            io_.out->flush();
+          };
+          if (progress == nullptr) {
+            print();
+          } else {
+            progress->Add(r.state());
+            if (io_.out_is_terminal) {
+              progress->WithLineErased(print);
+            } else {
+              print();
+            }
+          }
         },
         &canceller);
+    const absl::Duration watched = absl::Now() - start;
+    if (progress != nullptr) progress->Stop();
     if (!status.ok()) return Error("watch", status);
-    Summary(tally, absl::Now() - start, absl::StrCat("job ", *job));
+    // The job's own time, by the coordinator's clock.
+    const std::string what = absl::StrCat("job ", *job);
+    absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
+    if (!info.ok() || info->finished_us() == 0) {
+      Summary(what, tally, watched, "watched");
+    } else {
+      const absl::Duration ran =
+          absl::Microseconds(info->finished_us() - info->created_us());
+      std::string then;
+      if (absl::AbsDuration(ran - watched) >= absl::Milliseconds(1)) {
+        then = absl::StrFormat(", watched for %.3f s",
+                               absl::ToDoubleSeconds(watched));
+      }
+      Summary(what, tally, ran, "submitted to last result", then);
+    }
     return tally.all_ok() ? kExitOk : kExitFailed;
   }
 
-  int Status(const std::vector<std::string>& args) {
+  int Status(const std::vector<std::string>& args, bool state_given) {
+    if (args.empty()) {
+      // An alias of `qfarm jobs --state=running`.
+      if (!state_given) options_.state = "running";
+      return Jobs(args);
+    }
     absl::StatusOr<uint64_t> job = JobArg(args);
     if (!job.ok()) return Usage(job.status().message());
     absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
     if (!info.ok()) return Error("status", info.status());
     *io_.out << FormatJobInfo(*info) << "\n";
+    return kExitOk;
+  }
+
+  int Jobs(const std::vector<std::string>& args) {
+    if (!args.empty()) return Usage("jobs takes no arguments");
+    v1::ListJobsRequest request;
+    if (!options_.state.empty()) {
+      absl::StatusOr<v1::JobState> state = ParseJobState(options_.state);
+      if (!state.ok()) return Usage(state.status().message());
+      request.set_state(*state);
+    }
+    const bool json = options_.output == "json";
+    bool header = !json;
+    int64_t left = options_.limit;
+    do {
+      request.set_page_size(
+          static_cast<uint32_t>(std::min<int64_t>(left, 1000)));
+      absl::StatusOr<v1::ListJobsResponse> page = farm_->ListJobs(request);
+      if (!page.ok()) return Error("jobs", page.status());
+      if (header) {  // Once the coordinator answered.
+        *io_.out << JobTableHeader() << "\n";
+        header = false;
+      }
+      for (const v1::JobInfo& job : page->jobs()) {
+        if (left == 0) break;
+        --left;
+        *io_.out << (json ? FormatJobJson(job, page->as_of_us())
+                          : FormatJobRow(job, page->as_of_us()))
+                 << "\n";
+      }
+      request.set_page_token(page->next_page_token());
+    } while (left > 0 && !request.page_token().empty());
     return kExitOk;
   }
 
@@ -537,9 +707,14 @@ int RunCliMain(const std::vector<std::string>& args, const BenchCommand& bench,
     _exit(130);
   }).detach();
 
-  const int code =
-      RunCli(args, DefaultCoordinator(),
-             {&std::cin, &std::cout, &std::cerr, &interrupt}, bench, kinds);
+  const int code = RunCli(args, DefaultCoordinator(),
+                          {.in = &std::cin,
+                           .out = &std::cout,
+                           .err = &std::cerr,
+                           .interrupt = &interrupt,
+                           .err_is_terminal = isatty(STDERR_FILENO) == 1,
+                           .out_is_terminal = isatty(STDOUT_FILENO) == 1},
+                          bench, kinds);
   std::cout.flush();
   return code;
 }

@@ -21,6 +21,12 @@ struct CliStreams {
   std::ostream* err;  // Errors and the closing summary.
   // Ctrl-C: map cancels its job, watch stops watching. May be null.
   Interrupt* interrupt = nullptr;
+  // `err` is a terminal: map and watch draw a progress line on it
+  // (--progress=auto).
+  bool err_is_terminal = false;
+  // `out` is a terminal: results are written with the progress line erased
+  // first, so they do not land on it.
+  bool out_is_terminal = false;
 };
 
 // Runs `qfarm bench` with the command's arguments (flags included, the word

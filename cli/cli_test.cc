@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,11 +20,16 @@ struct CliRun {
   std::string err;
 };
 
-CliRun Cli(const std::vector<std::string>& args, const std::string& in = "") {
+CliRun Cli(const std::vector<std::string>& args, const std::string& in = "",
+           bool err_is_terminal = false) {
   std::istringstream input(in);
   std::ostringstream out, err;
   // Nothing listens on port 1: a command that reaches the network fails.
-  int code = RunCli(args, "127.0.0.1:1", {&input, &out, &err});
+  int code = RunCli(args, "127.0.0.1:1",
+                    {.in = &input,
+                     .out = &out,
+                     .err = &err,
+                     .err_is_terminal = err_is_terminal});
   return {code, out.str(), err.str()};
 }
 
@@ -57,6 +63,71 @@ TEST(CliTest, UsageErrorsExitTwo) {
   CliRun missing = Cli({"map", "--from=/nonexistent/specs"});
   EXPECT_EQ(missing.code, 2);
   EXPECT_THAT(missing.err, HasSubstr("cannot open"));
+}
+
+TEST(CliTest, BadJobsFlagsAreUsageErrors) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"jobs", "--limit=0"},
+           {"jobs", "--limit=-1"},
+           {"jobs", "--limit=x"},
+           {"jobs", "--state=finished"},
+           {"jobs", "7"},
+           {"status", "--state=bogus"},
+           {"map", "--state=done", "echo:a"},
+           {"status", "3", "--limit=4"},
+           {"workers", "--progress=never"},
+           {"map", "--local", "--progress=sometimes", "echo:a"}}) {
+    CliRun r = Cli(args);
+    EXPECT_EQ(r.code, 2) << absl::StrJoin(args, " ") << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("qfarm: ")) << absl::StrJoin(args, " ");
+  }
+  EXPECT_THAT(Cli({"jobs", "--state=finished"}).err,
+              HasSubstr("expected running, done, failed or cancelled"));
+  // Well-formed, they reach for the coordinator.
+  EXPECT_EQ(Cli({"jobs", "--state=done", "--limit=5"}).code, 1);
+  EXPECT_EQ(Cli({"status"}).code, 1);
+}
+
+TEST(CliTest, ProgressLineOnlyOnATerminalOrWhenAsked) {
+  const std::vector<std::string> map = {"map", "--local", "--mode=async",
+                                        "--repeat=3", "sleep:1s"};
+  auto with = [&map](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), map.begin(), map.end());
+    return extra;
+  };
+  // A file or pipe: no progress bytes.
+  for (const CliRun& r :
+       {Cli(map), Cli(with({"--progress=never"}), "", true)}) {
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_THAT(r.err, Not(HasSubstr("\r")));
+    EXPECT_THAT(r.err, Not(HasSubstr("\x1b[")));
+    EXPECT_THAT(r.err, Not(HasSubstr("[local]")));
+  }
+  // A terminal, or --progress=always: drawn, then erased before the
+  // summary.
+  for (const CliRun& r :
+       {Cli(map, "", true), Cli(with({"--progress=always"}))}) {
+    ASSERT_EQ(r.code, 0) << r.err;
+    // (The line's form is ProgressTest's; the task lasts 10 redraws.)
+    EXPECT_THAT(r.err, HasSubstr("\r[local] "));
+    EXPECT_THAT(r.err, HasSubstr("/3  ok "));
+    const size_t erased = r.err.rfind("\r\x1b[K");
+    ASSERT_NE(erased, std::string::npos) << r.err;
+    EXPECT_EQ(r.err.substr(erased + 4)
+                  .find("local async, 10000 slots: 3 tasks: "
+                        "3 ok"),
+              0u)
+        << r.err;
+  }
+}
+
+TEST(CliTest, SummarySaysWhatItMeasured) {
+  CliRun r = Cli({"map", "--local", "echo:a", "echo:b"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("local thread, 4 slots: 2 tasks: 2 ok, 0 "
+                               "failed, 0 timed out, 0 cancelled in "));
+  EXPECT_THAT(r.err, HasSubstr(" s (start to last result)\n"));
 }
 
 TEST(CliTest, UnreachableCoordinatorExitsOne) {

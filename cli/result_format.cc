@@ -2,28 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/job_list.h"
 #include "common/json.h"
 #include "common/task_spec.h"
 
 namespace qfarm::client {
-namespace {
-
-absl::string_view JobStateName(v1::JobState state) {
-  switch (state) {
-    case v1::JOB_STATE_RUNNING:
-      return "running";
-    case v1::JOB_STATE_DONE:
-      return "done";
-    case v1::JOB_STATE_FAILED:
-      return "failed";
-    case v1::JOB_STATE_CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
-
-}  // namespace
 
 std::string ExecutorName(const v1::TaskResult& result) {
   if (result.worker().empty()) return result.executor();

@@ -136,6 +136,16 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> FarmClient::ListWorkers() {
                                      response.workers().end());
 }
 
+absl::StatusOr<v1::ListJobsResponse> FarmClient::ListJobs(
+    const v1::ListJobsRequest& request) {
+  v1::ListJobsResponse response;
+  grpc::ClientContext context;
+  Prepare(&context);
+  grpc::Status status = stub_->ListJobs(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
 std::unique_ptr<FarmSession> FarmClient::OpenSession() {
   return std::make_unique<FarmSession>(stub_, options_.token);
 }

@@ -6,8 +6,8 @@
 //   client->AsCompleted(tasks, [](const v1::TaskResult& r) { ... });
 //
 // and the lower-level calls they are built on (SubmitJob, WatchJob, GetJob,
-// CancelJob, ListWorkers), and OpenSession() for many small jobs on one call
-// (farm_session.h). Errors are the coordinator's gRPC status as
+// CancelJob, ListWorkers, ListJobs), and OpenSession() for many small jobs on
+// one call (farm_session.h). Errors are the coordinator's gRPC status as
 // absl::Status (RESOURCE_EXHAUSTED for a full queue, NOT_FOUND for an unknown
 // job, UNAVAILABLE when it cannot be reached).
 //
@@ -91,6 +91,10 @@ class FarmClient {
   // Returns how many tasks were cancelled.
   absl::StatusOr<uint32_t> CancelJob(uint64_t job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  // One page of the coordinator's jobs, newest first (see ListJobs in
+  // farm.proto).
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(
+      const v1::ListJobsRequest& request);
 
   // A long-lived call for many small jobs (see farm_session.h).
   std::unique_ptr<FarmSession> OpenSession();

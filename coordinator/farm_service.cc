@@ -1,5 +1,7 @@
 #include "coordinator/farm_service.h"
 
+#include <grpc/grpc_security_constants.h>
+
 #include <algorithm>
 #include <atomic>
 #include <deque>
@@ -81,18 +83,35 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
   LentResults lent_;
 };
 
-// "ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1": a client is its address, not
-// its connection.
-std::string ClientOf(const grpc::CallbackServerContext& context) {
-  std::string peer = context.peer();
-  const size_t colon = peer.rfind(':');
-  if (colon != std::string::npos && colon > peer.find(':')) {
-    peer.resize(colon);
-  }
-  return peer;
-}
+// ListJobs' page sizes.
+constexpr uint32_t kDefaultJobsPage = 100;
+constexpr uint32_t kMaxJobsPage = 1000;
+// Jobs one ListJobs call looks at, however few match its filter.
+constexpr size_t kMaxJobsScanned = 10'000;
 
 }  // namespace
+
+Caller CallerOf(const grpc::CallbackServerContext& context) {
+  // "ipv4:127.0.0.1:5555" -> "ipv4:127.0.0.1": a client is its address, not
+  // its connection.
+  Caller caller{.address = context.peer()};
+  const size_t colon = caller.address.rfind(':');
+  if (colon != std::string::npos && colon > caller.address.find(':')) {
+    caller.address.resize(colon);
+  }
+  caller.name = caller.address;
+  if (const std::shared_ptr<const grpc::AuthContext> auth =
+          context.auth_context();
+      auth != nullptr && auth->IsPeerAuthenticated()) {
+    const std::vector<grpc::string_ref> names =
+        auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+    if (!names.empty()) {
+      caller.name = absl::StrCat(
+          "cn:", absl::string_view(names[0].data(), names[0].size()));
+    }
+  }
+  return caller;
+}
 
 FarmService::FarmService(Scheduler* scheduler, Router* router,
                          const TokenAuth* auth)
@@ -122,9 +141,10 @@ absl::Status FarmService::CheckTaskCount(size_t count) const {
 }
 
 absl::StatusOr<JobId> FarmService::AcceptJob(
-    const std::string& client, std::vector<v1::Task> tasks,
+    const Caller& caller, std::vector<v1::Task> tasks,
     const std::vector<std::string>& kinds, DurableCallback durable) {
   RETURN_IF_ERROR(CheckTaskCount(tasks.size()));
+  const std::string& client = caller.address;
   RETURN_IF_ERROR(quota_->Reserve(client));
   JobJournal* journal = journal_;
   Scheduler::AcceptedHook journal_job;
@@ -142,7 +162,7 @@ absl::StatusOr<JobId> FarmService::AcceptJob(
     };
   }
   absl::StatusOr<JobId> job =
-      scheduler_->SubmitJob(std::move(tasks), kinds, journal_job);
+      scheduler_->SubmitJob(std::move(tasks), kinds, journal_job, caller.name);
   if (!job.ok()) {
     quota_->Cancel(client);
     return job.status();
@@ -173,7 +193,7 @@ grpc::ServerUnaryReactor* FarmService::SubmitJob(
   const std::vector<std::string> kinds(request->kinds().begin(),
                                        request->kinds().end());
   absl::StatusOr<JobId> job = AcceptJob(
-      ClientOf(*context), std::move(tasks), kinds,
+      CallerOf(*context), std::move(tasks), kinds,
       [reactor, response, count](JobId id, const absl::Status& durable) {
         response->set_job_id(id);
         response->set_task_count(count);
@@ -240,7 +260,7 @@ FarmService::Session(grpc::CallbackServerContext* context) {
   if (absl::Status auth = Authorize(context); !auth.ok()) {
     return new Refused<SessionReactor>(auth);
   }
-  return StartSession(this, ClientOf(*context));
+  return StartSession(this, CallerOf(*context));
 }
 
 grpc::ServerUnaryReactor* FarmService::ListWorkers(
@@ -254,6 +274,50 @@ grpc::ServerUnaryReactor* FarmService::ListWorkers(
   }
   for (v1::WorkerInfo& info : scheduler_->ListWorkers()) {
     *response->add_workers() = std::move(info);
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FarmService::ListJobs(
+    grpc::CallbackServerContext* context, const v1::ListJobsRequest* request,
+    v1::ListJobsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status auth = Authorize(context); !auth.ok()) {
+    reactor->Finish(ToGrpcStatus(auth));
+    return reactor;
+  }
+  if (!v1::JobState_IsValid(request->state())) {
+    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("state: ", request->state(), " is not a JobState"))));
+    return reactor;
+  }
+  // A token is good only for the filter it was issued for.
+  const auto query = static_cast<uint32_t>(request->state());
+  JobId before = 0;
+  if (!request->page_token().empty()) {
+    absl::StatusOr<uint64_t> read =
+        page_tokens_.Read(request->page_token(), query);
+    if (!read.ok() || *read == 0) {
+      reactor->Finish(ToGrpcStatus(
+          read.ok() ? absl::InvalidArgumentError("page_token: no position")
+                    : read.status()));
+      return reactor;
+    }
+    before = *read;
+  }
+  const uint32_t page_size = request->page_size() == 0
+                                 ? kDefaultJobsPage
+                                 : std::min(request->page_size(), kMaxJobsPage);
+  Scheduler::JobsPage page = scheduler_->ListJobs(request->state(), before,
+                                                  page_size, kMaxJobsScanned);
+  response->set_as_of_us(page.as_of_us);
+  response->mutable_jobs()->Reserve(static_cast<int>(page.jobs.size()));
+  for (v1::JobInfo& info : page.jobs) {
+    *response->add_jobs() = std::move(info);
+  }
+  if (page.next_before != 0) {
+    response->set_next_page_token(page_tokens_.Issue(query, page.next_before));
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -11,11 +11,22 @@
 #include "common/auth.h"
 #include "coordinator/client_quota.h"
 #include "coordinator/journal_interface.h"
+#include "coordinator/page_token.h"
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "qfarm/v1/farm.grpc.pb.h"
 
 namespace qfarm::coordinator {
+
+// Who makes a call. Its `address` ("ipv4:10.0.0.7", without the port) is
+// what ClientQuota bounds; `name` is what JobInfo.client shows: the common
+// name of its TLS certificate as "cn:NAME" when it showed one, else the
+// address. Never a token.
+struct Caller {
+  std::string address;
+  std::string name;
+};
+Caller CallerOf(const grpc::CallbackServerContext& context);
 
 class FarmService final : public v1::Farm::CallbackService {
  public:
@@ -53,15 +64,18 @@ class FarmService final : public v1::Farm::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListWorkersRequest* request,
       v1::ListWorkersResponse* response) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* context,
+                                     const v1::ListJobsRequest* request,
+                                     v1::ListJobsResponse* response) override;
   grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>* Session(
       grpc::CallbackServerContext* context) override;
 
-  // Checks a job of `client` against the limits and submits it; on success
+  // Checks a job of `caller` against the limits and submits it; on success
   // wakes the router and returns its id. `durable(id, status)` runs once the
   // job is journaled (on the journal's thread), or, without a journal, at
   // once, before this returns. Not called on refusal.
   using DurableCallback = std::function<void(JobId, absl::Status)>;
-  absl::StatusOr<JobId> AcceptJob(const std::string& client,
+  absl::StatusOr<JobId> AcceptJob(const Caller& caller,
                                   std::vector<v1::Task> tasks,
                                   const std::vector<std::string>& kinds,
                                   DurableCallback durable);
@@ -81,6 +95,8 @@ class FarmService final : public v1::Farm::CallbackService {
   Limits limits_;
   // Unfinished jobs per client, bounded by max_jobs_per_client.
   std::unique_ptr<ClientQuota> quota_;
+  // ListJobs' page tokens, good for this process's life.
+  const PageTokens page_tokens_ = PageTokens::WithRandomKey();
 };
 
 }  // namespace qfarm::coordinator

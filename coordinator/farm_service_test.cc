@@ -72,7 +72,7 @@ TEST_F(FarmServiceTest, AcceptedJobIsDurableOnlyOnceJournaled) {
   service_.SetJournal(&journal);
   std::vector<std::pair<JobId, absl::Status>> durable;
   absl::StatusOr<JobId> job = service_.AcceptJob(
-      "ipv4:127.0.0.1", Sleeps(3), {"sleep"},
+      Caller{"ipv4:127.0.0.1", "ipv4:127.0.0.1"}, Sleeps(3), {"sleep"},
       [&](JobId id, absl::Status s) { durable.emplace_back(id, s); });
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_THAT(journal.jobs, ElementsAre(*job));
@@ -88,8 +88,9 @@ TEST_F(FarmServiceTest, AcceptedJobIsDurableOnlyOnceJournaled) {
 
 TEST_F(FarmServiceTest, WithoutAJournalDurableAtOnce) {
   bool durable = false;
-  absl::StatusOr<JobId> job = service_.AcceptJob(
-      "c", Sleeps(1), {}, [&](JobId, absl::Status s) { durable = s.ok(); });
+  absl::StatusOr<JobId> job =
+      service_.AcceptJob(Caller{"c", "c"}, Sleeps(1), {},
+                         [&](JobId, absl::Status s) { durable = s.ok(); });
   ASSERT_TRUE(job.ok());
   EXPECT_TRUE(durable);
 }
@@ -98,14 +99,17 @@ TEST_F(FarmServiceTest, RefusalsNameTheLimitAndAreNeverDurable) {
   service_.SetLimits({.max_tasks_per_job = 2, .max_jobs_per_client = 1});
   int durable = 0;
   auto count = [&](JobId, absl::Status) { ++durable; };
-  absl::StatusOr<JobId> big = service_.AcceptJob("c", Sleeps(3), {}, count);
+  absl::StatusOr<JobId> big =
+      service_.AcceptJob(Caller{"c", "c"}, Sleeps(3), {}, count);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(big.status().message(), HasSubstr("--max-tasks-per-job"));
-  ASSERT_TRUE(service_.AcceptJob("c", Sleeps(1), {}, count).ok());
-  absl::StatusOr<JobId> second = service_.AcceptJob("c", Sleeps(1), {}, count);
+  ASSERT_TRUE(service_.AcceptJob(Caller{"c", "c"}, Sleeps(1), {}, count).ok());
+  absl::StatusOr<JobId> second =
+      service_.AcceptJob(Caller{"c", "c"}, Sleeps(1), {}, count);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(second.status().message(), HasSubstr("--max-jobs-per-client"));
-  EXPECT_TRUE(service_.AcceptJob("other", Sleeps(1), {}, count).ok());
+  EXPECT_TRUE(
+      service_.AcceptJob(Caller{"other", "other"}, Sleeps(1), {}, count).ok());
   EXPECT_EQ(durable, 2);
 }
 

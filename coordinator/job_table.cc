@@ -23,6 +23,17 @@ std::unique_ptr<Job> Job::Create(JobId id, int64_t created_us,
   return job;
 }
 
+void JobTable::Add(std::unique_ptr<Job> job) {
+  const JobId id = job->id;
+  if (!jobs_.emplace(id, std::move(job)).second) return;
+  // Ids come in order but for recovered jobs.
+  if (ids_.empty() || ids_.back() < id) {
+    ids_.push_back(id);
+  } else {
+    ids_.insert(std::lower_bound(ids_.begin(), ids_.end(), id), id);
+  }
+}
+
 v1::JobInfo Job::Info() const {
   v1::JobInfo info;
   info.set_job_id(id);
@@ -44,6 +55,7 @@ v1::JobInfo Job::Info() const {
   info.set_cancelled(cancelled_tasks);
   info.set_created_us(created_us);
   info.set_finished_us(readable_done() ? finished_us : 0);
+  info.set_client(client);
   return info;
 }
 

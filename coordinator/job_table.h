@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct Job {
   int64_t finished_us = 0;
   // CancelJob() cancelled at least one task.
   bool cancelled = false;
+  // Who submitted it (JobInfo.client); empty when unknown.
+  std::string client;
   // By index. A task's spec is released once it has its final result.
   std::vector<v1::Task> tasks;
   std::vector<TaskEntry> entries;
@@ -130,10 +133,7 @@ class JobTable {
   // Ids handed out from now on are above `id`.
   void ContinueAfter(JobId id) { next_id_ = std::max(next_id_, id + 1); }
 
-  void Add(std::unique_ptr<Job> job) {
-    const JobId id = job->id;
-    jobs_.emplace(id, std::move(job));
-  }
+  void Add(std::unique_ptr<Job> job);
   // Null for an unknown id.
   Job* Find(JobId id) {
     auto it = jobs_.find(id);
@@ -146,6 +146,9 @@ class JobTable {
   // The job, which must exist.
   Job& Get(JobId id) { return *jobs_.at(id); }
 
+  // Every job's id, lowest first.
+  const std::vector<JobId>& ids() const { return ids_; }
+
   size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
 
@@ -153,6 +156,8 @@ class JobTable {
   JobId next_id_ = 1;
   // Jobs are kept for as long as the scheduler lives.
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_;
+  // The keys of jobs_, sorted: ListJobs() pages through them.
+  std::vector<JobId> ids_;
 };
 
 }  // namespace qfarm::coordinator

@@ -60,6 +60,18 @@ TEST(JobTest, UnreadableResultsWaitForTheirTicket) {
   EXPECT_EQ(job->Info().state(), v1::JOB_STATE_DONE);
 }
 
+TEST(JobTableTest, KeepsIdsInOrderWhateverOrderJobsComeIn) {
+  JobTable table;
+  // A journal's recovery may add jobs in any order.
+  for (JobId id : {5, 2, 9, 3}) table.Add(Job::Create(id, 0, {v1::Task()}));
+  table.Add(Job::Create(table.NextId(), 0, {v1::Task()}));
+  EXPECT_THAT(table.ids(), ::testing::ElementsAre(1, 2, 3, 5, 9));
+  // The same id twice keeps the first job and one entry.
+  table.Add(Job::Create(5, 77, {v1::Task()}));
+  EXPECT_THAT(table.ids(), ::testing::ElementsAre(1, 2, 3, 5, 9));
+  EXPECT_EQ(table.Find(5)->created_us, 0);
+}
+
 TEST(RestoreJobTest, RefusesWhatCannotBe) {
   RecoveredJob bad{.id = 3, .tasks = Echoes(1)};
   bad.results.emplace_back().set_index(1);

@@ -198,7 +198,7 @@ absl::Status Scheduler::Restore(RecoveredState state) {
 
 absl::StatusOr<JobId> Scheduler::SubmitJob(
     std::vector<v1::Task> tasks, const std::vector<std::string>& kinds,
-    const AcceptedHook& on_accepted) {
+    const AcceptedHook& on_accepted, std::string client) {
   if (tasks.empty()) return absl::InvalidArgumentError("job has no tasks");
   const size_t n = tasks.size();
   if (n > std::numeric_limits<uint32_t>::max()) {
@@ -251,6 +251,7 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(
   }
   std::unique_ptr<Job> job =
       Job::Create(/*id=*/0, clock_->NowMicros(), std::move(tasks));
+  job->client = std::move(client);
 
   absl::MutexLock lock(&mu_);
   if (n > options_.max_queued) {
@@ -358,6 +359,31 @@ void Scheduler::AddUnserved(const Job& job, v1::JobInfo& info) const {
     out->set_kind(kind);
     out->set_tasks(tasks);
   }
+}
+
+Scheduler::JobsPage Scheduler::ListJobs(v1::JobState state, JobId before,
+                                        size_t max_jobs,
+                                        size_t max_scanned) const {
+  JobsPage page;
+  max_jobs = std::max<size_t>(max_jobs, 1);
+  max_scanned = std::max<size_t>(max_scanned, 1);
+  absl::MutexLock lock(&mu_);
+  page.as_of_us = clock_->NowMicros();
+  const std::vector<JobId>& ids = jobs_.ids();
+  auto it = before == 0 ? ids.end()
+                        : std::lower_bound(ids.begin(), ids.end(), before);
+  for (size_t scanned = 0; it != ids.begin(); ++scanned) {
+    if (page.jobs.size() == max_jobs || scanned == max_scanned) {
+      page.next_before = *it;
+      break;
+    }
+    --it;
+    v1::JobInfo info = jobs_.Find(*it)->Info();
+    if (state == v1::JOB_STATE_UNSPECIFIED || info.state() == state) {
+      page.jobs.push_back(std::move(info));
+    }
+  }
+  return page;
 }
 
 std::vector<JobId> Scheduler::Unfinished(std::vector<JobId> jobs) const {

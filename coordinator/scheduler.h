@@ -177,9 +177,11 @@ class Scheduler {
   using AcceptedHook = std::function<void(
       JobId, int64_t created_us, const std::vector<v1::Task>& tasks,
       const std::vector<std::string>& kinds)>;
+  // `client` names who submitted it (JobInfo.client).
   absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks,
                                   const std::vector<std::string>& kinds = {},
-                                  const AcceptedHook& on_accepted = nullptr);
+                                  const AcceptedHook& on_accepted = nullptr,
+                                  std::string client = {});
 
   // Makes final results go through `journal` before they are readable:
   // every result recorded from now on (by RecordResults, RemoveWorker,
@@ -304,6 +306,23 @@ class Scheduler {
   // but not durable yet; `unserved` counts its queued tasks whose kind no
   // connected worker offers, by kind name. NOT_FOUND for an unknown job.
   absl::StatusOr<v1::JobInfo> GetJob(JobId job) const;
+
+  // One page of ListJobs(): GetJob()'s view of each job (without
+  // `unserved`), newest first.
+  struct JobsPage {
+    std::vector<v1::JobInfo> jobs;
+    // Where the next page starts (the `before` of the next call); 0 when no
+    // job follows.
+    JobId next_before = 0;
+    // The clock when the list was made.
+    int64_t as_of_us = 0;
+  };
+  // The jobs whose ids are below `before` (0: every job), highest id first,
+  // in `state` (JOB_STATE_UNSPECIFIED: any): at most `max_jobs` of them,
+  // from at most `max_scanned` jobs looked at, so one call holds the lock
+  // for a bounded time however few jobs match.
+  JobsPage ListJobs(v1::JobState state, JobId before, size_t max_jobs,
+                    size_t max_scanned) const;
 
   // Those of `jobs` that are RUNNING (as GetJob() tells), in the same
   // order; unknown ids are left out. One lock for all.

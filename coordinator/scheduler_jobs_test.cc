@@ -269,6 +269,92 @@ TEST_F(SchedulerTest, UnknownJobIsNotFound) {
   EXPECT_EQ(scheduler_.GetJob(2).status().message(), "job 2 not found");
 }
 
+// --- Listing jobs ------------------------------------------------------------
+
+// The ids of a ListJobs() page.
+std::vector<JobId> IdsOf(const Scheduler::JobsPage& page) {
+  std::vector<JobId> ids;
+  for (const v1::JobInfo& info : page.jobs) ids.push_back(info.job_id());
+  return ids;
+}
+
+TEST_F(SchedulerTest, ListJobsPagesNewestFirstAndEachJobOnce) {
+  std::vector<JobId> submitted;
+  for (int i = 0; i < 7; ++i) submitted.push_back(Submit(Echoes(1)));
+  std::vector<JobId> listed;
+  JobId before = 0;
+  int pages = 0;
+  do {
+    Scheduler::JobsPage page =
+        scheduler_.ListJobs(v1::JOB_STATE_UNSPECIFIED, before, 3, 1000);
+    EXPECT_LE(page.jobs.size(), 3u);
+    EXPECT_EQ(page.as_of_us, kStartUs);
+    for (JobId id : IdsOf(page)) listed.push_back(id);
+    before = page.next_before;
+    ASSERT_LT(++pages, 10);
+  } while (before != 0);
+  EXPECT_EQ(pages, 3);
+  EXPECT_THAT(listed, ::testing::ElementsAreArray(submitted.rbegin(),
+                                                  submitted.rend()));
+  // Jobs submitted after the first page do not shift the next ones.
+  Scheduler::JobsPage first =
+      scheduler_.ListJobs(v1::JOB_STATE_UNSPECIFIED, 0, 3, 1000);
+  Submit(Echoes(1));
+  EXPECT_THAT(IdsOf(scheduler_.ListJobs(v1::JOB_STATE_UNSPECIFIED,
+                                        first.next_before, 3, 1000)),
+              ElementsAre(submitted[3], submitted[2], submitted[1]));
+}
+
+TEST_F(SchedulerTest, ListJobsFiltersByStateAndCarriesTheClient) {
+  const JobId done =
+      *scheduler_.SubmitJob(Echoes(1), {}, nullptr, "ipv4:10.0.0.7");
+  const JobId cancelled = Submit(Echoes(2));
+  const JobId running = Submit(Echoes(1));
+  WorkerKey w = Worker("w1", 1);
+  scheduler_.RecordResults(w, ResultsFor(Flatten(scheduler_.TakeDispatches())));
+  ASSERT_TRUE(scheduler_.CancelJob(cancelled).ok());
+  ASSERT_EQ(Job(done).state(), v1::JOB_STATE_DONE);
+
+  auto ids_in = [this](v1::JobState state) {
+    return IdsOf(scheduler_.ListJobs(state, 0, 100, 1000));
+  };
+  EXPECT_THAT(ids_in(v1::JOB_STATE_UNSPECIFIED),
+              ElementsAre(running, cancelled, done));
+  EXPECT_THAT(ids_in(v1::JOB_STATE_DONE), ElementsAre(done));
+  EXPECT_THAT(ids_in(v1::JOB_STATE_CANCELLED), ElementsAre(cancelled));
+  EXPECT_THAT(ids_in(v1::JOB_STATE_RUNNING), ElementsAre(running));
+  EXPECT_THAT(ids_in(v1::JOB_STATE_FAILED), IsEmpty());
+
+  Scheduler::JobsPage page = scheduler_.ListJobs(v1::JOB_STATE_DONE, 0, 1, 10);
+  ASSERT_THAT(page.jobs, SizeIs(1));
+  EXPECT_EQ(page.jobs[0].client(), "ipv4:10.0.0.7");
+  EXPECT_EQ(page.jobs[0].ok(), 1u);
+  // GetJob() shows the same.
+  EXPECT_EQ(Job(done).client(), "ipv4:10.0.0.7");
+  EXPECT_EQ(Job(running).client(), "");
+}
+
+TEST_F(SchedulerTest, ListJobsLooksAtABoundedNumberOfJobsPerCall) {
+  const JobId oldest = Submit(Echoes(1));
+  for (int i = 0; i < 5; ++i) Submit(Echoes(1));
+  ASSERT_TRUE(scheduler_.CancelJob(oldest).ok());
+  // Only the oldest matches: a call that may look at 2 jobs returns none,
+  // and where to go on.
+  Scheduler::JobsPage page =
+      scheduler_.ListJobs(v1::JOB_STATE_CANCELLED, 0, 10, 2);
+  EXPECT_THAT(page.jobs, IsEmpty());
+  ASSERT_NE(page.next_before, 0u);
+  int calls = 1;
+  while (page.jobs.empty() && page.next_before != 0) {
+    page =
+        scheduler_.ListJobs(v1::JOB_STATE_CANCELLED, page.next_before, 10, 2);
+    ++calls;
+  }
+  EXPECT_THAT(IdsOf(page), ElementsAre(oldest));
+  EXPECT_EQ(page.next_before, 0u);
+  EXPECT_EQ(calls, 3);
+}
+
 TEST_F(SchedulerTest, ListWorkersDescribesEachConnection) {
   EXPECT_THAT(scheduler_.ListWorkers(), IsEmpty());
   Submit(Echoes(5));

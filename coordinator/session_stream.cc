@@ -24,8 +24,8 @@ class SessionStream final
     : public ServerStream<SessionReactor, v1::SessionResponse>,
       public std::enable_shared_from_this<SessionStream> {
  public:
-  SessionStream(FarmService* service, std::string client)
-      : service_(service), client_(std::move(client)) {}
+  SessionStream(FarmService* service, Caller caller)
+      : service_(service), caller_(std::move(caller)) {}
 
   void Start() {
     self_ = shared_from_this();
@@ -147,7 +147,7 @@ class SessionStream final
     request_.Clear();
     std::weak_ptr<SessionStream> weak = weak_from_this();
     absl::StatusOr<JobId> job =
-        service_->AcceptJob(client_, std::move(tasks), kinds,
+        service_->AcceptJob(caller_, std::move(tasks), kinds,
                             [weak](JobId id, absl::Status durable) {
                               if (auto self = weak.lock())
                                 self->Durable(id, std::move(durable));
@@ -273,7 +273,7 @@ class SessionStream final
   }
 
   FarmService* const service_;
-  const std::string client_;
+  const Caller caller_;
   std::shared_ptr<SessionStream> self_;  // Keeps this alive until OnDone().
   v1::SessionRequest request_;           // Only touched by the read reactions.
   Handoff read_handoff_;
@@ -294,8 +294,8 @@ class SessionStream final
 
 }  // namespace
 
-SessionReactor* StartSession(FarmService* service, std::string client) {
-  auto stream = std::make_shared<SessionStream>(service, std::move(client));
+SessionReactor* StartSession(FarmService* service, Caller caller) {
+  auto stream = std::make_shared<SessionStream>(service, std::move(caller));
   stream->Start();
   return stream.get();
 }

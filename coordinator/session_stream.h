@@ -18,8 +18,8 @@ inline constexpr size_t kResultsPerMessage = 4096;
 using SessionReactor =
     grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>;
 
-// Starts the call of `client` (its address) on `service`, which must
+// Starts the call of `caller` on `service`, which must
 // outlive it. The reactor deletes itself when gRPC is done with it.
-SessionReactor* StartSession(FarmService* service, std::string client);
+SessionReactor* StartSession(FarmService* service, Caller caller);
 
 }  // namespace qfarm::coordinator

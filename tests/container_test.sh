@@ -186,7 +186,7 @@ run_container "$RUN-seed"
 code=$(timeout 60 podman --runtime runc wait "$RUN-seed") ||
   fail "the seed Job's container did not finish"
 [ "$code" = 0 ] || fail "seed Job container exited $code"
-grep -q '^10 tasks: 10 ok' <<<"$(logs_of "$RUN-seed")" ||
+grep -Eq '^job [0-9]+ on [^ ]+: 10 tasks: 10 ok' <<<"$(logs_of "$RUN-seed")" ||
   fail "seed Job container: $(logs_of "$RUN-seed" | tail -n 3)"
 pass "seed as Job/qfarm-seed's container: 10 ok"
 

@@ -321,6 +321,12 @@ const Rpc kRpcs[] = {
        v1::ListWorkersResponse response;
        return v1::Farm::NewStub(channel)->ListWorkers(&context, {}, &response);
      }},
+    {"ListJobs", Role::kClient,
+     [](const std::shared_ptr<grpc::Channel>& channel,
+        grpc::ClientContext& context, uint64_t) {
+       v1::ListJobsResponse response;
+       return v1::Farm::NewStub(channel)->ListJobs(&context, {}, &response);
+     }},
     {"Session", Role::kClient,
      [](const std::shared_ptr<grpc::Channel>& channel,
         grpc::ClientContext& context, uint64_t) {
