@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -433,16 +434,25 @@ class Cli {
   }
 
   // A progress line for a job of the farm: its running tasks come from
-  // GetJob, asked at most once a second.
-  std::unique_ptr<ProgressLine> FarmProgress(uint64_t job, uint64_t total) {
+  // GetJob, asked at most once a second. `done_before` of its results were
+  // done when it started.
+  std::unique_ptr<ProgressLine> FarmProgress(uint64_t job, uint64_t total,
+                                             uint64_t done_before = 0) {
     FarmClient* client = farm_;
     return std::make_unique<ProgressLine>(
-        io_.err, absl::StrCat("[job ", job, "]"), total,
-        [client, job](const ProgressCounts&) -> std::optional<uint64_t> {
-          absl::StatusOr<v1::JobInfo> info = client->GetJob(job);
-          if (!info.ok()) return std::nullopt;
-          return info->running();
-        });
+        io_.err,
+        ProgressLine::Options{.label = absl::StrCat("[job ", job, "]"),
+                              .total = total,
+                              .running = [client, job](const ProgressCounts&)
+                                  -> std::optional<uint64_t> {
+                                // Short: Stop() waits for it.
+                                absl::StatusOr<v1::JobInfo> info =
+                                    client->GetJob(job, absl::Seconds(1));
+                                if (!info.ok()) return std::nullopt;
+                                return info->running();
+                              },
+                              .done_before = done_before,
+                              .columns = io_.err_columns});
   }
 
   int Map(const std::vector<std::string>& args) {
@@ -489,13 +499,11 @@ class Cli {
               : static_cast<int>(options_.slots);
       what = absl::StrCat("local ", options_.mode, ", ", slots, " slots");
       if (ShowProgress()) {
-        // The pool keeps every slot busy while tasks remain.
+        // (The local pool does not tell how many run: no count shown.)
         progress = std::make_unique<ProgressLine>(
-            io_.err, "[local]", total,
-            [slots](const ProgressCounts& counts) -> std::optional<uint64_t> {
-              return std::min<uint64_t>(static_cast<uint64_t>(slots),
-                                        counts.total - counts.done());
-            });
+            io_.err, ProgressLine::Options{.label = "[local]",
+                                           .total = total,
+                                           .columns = io_.err_columns});
       }
       status = RunLocal(*tasks,
                         {.mode = *mode,
@@ -557,7 +565,9 @@ class Cli {
     if (ShowProgress()) {
       absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
       if (!info.ok()) return Error("watch", info.status());
-      progress = FarmProgress(*job, info->total());
+      progress = FarmProgress(*job, info->total(),
+                              uint64_t{info->ok()} + info->failed() +
+                                  info->timed_out() + info->cancelled());
     }
     const absl::Time start = absl::Now();
     // Ctrl-C stops watching; the job goes on.
@@ -687,6 +697,17 @@ class Cli {
 
 }  // namespace
 
+namespace {
+
+// The width of the terminal `fd` is; 0 when it is none or does not say.
+size_t TerminalColumns(int fd) {
+  struct winsize size {};
+  if (ioctl(fd, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
+
+}  // namespace
+
 int RunCli(const std::vector<std::string>& args,
            const std::string& default_coordinator, const CliStreams& io,
            const BenchCommand& bench, const Kinds* kinds) {
@@ -713,7 +734,8 @@ int RunCliMain(const std::vector<std::string>& args, const BenchCommand& bench,
                            .err = &std::cerr,
                            .interrupt = &interrupt,
                            .err_is_terminal = isatty(STDERR_FILENO) == 1,
-                           .out_is_terminal = isatty(STDOUT_FILENO) == 1},
+                           .out_is_terminal = isatty(STDOUT_FILENO) == 1,
+                           .err_columns = TerminalColumns(STDERR_FILENO)},
                           bench, kinds);
   std::cout.flush();
   return code;

@@ -27,6 +27,8 @@ struct CliStreams {
   // `out` is a terminal: results are written with the progress line erased
   // first, so they do not land on it.
   bool out_is_terminal = false;
+  // The width of the terminal `err` is, when known; 0 otherwise.
+  size_t err_columns = 0;
 };
 
 // Runs `qfarm bench` with the command's arguments (flags included, the word

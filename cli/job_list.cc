@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/progress.h"
@@ -13,6 +14,17 @@ namespace {
 
 constexpr char kRow[] =
     "%6s  %-9s  %8s  %8s  %6s  %5s  %9s  %6s  %7s  %8s  %6s  %6s  %s";
+
+// The client as the table shows it: "-" for none, and no control
+// characters (a certificate's name is the client's to choose).
+std::string PrintableClient(absl::string_view client) {
+  if (client.empty()) return "-";
+  std::string out(client);
+  for (char& c : out) {
+    if (absl::ascii_iscntrl(static_cast<unsigned char>(c))) c = '?';
+  }
+  return out;
+}
 
 uint64_t Finished(const v1::JobInfo& job) {
   return uint64_t{job.ok()} + job.failed() + job.timed_out() + job.cancelled();
@@ -71,8 +83,7 @@ std::string FormatJobRow(const v1::JobInfo& job, int64_t as_of_us) {
           std::llround(JobTasksPerSecond(job, as_of_us)))),
       ShortDuration(JobWallTime(job, as_of_us)),
       ShortDuration(absl::Microseconds(as_of_us - job.created_us())),
-      job.client().empty() ? absl::string_view("-")
-                           : absl::string_view(job.client()));
+      PrintableClient(job.client()));
 }
 
 std::string FormatJobJson(const v1::JobInfo& job, int64_t as_of_us) {

@@ -70,6 +70,10 @@ TEST(JobListTest, ARowHasEveryColumnUnderItsHeader) {
   v1::JobInfo unknown = RunningJob();
   unknown.clear_client();
   EXPECT_THAT(FormatJobRow(unknown, 3'000'000), testing::EndsWith("  -"));
+  // A certificate's name cannot move the cursor or ring a bell.
+  v1::JobInfo odd = RunningJob();
+  odd.set_client("cn:a\x1b[2J\a");
+  EXPECT_THAT(FormatJobRow(odd, 3'000'000), testing::EndsWith("  cn:a?[2J?"));
 }
 
 TEST(JobListTest, JsonHasTheDocumentedFieldsInOrder) {

@@ -1,6 +1,8 @@
 #include "cli/progress.h"
 
+#include <algorithm>
 #include <cmath>
+#include <deque>
 #include <ostream>
 #include <utility>
 
@@ -66,12 +68,8 @@ std::string FormatProgress(absl::string_view label, const ProgressCounts& c,
   return line;
 }
 
-ProgressLine::ProgressLine(std::ostream* out, std::string label, uint64_t total,
-                           RunningSource running)
-    : out_(out),
-      label_(std::move(label)),
-      total_(total),
-      running_source_(std::move(running)) {
+ProgressLine::ProgressLine(std::ostream* out, Options options)
+    : out_(out), options_(std::move(options)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -94,7 +92,7 @@ void ProgressLine::Add(v1::TaskState state) {
 }
 
 ProgressCounts ProgressLine::Counts() const {
-  return {.total = total_,
+  return {.total = options_.total,
           .ok = ok_.load(std::memory_order_relaxed),
           .failed = failed_.load(std::memory_order_relaxed),
           .timed_out = timed_out_.load(std::memory_order_relaxed),
@@ -110,11 +108,10 @@ void ProgressLine::Stop() {
 }
 
 void ProgressLine::Loop() {
-  // The rate: from a sample about kRateWindow old to the latest.
-  const absl::Time began = absl::Now();
-  uint64_t base_done = 0, last_done = 0;
-  absl::Time base_time = began, last_time = began;
-  double per_second = 0;
+  // (time, done) about every redraw over the last kRateWindow: the rate is
+  // from the oldest to the newest.
+  std::deque<std::pair<absl::Time, uint64_t>> samples = {
+      {absl::Now(), options_.done_before}};
   std::optional<uint64_t> running;
   absl::Time running_asked = absl::InfinitePast();
   for (;;) {
@@ -124,25 +121,28 @@ void ProgressLine::Loop() {
     }
     const absl::Time now = absl::Now();
     ProgressCounts counts = Counts();
-    if (running_source_ != nullptr && now - running_asked >= kAskRunning) {
+    if (options_.running != nullptr && now - running_asked >= kAskRunning) {
       running_asked = now;
-      running = running_source_(counts);
+      running = options_.running(counts);
     }
     counts.running = running;
-    const uint64_t done = counts.done();
-    if (now - base_time > kRateWindow) {
-      base_done = last_done;
-      base_time = last_time;
+    // A replayed backlog (done_before) does not count as progress.
+    const uint64_t done = std::max(counts.done(), options_.done_before);
+    samples.emplace_back(now, done);
+    while (samples.size() > 2 && now - samples[1].first >= kRateWindow) {
+      samples.pop_front();
     }
-    last_done = done;
-    last_time = now;
-    const double seconds = absl::ToDoubleSeconds(now - base_time);
-    if (seconds > 0.05) {
-      per_second = static_cast<double>(done - base_done) / seconds;
-    }
+    const double seconds = absl::ToDoubleSeconds(now - samples.front().first);
+    const double per_second =
+        seconds > 0
+            ? static_cast<double>(done - samples.front().second) / seconds
+            : 0;
     // One write, so that nothing lands inside it.
-    const std::string line = absl::StrCat(
-        "\r", FormatProgress(label_, counts, per_second), "\x1b[K");
+    std::string line = FormatProgress(options_.label, counts, per_second);
+    if (options_.columns > 1 && line.size() >= options_.columns) {
+      line.resize(options_.columns - 1);
+    }
+    line = absl::StrCat("\r", line, "\x1b[K");
     absl::MutexLock lock(&draw_mu_);
     out_->write(line.data(), static_cast<std::streamsize>(line.size()));
     out_->flush();

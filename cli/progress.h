@@ -51,16 +51,28 @@ std::string FormatProgress(absl::string_view label,
 class ProgressLine {
  public:
   // Tasks running now, given the counts so far; asked at most once a
-  // second, on the drawing thread. May block briefly (a call to the
-  // coordinator). Empty when unknown.
+  // second, on the drawing thread. It should answer within about a second
+  // (Stop() waits for it). Empty when unknown.
   using RunningSource =
       std::function<std::optional<uint64_t>(const ProgressCounts&)>;
 
+  struct Options {
+    // "[job 12]".
+    std::string label;
+    uint64_t total = 0;
+    // May be null: no running count shown.
+    RunningSource running;
+    // Results that were done before the line started (a watch replays
+    // them first): the rate leaves them out.
+    uint64_t done_before = 0;
+    // The terminal's width: a longer line is cut to it, since a line that
+    // wraps cannot be redrawn in place. 0: no limit.
+    size_t columns = 0;
+  };
+
   // Starts drawing on `out` (which only this object writes to until
-  // Stop()). `running` may be null.
-  ProgressLine(std::ostream* out, std::string label, uint64_t total,
-               RunningSource running = nullptr);
-  // Stop()s.
+  // Stop(), but for WithLineErased()). Stop()s when destroyed.
+  ProgressLine(std::ostream* out, Options options);
   ~ProgressLine();
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
@@ -87,14 +99,12 @@ class ProgressLine {
   void EraseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(draw_mu_);
 
   std::ostream* const out_;
-  const std::string label_;
-  const uint64_t total_;
-  const RunningSource running_source_;
+  const Options options_;
   std::atomic<uint64_t> ok_{0}, failed_{0}, timed_out_{0}, cancelled_{0};
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   // Held while writing to `out_`.
-  absl::Mutex draw_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  absl::Mutex draw_mu_;
   bool drawn_ ABSL_GUARDED_BY(draw_mu_) = false;
   std::thread thread_;
 };

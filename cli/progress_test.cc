@@ -50,7 +50,7 @@ TEST(ProgressTest, OtherOutcomesOnlyWhenSomeAndNoEtaWithoutARate) {
 
 TEST(ProgressTest, CountsEachOutcome) {
   std::ostringstream out;
-  ProgressLine line(&out, "[job 1]", 4);
+  ProgressLine line(&out, {.label = "[job 1]", .total = 4});
   line.Add(v1::TASK_STATE_OK);
   line.Add(v1::TASK_STATE_FAILED);
   line.Add(v1::TASK_STATE_TIMED_OUT);
@@ -67,14 +67,18 @@ TEST(ProgressTest, CountsEachOutcome) {
 TEST(ProgressTest, StopsAtOnceAndErasesWhatItDrew) {
   std::ostringstream out;
   {
-    // Asked for its running tasks on the first draw: proof that it drew.
+    // Asked for its running tasks before a draw (at most once a second):
+    // once it has seen the result, that draw shows it.
     absl::Notification drew;
     ProgressLine line(
-        &out, "[job 1]", 10,
-        [&drew](const ProgressCounts&) -> std::optional<uint64_t> {
-          if (!drew.HasBeenNotified()) drew.Notify();
-          return 3;
-        });
+        &out,
+        {.label = "[job 1]",
+         .total = 10,
+         .running =
+             [&drew](const ProgressCounts& counts) -> std::optional<uint64_t> {
+           if (counts.done() == 1 && !drew.HasBeenNotified()) drew.Notify();
+           return 3;
+         }});
     line.Add(v1::TASK_STATE_OK);
     drew.WaitForNotification();
     line.Stop();
@@ -87,11 +91,60 @@ TEST(ProgressTest, StopsAtOnceAndErasesWhatItDrew) {
   EXPECT_EQ(text.substr(text.size() - 4), "\r\x1b[K");
 }
 
-TEST(ProgressTest, DrawsNothingWhenStoppedBeforeItsFirstRedraw) {
+TEST(ProgressTest, LeavesNothingBehindWhenStoppedEarly) {
   std::ostringstream out;
-  ProgressLine line(&out, "[job 1]", 10);
+  ProgressLine line(&out, {.label = "[job 1]", .total = 10});
   line.Stop();
-  EXPECT_EQ(out.str(), "");
+  // Nothing, or (when this thread was held up past a redraw) a line then
+  // its erase.
+  const std::string text = out.str();
+  if (!text.empty()) {
+    ASSERT_GE(text.size(), 4u);
+    EXPECT_EQ(text.substr(text.size() - 4), "\r\x1b[K");
+  }
+}
+
+TEST(ProgressTest, ALineIsCutToTheTerminalsWidth) {
+  std::ostringstream out;
+  absl::Notification drew;
+  {
+    ProgressLine line(
+        &out,
+        {.label = "[job 1]",
+         .total = 10,
+         .running = [&drew](const ProgressCounts&) -> std::optional<uint64_t> {
+           drew.Notify();
+           return 3;
+         },
+         .columns = 12});
+    drew.WaitForNotification();
+  }  // Stop() waits for the draw that follows the ask.
+  // "\r" + 11 characters + "\x1b[K": never as wide as the terminal.
+  EXPECT_THAT(out.str(), HasSubstr("\r[job 1] 0/1\x1b[K"));
+  EXPECT_THAT(out.str(), Not(HasSubstr("0/10")));
+}
+
+TEST(ProgressTest, WithLineErasedWritesOnACleanLine) {
+  std::ostringstream out;
+  absl::Notification drew;
+  ProgressLine line(
+      &out,
+      {.label = "[job 1]",
+       .total = 10,
+       .running = [&drew](const ProgressCounts&) -> std::optional<uint64_t> {
+         drew.Notify();
+         return std::nullopt;
+       }});
+  drew.WaitForNotification();
+  line.WithLineErased([&out] { out << "a result\n"; });
+  line.Stop();
+  const std::string text = out.str();
+  // Whatever was drawn is erased right before the result.
+  const size_t result = text.find("a result\n");
+  ASSERT_NE(result, std::string::npos) << text;
+  if (text.find("[job 1]") < result) {
+    EXPECT_EQ(text.substr(result - 4, 4), "\r\x1b[K") << text;
+  }
 }
 
 }  // namespace

@@ -103,12 +103,16 @@ absl::Status FarmClient::WatchJob(
                options_.reconnect_for);
 }
 
-absl::StatusOr<v1::JobInfo> FarmClient::GetJob(uint64_t job_id) {
+absl::StatusOr<v1::JobInfo> FarmClient::GetJob(
+    uint64_t job_id, std::optional<absl::Duration> timeout) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
   v1::JobInfo response;
   grpc::ClientContext context;
   Prepare(&context);
+  if (timeout.has_value()) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + *timeout));
+  }
   grpc::Status status = stub_->GetJob(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;

@@ -21,6 +21,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,7 +88,9 @@ class FarmClient {
                         const std::function<void(v1::TaskResult&&)>& on_result,
                         WatchCanceller* canceller = nullptr);
 
-  absl::StatusOr<v1::JobInfo> GetJob(uint64_t job_id);
+  // `timeout`: this call's deadline instead of ClientOptions::call_timeout.
+  absl::StatusOr<v1::JobInfo> GetJob(
+      uint64_t job_id, std::optional<absl::Duration> timeout = std::nullopt);
   // Returns how many tasks were cancelled.
   absl::StatusOr<uint32_t> CancelJob(uint64_t job_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();

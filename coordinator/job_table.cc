@@ -26,7 +26,8 @@ std::unique_ptr<Job> Job::Create(JobId id, int64_t created_us,
 void JobTable::Add(std::unique_ptr<Job> job) {
   const JobId id = job->id;
   if (!jobs_.emplace(id, std::move(job)).second) return;
-  // Ids come in order but for recovered jobs.
+  // Ids come in order (Restore() adds recovered jobs sorted); any other
+  // order still keeps ids_ sorted.
   if (ids_.empty() || ids_.back() < id) {
     ids_.push_back(id);
   } else {
@@ -34,18 +35,16 @@ void JobTable::Add(std::unique_ptr<Job> job) {
   }
 }
 
+v1::JobState Job::State() const {
+  if (!readable_done()) return v1::JOB_STATE_RUNNING;
+  if (cancelled) return v1::JOB_STATE_CANCELLED;
+  return ok == entries.size() ? v1::JOB_STATE_DONE : v1::JOB_STATE_FAILED;
+}
+
 v1::JobInfo Job::Info() const {
   v1::JobInfo info;
   info.set_job_id(id);
-  if (!readable_done()) {
-    info.set_state(v1::JOB_STATE_RUNNING);
-  } else if (cancelled) {
-    info.set_state(v1::JOB_STATE_CANCELLED);
-  } else if (ok == entries.size()) {
-    info.set_state(v1::JOB_STATE_DONE);
-  } else {
-    info.set_state(v1::JOB_STATE_FAILED);
-  }
+  info.set_state(State());
   info.set_total(static_cast<uint32_t>(entries.size()));
   info.set_queued(queued);
   info.set_running(running);

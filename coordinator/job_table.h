@@ -77,6 +77,8 @@ struct Job {
   bool readable_done() const { return done() && unreadable.empty(); }
   // GetJob()'s view: the counters and the state.
   v1::JobInfo Info() const;
+  // Info().state(), without building the rest.
+  v1::JobState State() const;
 
   // A QUEUED task starts its next attempt on `worker` at `now_us`.
   void Start(uint32_t index, WorkerKey worker, int64_t now_us) {

@@ -370,19 +370,18 @@ Scheduler::JobsPage Scheduler::ListJobs(v1::JobState state, JobId before,
   absl::MutexLock lock(&mu_);
   page.as_of_us = clock_->NowMicros();
   const std::vector<JobId>& ids = jobs_.ids();
+  // Downwards from the first id at or above `before`, which is left out.
   auto it = before == 0 ? ids.end()
                         : std::lower_bound(ids.begin(), ids.end(), before);
-  for (size_t scanned = 0; it != ids.begin(); ++scanned) {
-    if (page.jobs.size() == max_jobs || scanned == max_scanned) {
-      page.next_before = *it;
-      break;
-    }
-    --it;
-    v1::JobInfo info = jobs_.Find(*it)->Info();
-    if (state == v1::JOB_STATE_UNSPECIFIED || info.state() == state) {
-      page.jobs.push_back(std::move(info));
+  for (size_t scanned = 0; it != ids.begin() && page.jobs.size() < max_jobs &&
+                           scanned < max_scanned;
+       ++scanned) {
+    const Job& job = *jobs_.Find(*--it);
+    if (state == v1::JOB_STATE_UNSPECIFIED || job.State() == state) {
+      page.jobs.push_back(job.Info());
     }
   }
+  if (it != ids.begin()) page.next_before = *it;
   return page;
 }
 

@@ -296,6 +296,11 @@ TEST_F(SchedulerTest, ListJobsPagesNewestFirstAndEachJobOnce) {
   EXPECT_EQ(pages, 3);
   EXPECT_THAT(listed, ::testing::ElementsAreArray(submitted.rbegin(),
                                                   submitted.rend()));
+  // A `before` that is no job's id (past the last, or released) starts
+  // below it all the same.
+  EXPECT_THAT(IdsOf(scheduler_.ListJobs(v1::JOB_STATE_UNSPECIFIED,
+                                        submitted.back() + 100, 2, 1000)),
+              ElementsAre(submitted[6], submitted[5]));
   // Jobs submitted after the first page do not shift the next ones.
   Scheduler::JobsPage first =
       scheduler_.ListJobs(v1::JOB_STATE_UNSPECIFIED, 0, 3, 1000);
