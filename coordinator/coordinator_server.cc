@@ -1,6 +1,7 @@
 #include "coordinator/coordinator_server.h"
 
 #include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
 
@@ -81,10 +82,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const size_t colon = options.listen.rfind(':');
   server->address_ =
       absl::StrCat(options.listen.substr(0, colon), ":", server->port_);
-  server->self_channel_ =
-      server->server_->InProcessChannel(grpc::ChannelArguments());
-  server->self_health_ =
-      grpc::health::v1::Health::NewStub(server->self_channel_);
+  // Null credentials make a lame channel: its calls fail at once, with no
+  // transport and no server behind them.
+  server->keep_awake_health_ = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel("keep-awake.invalid", nullptr));
   server->ticker_ = std::thread([s = server.get()] { s->TickLoop(); });
   return server;
 }
@@ -100,22 +101,7 @@ void CoordinatorServer::Shutdown() {
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
   }
-  // The ticker stops first: it starts calls on the in-process channel
-  // (KeepCallbackThreadsAwake), and gRPC 1.51 crashes creating a call on
-  // an in-process channel whose server has shut down.
   if (ticker_.joinable()) ticker_.join();
-  // Nor may one of its calls still be in flight when the server stops: the
-  // in-process transport of gRPC 1.51 schedules a closure twice ("Closure
-  // already scheduled", then a crash) when such a call is cancelled by the
-  // server's shutdown. The call is a local health check; it ends at once.
-  {
-    absl::MutexLock lock(&keep_awake_->mu);
-    keep_awake_->mu.AwaitWithTimeout(
-        absl::Condition(
-            +[](bool* in_flight) { return !*in_flight; },
-            &keep_awake_->in_flight),
-        absl::Seconds(5));
-  }
   router_.CloseAll(absl::UnavailableError("coordinator shutting down"));
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
@@ -190,11 +176,9 @@ void CoordinatorServer::KeepCallbackThreadsAwake() {
     grpc::health::v1::HealthCheckResponse response;
   };
   auto call = std::make_shared<Call>();
-  call->context.set_deadline(
-      absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   // The callback owns the call and the flag: it may run after this
   // server is gone.
-  self_health_->async()->Check(
+  keep_awake_health_->async()->Check(
       &call->context, &call->request, &call->response,
       [call, state = keep_awake_](const grpc::Status&) {
         absl::MutexLock lock(&state->mu);

@@ -92,9 +92,11 @@ class CoordinatorServer {
   // 1 s deadline and, when it passes, sleep 100 ms without polling. When
   // they idle out together, nothing reads the sockets or runs reactors for
   // up to 100 ms: a result arriving then (typically about 1 s after the
-  // previous traffic) reaches its watcher late. An in-process call every
-  // kCallbackKeepAwake gives them a completion before they time out. One
-  // call at a time.
+  // previous traffic) reaches its watcher late. A callback call every
+  // kCallbackKeepAwake gives them a completion before they time out. It
+  // goes to a lame channel, which fails it at once: no transport, no
+  // server, nothing for a shutdown to race (an in-process channel to this
+  // server did, and gRPC 1.51 crashed). One call at a time.
   void KeepCallbackThreadsAwake();
 
   Clock* const clock_;
@@ -106,8 +108,8 @@ class CoordinatorServer {
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_server_;
-  std::shared_ptr<grpc::Channel> self_channel_;  // In-process, to server_.
-  std::unique_ptr<grpc::health::v1::Health::Stub> self_health_;
+  // On a lame channel (KeepCallbackThreadsAwake()).
+  std::unique_ptr<grpc::health::v1::Health::Stub> keep_awake_health_;
   // Whether a KeepCallbackThreadsAwake() call is in flight; shared with
   // its callback, which may run after this server is gone.
   struct KeepAwake {
