@@ -12,6 +12,7 @@
 #include "common/grpc_options.h"
 #include "common/logging.h"
 #include "coordinator/coordinator_metrics.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace qfarm::coordinator {
 namespace {
@@ -19,6 +20,23 @@ namespace {
 // Below the 1 s idle deadline of gRPC's callback threads, with room for a
 // loaded machine (see KeepCallbackThreadsAwake()).
 constexpr absl::Duration kCallbackKeepAwake = absl::Milliseconds(250);
+
+// The stub KeepCallbackThreadsAwake() calls, on a lame channel (null
+// credentials): its calls fail at once, with no transport and no server
+// behind them. One for the process, never destroyed: gRPC's callback
+// completion queue is process-wide and counts the channels and servers
+// that use it; when the count falls to zero it is torn down, and gRPC
+// 1.51 races that teardown against the next user (a double free in
+// grpc_cq_internal_unref under ASan when coordinators start and stop in a
+// loop). This channel's reference keeps the queue up for the process's
+// life.
+grpc::health::v1::Health::Stub& KeepAwakeStub() {
+  static grpc::health::v1::Health::Stub* const stub =
+      grpc::health::v1::Health::NewStub(
+          grpc::CreateChannel("keep-awake.invalid", nullptr))
+          .release();
+  return *stub;
+}
 
 }  // namespace
 
@@ -82,10 +100,6 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   const size_t colon = options.listen.rfind(':');
   server->address_ =
       absl::StrCat(options.listen.substr(0, colon), ":", server->port_);
-  // Null credentials make a lame channel: its calls fail at once, with no
-  // transport and no server behind them.
-  server->keep_awake_health_ = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel("keep-awake.invalid", nullptr));
   server->ticker_ = std::thread([s = server.get()] { s->TickLoop(); });
   return server;
 }
@@ -178,7 +192,7 @@ void CoordinatorServer::KeepCallbackThreadsAwake() {
   auto call = std::make_shared<Call>();
   // The callback owns the call and the flag: it may run after this
   // server is gone.
-  keep_awake_health_->async()->Check(
+  KeepAwakeStub().async()->Check(
       &call->context, &call->request, &call->response,
       [call, state = keep_awake_](const grpc::Status&) {
         absl::MutexLock lock(&state->mu);

@@ -26,7 +26,6 @@
 #include "coordinator/router.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_link_service.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace qfarm::coordinator {
 
@@ -96,7 +95,9 @@ class CoordinatorServer {
   // kCallbackKeepAwake gives them a completion before they time out. It
   // goes to a lame channel, which fails it at once: no transport, no
   // server, nothing for a shutdown to race (an in-process channel to this
-  // server did, and gRPC 1.51 crashed). One call at a time.
+  // server did, and gRPC 1.51 crashed). The channel is the process's, and
+  // outlives every server (see KeepAwakeStub() in the .cc). One call at a
+  // time.
   void KeepCallbackThreadsAwake();
 
   Clock* const clock_;
@@ -108,8 +109,6 @@ class CoordinatorServer {
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_server_;
-  // On a lame channel (KeepCallbackThreadsAwake()).
-  std::unique_ptr<grpc::health::v1::Health::Stub> keep_awake_health_;
   // Whether a KeepCallbackThreadsAwake() call is in flight; shared with
   // its callback, which may run after this server is gone.
   struct KeepAwake {
