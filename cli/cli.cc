@@ -565,9 +565,7 @@ class Cli {
     if (ShowProgress()) {
       absl::StatusOr<v1::JobInfo> info = farm_->GetJob(*job);
       if (!info.ok()) return Error("watch", info.status());
-      progress = FarmProgress(*job, info->total(),
-                              uint64_t{info->ok()} + info->failed() +
-                                  info->timed_out() + info->cancelled());
+      progress = FarmProgress(*job, info->total(), JobFinished(*info));
     }
     const absl::Time start = absl::Now();
     // Ctrl-C stops watching; the job goes on.

@@ -26,11 +26,11 @@ std::string PrintableClient(absl::string_view client) {
   return out;
 }
 
-uint64_t Finished(const v1::JobInfo& job) {
+}  // namespace
+
+uint64_t JobFinished(const v1::JobInfo& job) {
   return uint64_t{job.ok()} + job.failed() + job.timed_out() + job.cancelled();
 }
-
-}  // namespace
 
 absl::StatusOr<v1::JobState> ParseJobState(absl::string_view name) {
   for (v1::JobState state : {v1::JOB_STATE_RUNNING, v1::JOB_STATE_DONE,
@@ -63,7 +63,7 @@ absl::Duration JobWallTime(const v1::JobInfo& job, int64_t as_of_us) {
 
 double JobTasksPerSecond(const v1::JobInfo& job, int64_t as_of_us) {
   const double seconds = absl::ToDoubleSeconds(JobWallTime(job, as_of_us));
-  return seconds > 0 ? static_cast<double>(Finished(job)) / seconds : 0;
+  return seconds > 0 ? static_cast<double>(JobFinished(job)) / seconds : 0;
 }
 
 std::string JobTableHeader() {

@@ -17,6 +17,9 @@ namespace qfarm::client {
 absl::StatusOr<v1::JobState> ParseJobState(absl::string_view name);
 absl::string_view JobStateName(v1::JobState state);
 
+// Its tasks with a final result: ok, failed, timed out or cancelled.
+uint64_t JobFinished(const v1::JobInfo& job);
+
 // A job's time so far: from its creation to its end, or to `as_of_us`
 // (the coordinator's clock) while it runs.
 absl::Duration JobWallTime(const v1::JobInfo& job, int64_t as_of_us);
