@@ -198,9 +198,12 @@ absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
                    uint64_t job_id,
                    const std::function<void(v1::TaskResult&&)>& on_result,
                    WatchCanceller* canceller, absl::Duration reconnect_for) {
-  // The coordinator sends every recorded result on each call; the set keeps
-  // each index to one delivery across reconnects.
+  // A reconnect resumes after the results received from the same
+  // coordinator process; one that restarted sends every result again, and
+  // the set keeps each index to one delivery.
   absl::flat_hash_set<uint32_t> seen;
+  uint64_t epoch = 0;
+  uint64_t received = 0;
   absl::Time give_up = absl::Now() + reconnect_for;
   absl::Duration pause = absl::Milliseconds(50);
   while (true) {
@@ -211,12 +214,20 @@ absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
     if (canceller != nullptr) canceller->Attach(&context);
     v1::WatchJobRequest request;
     request.set_job_id(job_id);
+    request.set_resume_epoch(epoch);
+    request.set_resume_after(received);
     std::unique_ptr<grpc::ClientReaderInterface<v1::ResultBatch>> reader =
         stub->WatchJob(&context, request);
     v1::ResultBatch batch;
     bool progressed = false;
     while (reader->Read(&batch)) {
       progressed = true;
+      if (batch.epoch() != epoch) {
+        // Another process: it started from the first result.
+        epoch = batch.epoch();
+        received = 0;
+      }
+      received += static_cast<uint64_t>(batch.results_size());
       for (v1::TaskResult& result : *batch.mutable_results()) {
         if (!seen.insert(result.index()).second) continue;
         on_result(std::move(result));

@@ -56,6 +56,15 @@ ABSL_FLAG(int64_t, max_payload_bytes,
           static_cast<int64_t>(qfarm::TaskLimits().max_text_bytes),
           "largest task text or data (an echo payload, an http URL, another "
           "kind's argument)");
+ABSL_FLAG(absl::Duration, retain_finished,
+          CoordinatorCommand().options.scheduler.retain_finished,
+          "how long a finished job keeps its results; then it is released "
+          "from memory and from the journal, and asking for it is NOT_FOUND "
+          "(inf: kept for ever)");
+ABSL_FLAG(std::string, retain_finished_bytes,
+          CoordinatorCommand().retain_finished_bytes,
+          "most bytes of results finished jobs keep in all (e.g. 1GiB, "
+          "512MiB); past it the oldest finished jobs are released first");
 ABSL_FLAG(std::string, kinds, "",
           "the task kinds accepted, comma-separated (e.g. sleep,echo,resize); "
           "a task of another kind is refused with INVALID_ARGUMENT; empty: "
@@ -104,6 +113,8 @@ CoordinatorCommand FromFlags() {
       static_cast<uint32_t>(absl::GetFlag(FLAGS_max_attempts));
   scheduler.heartbeat_timeout = absl::GetFlag(FLAGS_heartbeat_timeout);
   scheduler.retry_backoff_base = absl::GetFlag(FLAGS_retry_backoff);
+  scheduler.retain_finished = absl::GetFlag(FLAGS_retain_finished);
+  command.retain_finished_bytes = absl::GetFlag(FLAGS_retain_finished_bytes);
   scheduler.limits.max_sleep = absl::GetFlag(FLAGS_max_sleep);
   scheduler.limits.max_timeout = absl::GetFlag(FLAGS_max_sleep);
   scheduler.limits.max_cpu_units = absl::GetFlag(FLAGS_max_cpu_units);
@@ -136,6 +147,8 @@ int main(int argc, char** argv) {
                Flag(FLAGS_max_sleep),
                Flag(FLAGS_max_cpu_units, 0, int64_t{1} << 40),
                Flag(FLAGS_max_payload_bytes, 0, 64 << 20),
+               Flag(FLAGS_retain_finished),
+               Flag(FLAGS_retain_finished_bytes),
                Flag(FLAGS_kinds),
                Flag(FLAGS_metrics_listen),
                Flag(FLAGS_tls_cert),

@@ -136,9 +136,12 @@ void CoordinatorServer::TickLoop() {
           : std::max(absl::Milliseconds(20), heartbeat_timeout_ / 4);
   absl::Time next_expiry = clock_->Now() + expiry_period;
   absl::Time next_keep_awake = clock_->Now();
+  // Retention (SchedulerOptions::retain_finished) is applied this often.
+  constexpr absl::Duration kReleasePeriod = absl::Seconds(1);
+  absl::Time next_release = clock_->Now() + kReleasePeriod;
   while (true) {
-    const absl::Time wake =
-        std::min({next_expiry, next_keep_awake, scheduler_.NextWakeup()});
+    const absl::Time wake = std::min(
+        {next_expiry, next_keep_awake, next_release, scheduler_.NextWakeup()});
     {
       absl::MutexLock lock(&shutdown_mu_);
       clock_->AwaitWithDeadline(&shutdown_mu_, absl::Condition(&shut_down_),
@@ -158,6 +161,10 @@ void CoordinatorServer::TickLoop() {
             key, absl::UnavailableError("no heartbeat: worker declared dead"));
       }
       router_.WakeWatchers(expiry.jobs);
+    }
+    if (now >= next_release) {
+      next_release = now + kReleasePeriod;
+      scheduler_.ReleaseFinished();
     }
     router_.Pump();
     if (journal_ != nullptr) {

@@ -8,6 +8,7 @@
 #include <list>
 #include <memory>
 #include <optional>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -32,11 +33,19 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
                           public JobWatcher,
                           public std::enable_shared_from_this<WatchStream> {
  public:
-  WatchStream(Scheduler* scheduler, Router* router, JobId job)
-      : scheduler_(scheduler), router_(router), job_(job) {}
+  // Starts after the first `resume_after` results.
+  WatchStream(Scheduler* scheduler, Router* router, JobId job, uint64_t epoch,
+              size_t resume_after)
+      : scheduler_(scheduler),
+        router_(router),
+        job_(job),
+        epoch_(epoch),
+        cursor_(resume_after) {}
 
   void Start() {
     self_ = shared_from_this();
+    // The results lent to a message stay valid until the stream is done.
+    held_ = scheduler_->HoldJob(job_);
     router_->AddWatcher(job_, shared_from_this());
     Pump();
   }
@@ -47,6 +56,7 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
 
   void OnDone() override {
     router_->RemoveWatcher(job_, this);
+    if (held_) scheduler_->UnholdJob(job_);
     self_.reset();
   }
 
@@ -65,6 +75,7 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
     }
     cursor_ = page->next_cursor;
     lent_.Lend(page->results, out->mutable_results());
+    out->set_epoch(epoch_);
     return Fill::kMessage;
   }
 
@@ -77,11 +88,19 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
   Scheduler* const scheduler_;
   Router* const router_;
   const JobId job_;
+  const uint64_t epoch_;
+  // Set by Start(), read by OnDone().
+  bool held_ = false;
   std::shared_ptr<WatchStream> self_;  // Keeps this alive until OnDone().
-  size_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t cursor_ ABSL_GUARDED_BY(mu_);
   // Results lent to the message being written; returned before the next.
   LentResults lent_;
 };
+
+uint64_t RandomEpoch() {
+  std::random_device random;
+  return (uint64_t{random()} << 32) | random();
+}
 
 // ListJobs' page sizes.
 constexpr uint32_t kDefaultJobsPage = 100;
@@ -115,7 +134,10 @@ Caller CallerOf(const grpc::CallbackServerContext& context) {
 
 FarmService::FarmService(Scheduler* scheduler, Router* router,
                          const TokenAuth* auth)
-    : scheduler_(scheduler), router_(router), auth_(auth) {
+    : scheduler_(scheduler),
+      router_(router),
+      auth_(auth),
+      epoch_(RandomEpoch()) {
   SetLimits(Limits());
 }
 
@@ -142,27 +164,32 @@ absl::Status FarmService::CheckTaskCount(size_t count) const {
 
 absl::StatusOr<JobId> FarmService::AcceptJob(
     const Caller& caller, std::vector<v1::Task> tasks,
-    const std::vector<std::string>& kinds, DurableCallback durable) {
+    const std::vector<std::string>& kinds, DurableCallback durable, bool hold) {
   RETURN_IF_ERROR(CheckTaskCount(tasks.size()));
   const std::string& client = caller.address;
   RETURN_IF_ERROR(quota_->Reserve(client));
   JobJournal* journal = journal_;
   Scheduler::AcceptedHook journal_job;
+  std::string encoded;
   if (journal != nullptr) {
+    // Encoded here, without the scheduler's lock: a large job's encoding
+    // would hold up every other client and worker.
+    encoded = journal->EncodeJob(tasks, kinds);
     // The job is journaled before any of its tasks can run; `durable` runs
     // on the journal's thread once it is on disk. (The journal calls back
     // at once only when closed, and it closes after the server stopped.)
-    journal_job = [journal, &durable](JobId id, int64_t created_us,
-                                      const std::vector<v1::Task>& tasks,
-                                      const std::vector<std::string>& kinds) {
-      journal->AppendJob(id, created_us, tasks, kinds,
+    journal_job = [journal, &durable, &encoded](
+                      JobId id, int64_t created_us,
+                      const std::vector<v1::Task>& /*tasks*/,
+                      const std::vector<std::string>& /*kinds*/) {
+      journal->AppendJob(id, created_us, std::move(encoded),
                          [durable = std::move(durable), id](absl::Status s) {
                            durable(id, std::move(s));
                          });
     };
   }
-  absl::StatusOr<JobId> job =
-      scheduler_->SubmitJob(std::move(tasks), kinds, journal_job, caller.name);
+  absl::StatusOr<JobId> job = scheduler_->SubmitJob(
+      std::move(tasks), kinds, journal_job, caller.name, hold);
   if (!job.ok()) {
     quota_->Cancel(client);
     return job.status();
@@ -208,8 +235,12 @@ grpc::ServerWriteReactor<v1::ResultBatch>* FarmService::WatchJob(
   if (absl::Status auth = Authorize(context); !auth.ok()) {
     return new Refused<WatchReactor>(auth);
   }
-  auto stream =
-      std::make_shared<WatchStream>(scheduler_, router_, request->job_id());
+  // A resume point of another process is ignored: results may come back
+  // in another order after a restart, so all are sent again.
+  const size_t resume_after =
+      request->resume_epoch() == epoch_ ? request->resume_after() : 0;
+  auto stream = std::make_shared<WatchStream>(
+      scheduler_, router_, request->job_id(), epoch_, resume_after);
   stream->Start();
   return stream.get();
 }

@@ -73,12 +73,13 @@ class FarmService final : public v1::Farm::CallbackService {
   // Checks a job of `caller` against the limits and submits it; on success
   // wakes the router and returns its id. `durable(id, status)` runs once the
   // job is journaled (on the journal's thread), or, without a journal, at
-  // once, before this returns. Not called on refusal.
+  // once, before this returns. Not called on refusal. With `hold`, the job
+  // is accepted held (Scheduler::HoldJob()): the caller unholds it.
   using DurableCallback = std::function<void(JobId, absl::Status)>;
   absl::StatusOr<JobId> AcceptJob(const Caller& caller,
                                   std::vector<v1::Task> tasks,
                                   const std::vector<std::string>& kinds,
-                                  DurableCallback durable);
+                                  DurableCallback durable, bool hold = false);
 
   Scheduler* scheduler() const { return scheduler_; }
   Router* router() const { return router_; }
@@ -95,6 +96,8 @@ class FarmService final : public v1::Farm::CallbackService {
   Limits limits_;
   // Unfinished jobs per client, bounded by max_jobs_per_client.
   std::unique_ptr<ClientQuota> quota_;
+  // Names this process in WatchJob's resume points (ResultBatch.epoch).
+  const uint64_t epoch_;
   // ListJobs' page tokens, good for this process's life.
   const PageTokens page_tokens_ = PageTokens::WithRandomKey();
 };

@@ -16,13 +16,18 @@ using ::testing::HasSubstr;
 
 class FakeJobJournal : public JobJournal {
  public:
+  // The encoding is what the test looks at: the task count and the kinds.
+  std::string EncodeJob(const std::vector<v1::Task>& tasks,
+                        const std::vector<std::string>& job_kinds) override {
+    encoded.emplace_back(tasks.size(), job_kinds);
+    return std::to_string(encoded.size() - 1);
+  }
   uint64_t AppendJob(JobId job, int64_t /*created_us*/,
-                     const std::vector<v1::Task>& tasks,
-                     const std::vector<std::string>& job_kinds,
-                     Done done) override {
+                     std::string encoded_tasks, Done done) override {
+    const auto& [count, job_kinds] = encoded.at(std::stoul(encoded_tasks));
     jobs.push_back(job);
     kinds.push_back(job_kinds);
-    task_counts.push_back(tasks.size());
+    task_counts.push_back(count);
     pending.push_back(std::move(done));
     return pending.size();
   }
@@ -35,6 +40,10 @@ class FakeJobJournal : public JobJournal {
     pending.push_back(std::move(done));
     return pending.size();
   }
+  uint64_t AppendAttempts(std::vector<v1::TaskResult>, Done) override {
+    return 0;
+  }
+  uint64_t AppendRelease(std::vector<ReleasedJob>, Done) override { return 0; }
   uint64_t WhenDurable(Done done) override {
     pending.push_back(std::move(done));
     return pending.size();
@@ -43,6 +52,7 @@ class FakeJobJournal : public JobJournal {
     std::move(pending.at(i))(std::move(status));
   }
 
+  std::vector<std::pair<size_t, std::vector<std::string>>> encoded;
   std::vector<JobId> jobs;
   std::vector<size_t> task_counts;
   std::vector<std::vector<std::string>> kinds;

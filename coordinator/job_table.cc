@@ -35,6 +35,23 @@ void JobTable::Add(std::unique_ptr<Job> job) {
   }
 }
 
+std::unique_ptr<Job> JobTable::Erase(JobId id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return nullptr;
+  std::unique_ptr<Job> job = std::move(it->second);
+  jobs_.erase(it);
+  // Released jobs are mostly the oldest, near the front; ids_ stays sorted.
+  auto at = std::lower_bound(ids_.begin(), ids_.end(), id);
+  if (at != ids_.end() && *at == id) ids_.erase(at);
+  return job;
+}
+
+uint64_t ApproxBytes(const v1::TaskResult& result) {
+  return sizeof(v1::TaskResult) + sizeof(std::unique_ptr<v1::TaskResult>) +
+         result.value().capacity() + result.error().capacity() +
+         result.worker().capacity() + result.executor().capacity();
+}
+
 v1::JobState Job::State() const {
   if (!readable_done()) return v1::JOB_STATE_RUNNING;
   if (cancelled) return v1::JOB_STATE_CANCELLED;
@@ -91,6 +108,7 @@ void Job::Finish(uint32_t index, std::unique_ptr<v1::TaskResult> result,
   result->set_index(index);
   result->set_queued_us(entry.queued_us);
   result->set_dispatched_us(entry.dispatched_us);
+  result_bytes += ApproxBytes(*result);
   results.push_back(std::move(result));
   tasks[index] = v1::Task();  // Frees the text; the task never runs again.
   if (done()) finished_us = now_us;
@@ -139,6 +157,15 @@ absl::StatusOr<std::unique_ptr<Job>> RestoreJob(RecoveredJob recovered,
     last_finished_us = std::max(last_finished_us, result.finished_us());
     job->Finish(index, std::make_unique<v1::TaskResult>(std::move(result)),
                 now_us);
+  }
+  for (const auto& [index, attempt] : recovered.attempts) {
+    if (index >= n) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": attempts for task ", index, ", past its ", n, " tasks"));
+    }
+    // A task with its final result keeps the attempt of that result.
+    TaskEntry& entry = job->entries[index];
+    if (entry.state == v1::TASK_STATE_QUEUED) entry.attempt = attempt;
   }
   if (recovered.cancelled) {
     job->cancelled = true;

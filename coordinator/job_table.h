@@ -61,6 +61,11 @@ struct Job {
   uint32_t failed = 0;
   uint32_t timed_out = 0;
   uint32_t cancelled_tasks = 0;
+  // About how many bytes `results` holds (ApproxBytes() of each).
+  uint64_t result_bytes = 0;
+  // Readers (watch streams, sessions) that keep it from being released
+  // (Scheduler::HoldJob()).
+  uint32_t holds = 0;
   // Journal mode: for each ticket whose results are not readable yet, oldest
   // first, the ticket and the position in `results` of its first result.
   std::deque<std::pair<uint64_t, size_t>> unreadable;
@@ -108,6 +113,10 @@ struct Job {
   void ReleaseUpTo(uint64_t ticket);
 };
 
+// About how much memory `result` takes in a Job: its strings and a fixed
+// overhead. Cheaper than protobuf's SpaceUsedLong(); retention counts with it.
+uint64_t ApproxBytes(const v1::TaskResult& result);
+
 // One job as a journal recovered it after a restart; see
 // Scheduler::Restore().
 struct RecoveredJob {
@@ -119,6 +128,9 @@ struct RecoveredJob {
   std::vector<v1::Task> tasks = {};
   // Final results in the order they were journaled, at most one per index.
   std::vector<v1::TaskResult> results = {};
+  // Attempts used by tasks without a result, by index (the latest journaled
+  // for each): their next attempt continues from there.
+  std::vector<std::pair<uint32_t, uint32_t>> attempts = {};
 };
 
 // The Job a journal recovered: its results recorded, a cancelled job's
@@ -132,6 +144,8 @@ absl::StatusOr<std::unique_ptr<Job>> RestoreJob(RecoveredJob recovered,
 class JobTable {
  public:
   JobId NextId() { return next_id_++; }
+  // The id NextId() hands out next: every lower one was handed out.
+  JobId next_id() const { return next_id_; }
   // Ids handed out from now on are above `id`.
   void ContinueAfter(JobId id) { next_id_ = std::max(next_id_, id + 1); }
 
@@ -151,12 +165,16 @@ class JobTable {
   // Every job's id, lowest first.
   const std::vector<JobId>& ids() const { return ids_; }
 
+  // Takes the job out of the table (null for an unknown id): the caller
+  // frees it, outside the scheduler's lock if it is large.
+  std::unique_ptr<Job> Erase(JobId id);
+
   size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }
 
  private:
   JobId next_id_ = 1;
-  // Jobs are kept for as long as the scheduler lives.
+  // Jobs are kept until the scheduler releases them (Erase()).
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_;
   // The keys of jobs_, sorted: ListJobs() pages through them.
   std::vector<JobId> ids_;

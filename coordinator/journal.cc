@@ -27,7 +27,6 @@ namespace {
 
 using journal_format::EncodeResults;
 using journal_format::EncodeTasks;
-using journal_format::kBarrier;
 using journal_format::kCancel;
 using journal_format::kJob;
 using journal_format::kResults;
@@ -124,7 +123,13 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
       FileSize(path) + std::max<int64_t>(FileSize(path + "-wal"), 0) <=
       options.full_check_max_bytes;
   RETURN_IF_ERROR(journal_files::CheckIntegrity(db, path, full_check));
-  RETURN_IF_ERROR(journal_files::CheckIdentity(db, path));
+  ASSIGN_OR_RETURN(int version, journal_files::CheckIdentity(db, path));
+  if (version == 1) {
+    QFARM_LOG(INFO) << "journal " << path
+                    << ": migrating from schema 1 to schema "
+                    << journal_format::kSchemaVersion;
+    RETURN_IF_ERROR(journal_files::MigrateFrom1(db, path));
+  }
   if (scan.dropped_frames > 0) {
     QFARM_LOG(WARNING) << "journal " << path << ": dropping "
                        << scan.dropped_frames
@@ -167,44 +172,87 @@ absl::StatusOr<RecoveredState> Journal::Recover() {
   return journal_recovery::ReadJournal(db_, path_);
 }
 
+Journal::Row Journal::MakeRow(int kind, JobId job, int64_t created_us,
+                              std::string data) {
+  Row row;
+  row.kind = kind;
+  row.job = job;
+  row.created_us = created_us;
+  row.crc = journal_format::RecordCrc(kind, job, created_us, data.data(),
+                                      data.size());
+  row.data = std::move(data);
+  return row;
+}
+
+std::string Journal::EncodeJob(const std::vector<v1::Task>& tasks,
+                               const std::vector<std::string>& kinds) {
+  return EncodeTasks(tasks, kinds);
+}
+
 uint64_t Journal::AppendJob(JobId job, int64_t created_us,
-                            const std::vector<v1::Task>& tasks,
-                            const std::vector<std::string>& kinds, Done done) {
-  return Enqueue(kJob, job, created_us, EncodeTasks(tasks, kinds),
-                 std::move(done));
+                            std::string encoded_tasks, Done done) {
+  std::vector<Row> rows;
+  rows.push_back(MakeRow(kJob, job, created_us, std::move(encoded_tasks)));
+  return Enqueue(std::move(rows), std::move(done));
 }
 
 uint64_t Journal::AppendJob(
     JobId job, int64_t created_us,
     const google::protobuf::RepeatedPtrField<v1::Task>& tasks, Done done) {
-  return Enqueue(kJob, job, created_us, EncodeTasks(tasks), std::move(done));
+  std::vector<Row> rows;
+  rows.push_back(MakeRow(kJob, job, created_us, EncodeTasks(tasks)));
+  return Enqueue(std::move(rows), std::move(done));
 }
 
 uint64_t Journal::AppendResults(std::vector<v1::TaskResult> results,
                                 Done done) {
-  return Enqueue(kResults, 0, 0, EncodeResults(std::move(results)),
-                 std::move(done));
+  std::vector<Row> rows;
+  for (auto& [job, data] :
+       journal_format::EncodeResultsByJob(std::move(results))) {
+    rows.push_back(MakeRow(kResults, job, 0, std::move(data)));
+  }
+  return Enqueue(std::move(rows), std::move(done));
 }
 
 uint64_t Journal::AppendCancel(JobId job, std::vector<v1::TaskResult> results,
                                Done done) {
-  return Enqueue(kCancel, job, 0, EncodeResults(std::move(results)),
-                 std::move(done));
+  std::vector<Row> rows;
+  rows.push_back(MakeRow(kCancel, job, 0, EncodeResults(std::move(results))));
+  return Enqueue(std::move(rows), std::move(done));
+}
+
+uint64_t Journal::AppendAttempts(std::vector<v1::TaskResult> attempts,
+                                 Done done) {
+  std::vector<Row> rows;
+  for (auto& [job, data] :
+       journal_format::EncodeResultsByJob(std::move(attempts))) {
+    rows.push_back(MakeRow(journal_format::kAttempts, job, 0, std::move(data)));
+  }
+  return Enqueue(std::move(rows), std::move(done));
+}
+
+uint64_t Journal::AppendRelease(std::vector<ReleasedJob> jobs, Done done) {
+  std::vector<Row> rows;
+  rows.reserve(jobs.size());
+  for (ReleasedJob& job : jobs) {
+    Row row;
+    row.kind = journal_format::kRelease;
+    row.job = job.id;
+    row.created_us = job.finished_us;
+    row.data = std::move(job.setting);
+    rows.push_back(std::move(row));
+  }
+  return Enqueue(std::move(rows), std::move(done));
 }
 
 uint64_t Journal::WhenDurable(Done done) {
-  return Enqueue(kBarrier, 0, 0, std::string(), std::move(done));
+  return Enqueue({}, std::move(done));
 }
 
-uint64_t Journal::Enqueue(int kind, JobId job, int64_t created_us,
-                          std::string data, Done done) {
+uint64_t Journal::Enqueue(std::vector<Row> rows, Done done) {
   Record record;
-  record.kind = kind;
-  record.job = job;
-  record.created_us = created_us;
-  record.crc = journal_format::RecordCrc(kind, job, created_us, data.data(),
-                                         data.size());
-  record.data = std::move(data);
+  for (const Row& row : rows) record.bytes += row.data.size();
+  record.rows = std::move(rows);
   record.done = std::move(done);
   {
     absl::MutexLock lock(&mu_);
@@ -223,7 +271,9 @@ uint64_t Journal::Enqueue(int kind, JobId job, int64_t created_us,
   return 0;
 }
 
-bool Journal::HasWork() const { return !pending_.empty() || closing_; }
+bool Journal::HasWork() const {
+  return !pending_.empty() || closing_ || (purge_wanted_ && status_.ok());
+}
 
 void Journal::WriterLoop() {
   while (true) {
@@ -233,16 +283,33 @@ void Journal::WriterLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Journal::HasWork));
-      if (pending_.empty()) return;  // Closing, and everything is written.
+      if (pending_.empty() && closing_) return;  // Everything is written.
+      failed = status_;
+    }
+    if (group.empty()) {
+      absl::MutexLock lock(&mu_);
       // Everything appended meanwhile, up to max_group_bytes.
       while (!pending_.empty() &&
-             (group.empty() || bytes + pending_.front().data.size() <=
-                                   options_.max_group_bytes)) {
-        bytes += pending_.front().data.size();
+             (group.empty() ||
+              bytes + pending_.front().bytes <= options_.max_group_bytes)) {
+        bytes += pending_.front().bytes;
         group.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }
-      failed = status_;
+    }
+    if (group.empty()) {
+      // Nothing waits: one batch of background deletion.
+      absl::StatusOr<bool> more = PurgeBatch();
+      absl::MutexLock lock(&mu_);
+      if (!more.ok()) {
+        // The appends go on; a restart retries the deletion.
+        QFARM_LOG(ERROR) << "journal: deleting released jobs failed: "
+                         << more.status();
+        purge_wanted_ = false;
+      } else {
+        purge_wanted_ = *more;
+      }
+      continue;
     }
     const absl::Time write_start = absl::Now();
     const absl::Status status = failed.ok() ? WriteGroup(group) : failed;
@@ -279,44 +346,141 @@ absl::Status Journal::WriteGroup(const std::vector<Record>& group) {
     return absl::FailedPreconditionError(
         absl::StrCat("journal ", path_, " is closed"));
   }
-  static constexpr char kInsert[] =
-      "INSERT INTO log(kind, job_id, created_us, data, crc)"
-      " VALUES(?1, ?2, ?3, ?4, ?5)";
-  if (insert_ == nullptr) {
-    const int rc = sqlite3_prepare_v3(
-        db_, kInsert, -1, SQLITE_PREPARE_PERSISTENT, &insert_, nullptr);
-    if (rc != SQLITE_OK) return SqliteError(db_, rc, path_, kInsert);
-  }
+  RETURN_IF_ERROR(Prepare(&insert_,
+                          "INSERT INTO log(kind, job_id, created_us, data, crc)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5)"));
+  // A job released twice (it cannot be, but a retry must not fail the
+  // journal) keeps its first record.
+  RETURN_IF_ERROR(Prepare(&release_,
+                          "INSERT OR IGNORE INTO released(job_id, finished_us,"
+                          " setting) VALUES(?1, ?2, ?3)"));
   RETURN_IF_ERROR(Exec(db_, path_, "BEGIN IMMEDIATE"));
   auto rollback = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
     if (sqlite3_get_autocommit(db_) == 0) {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     }
   };
+  uint64_t released = 0;
   for (const Record& record : group) {
-    if (record.kind == kBarrier) continue;
-    sqlite3_bind_int(insert_, 1, record.kind);
-    sqlite3_bind_int64(insert_, 2, static_cast<sqlite3_int64>(record.job));
-    sqlite3_bind_int64(insert_, 3, record.created_us);
-    sqlite3_bind_blob64(insert_, 4, record.data.data(), record.data.size(),
-                        SQLITE_STATIC);
-    sqlite3_bind_int64(insert_, 5, record.crc);
-    const int rc = sqlite3_step(insert_);
-    sqlite3_reset(insert_);
-    if (rc != SQLITE_DONE) {
-      absl::Status status = SqliteError(db_, rc, path_, "append");
-      rollback();
-      return status;
+    for (const Row& row : record.rows) {
+      sqlite3_stmt* stmt = insert_;
+      if (row.kind == journal_format::kRelease) {
+        stmt = release_;
+        sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(row.job));
+        sqlite3_bind_int64(stmt, 2, row.created_us);
+        sqlite3_bind_text(stmt, 3, row.data.data(),
+                          static_cast<int>(row.data.size()), SQLITE_STATIC);
+        ++released;
+      } else {
+        sqlite3_bind_int(stmt, 1, row.kind);
+        sqlite3_bind_int64(stmt, 2, static_cast<sqlite3_int64>(row.job));
+        sqlite3_bind_int64(stmt, 3, row.created_us);
+        sqlite3_bind_blob64(stmt, 4, row.data.data(), row.data.size(),
+                            SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 5, row.crc);
+      }
+      const int rc = sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+      if (rc != SQLITE_DONE) {
+        absl::Status status = SqliteError(db_, rc, path_, "append");
+        rollback();
+        return status;
+      }
     }
   }
   sqlite3_clear_bindings(insert_);
+  sqlite3_clear_bindings(release_);
   const int rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status = SqliteError(db_, rc, path_, "commit");
     rollback();
     return status;
   }
+  if (released > 0) {
+    absl::MutexLock lock(&mu_);
+    stats_.released += released;
+    purge_wanted_ = true;
+  }
   return absl::OkStatus();
+}
+
+absl::Status Journal::Prepare(sqlite3_stmt** stmt, const char* sql) {
+  if (*stmt != nullptr) return absl::OkStatus();
+  const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                    stmt, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(db_, rc, path_, sql);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Journal::PurgeBatch() {
+  absl::MutexLock lock(&db_mu_);
+  if (db_ == nullptr) return false;
+  RETURN_IF_ERROR(Exec(db_, path_, "BEGIN IMMEDIATE"));
+  absl::StatusOr<int> deleted = PurgeInTransaction();
+  absl::Status status = deleted.status();
+  if (status.ok()) status = Exec(db_, path_, "COMMIT");
+  if (!status.ok()) {
+    if (sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return status;
+  }
+  if (*deleted < 0) return false;
+  absl::MutexLock stats_lock(&mu_);
+  ++stats_.purge_batches;
+  stats_.purged_rows += static_cast<uint64_t>(*deleted);
+  return true;
+}
+
+absl::StatusOr<int> Journal::PurgeInTransaction() {
+  // The oldest released jobs with rows left (kPurgeBatchJobs of them, so a
+  // burst of small released jobs costs few transactions): up to
+  // kPurgeBatchRows of their rows. Those left with none are marked purged.
+  ASSIGN_OR_RETURN(
+      std::vector<std::string> jobs,
+      journal_io::Query(db_, path_,
+                        absl::StrCat("SELECT job_id FROM released WHERE "
+                                     "purged = 0 ORDER BY job_id LIMIT ",
+                                     kPurgeBatchJobs)
+                            .c_str()));
+  if (jobs.empty()) {
+    // The rows are gone: the pages they freed go back, a step at a time.
+    ASSIGN_OR_RETURN(std::vector<std::string> free_pages,
+                     journal_io::Query(db_, path_, "PRAGMA freelist_count"));
+    if (!free_pages.empty() && free_pages[0] != "0") {
+      RETURN_IF_ERROR(
+          Exec(db_, path_,
+               absl::StrCat("PRAGMA incremental_vacuum(", kVacuumPages, ")")
+                   .c_str()));
+      return 0;
+    }
+    // Done: the oldest records beyond kMaxReleased go, once per round.
+    RETURN_IF_ERROR(Exec(
+        db_, path_,
+        absl::StrCat("DELETE FROM released WHERE job_id < (SELECT job_id FROM "
+                     "released ORDER BY job_id DESC LIMIT 1 OFFSET ",
+                     journal_format::kMaxReleased - 1, ")")
+            .c_str()));
+    return -1;
+  }
+  const std::string ids = absl::StrJoin(jobs, ",");
+  RETURN_IF_ERROR(
+      Exec(db_, path_,
+           absl::StrCat("DELETE FROM log WHERE rowid IN (SELECT rowid FROM log "
+                        "WHERE job_id IN (",
+                        ids, ") LIMIT ", kPurgeBatchRows, ")")
+               .c_str()));
+  const int deleted = sqlite3_changes(db_);
+  RETURN_IF_ERROR(Exec(
+      db_, path_,
+      absl::StrCat("UPDATE released SET purged = 1 WHERE job_id IN (", ids,
+                   ") AND NOT EXISTS (SELECT 1 FROM log WHERE log.job_id = "
+                   "released.job_id)")
+          .c_str()));
+  RETURN_IF_ERROR(Exec(
+      db_, path_,
+      absl::StrCat("PRAGMA incremental_vacuum(", kVacuumPages, ")").c_str()));
+  return deleted;
 }
 
 absl::Status Journal::WaitDurable(uint64_t seq) {
@@ -338,6 +502,16 @@ absl::Status Journal::Flush() {
     last = next_seq_ - 1;
   }
   return WaitDurable(last);
+}
+
+absl::Status Journal::WaitPurged() {
+  RETURN_IF_ERROR(Flush());
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !purge_wanted_ || !status_.ok() || closing_;
+  };
+  mu_.Await(absl::Condition(&idle));
+  return status_;
 }
 
 absl::Status Journal::Close() {
@@ -363,8 +537,10 @@ absl::Status Journal::Close() {
 absl::Status Journal::CloseDatabase() {
   absl::MutexLock lock(&db_mu_);
   absl::Status status;
-  if (insert_ != nullptr) sqlite3_finalize(insert_);
-  insert_ = nullptr;
+  for (sqlite3_stmt** stmt : {&insert_, &release_}) {
+    if (*stmt != nullptr) sqlite3_finalize(*stmt);
+    *stmt = nullptr;
+  }
   if (db_ != nullptr) {
     // Checkpoints the WAL into journal.db and removes it.
     const int rc = sqlite3_close(db_);

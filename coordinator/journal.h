@@ -42,8 +42,18 @@
 // The data dir holds journal.db, its -wal file while open, and journal.lock,
 // which one process at a time may hold (a second Open() on the same dir is
 // FAILED_PRECONDITION). Results live in SQLite only: the journal keeps
-// nothing in memory beyond the appends not yet written. The journal grows
-// with every job; nothing is deleted yet.
+// nothing in memory beyond the appends not yet written.
+//
+// Size. A job released under the retention settings (AppendRelease()) is
+// recorded in table released, and from then on never read back. Its rows
+// are deleted by the writer thread in the background, when no append waits,
+// in batches of at most kPurgeBatchRows rows (of at most kPurgeBatchJobs
+// jobs) per transaction, and each
+// batch gives up to kVacuumPages freed pages back to the file system
+// (auto_vacuum=INCREMENTAL). So the file follows the live data, and an
+// append waits behind at most one batch. A crash during a batch loses
+// nothing live: the batch is one transaction, and it deletes only rows of
+// jobs already released.
 //
 // Thread-safe. Append*() never block and never run their callback inline
 // (except after Close(), see there); callbacks run on the writer thread in
@@ -99,6 +109,10 @@ struct JournalStats {
   uint64_t largest_group = 0;
   // Encoded bytes written.
   uint64_t bytes = 0;
+  // Jobs released, and rows of released jobs deleted, in batches.
+  uint64_t released = 0;
+  uint64_t purged_rows = 0;
+  uint64_t purge_batches = 0;
   // Time to write and commit (fsync included) each group.
   HistogramData commit_seconds;
 };
@@ -121,9 +135,10 @@ class Journal final : public JobJournal {
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Reads back every job (tasks, creation time, cancelled or not, by
-  // increasing id) with its final results in journal order. Results and
-  // cancellations of a job never journaled (its append was lost in a crash,
+  // Reads back every job not released (tasks, creation time, cancelled or
+  // not, by increasing id) with its final results in journal order and the
+  // attempts its tasks used, and the newest kMaxReleased released jobs. Results
+  // and cancellations of a job never journaled (its append was lost in a crash,
   // so it was never acknowledged) are dropped and logged. Call once, right
   // after Open(), before any append: FAILED_PRECONDITION otherwise. DATA_LOSS
   // for a row that fails its checksum or does not parse, a result for an
@@ -136,7 +151,14 @@ class Journal final : public JobJournal {
   // any, once the append is durable or can never be.
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const std::vector<v1::Task>& tasks,
-                     const std::vector<std::string>& kinds, Done done) override;
+                     const std::vector<std::string>& kinds, Done done) {
+    return AppendJob(job, created_us, EncodeJob(tasks, kinds), std::move(done));
+  }
+  // The same in two steps (JobJournal): the encoding without any lock.
+  std::string EncodeJob(const std::vector<v1::Task>& tasks,
+                        const std::vector<std::string>& kinds) override;
+  uint64_t AppendJob(JobId job, int64_t created_us, std::string encoded_tasks,
+                     Done done) override;
   // For tasks that name their kinds by name.
   uint64_t AppendJob(JobId job, int64_t created_us,
                      const std::vector<v1::Task>& tasks, Done done = nullptr) {
@@ -152,6 +174,14 @@ class Journal final : public JobJournal {
   // one record (ResultJournal).
   uint64_t AppendCancel(JobId job, std::vector<v1::TaskResult> results,
                         Done done = nullptr) override;
+  // Appends the attempts used by tasks that lost their worker (ResultJournal).
+  uint64_t AppendAttempts(std::vector<v1::TaskResult> attempts,
+                          Done done = nullptr) override;
+  // Records that these jobs were released: Recover() never reads them back
+  // and says they were released; their rows are deleted in the background
+  // (see "Size" above). A job released twice keeps its first record.
+  uint64_t AppendRelease(std::vector<ReleasedJob> jobs,
+                         Done done = nullptr) override;
 
   // Calls `done` once every append made before this call is durable (or
   // with the error that keeps it from being so), like an append that writes
@@ -165,6 +195,9 @@ class Journal final : public JobJournal {
   absl::Status WaitDurable(uint64_t seq);
   // WaitDurable() of the latest append.
   absl::Status Flush();
+  // Flush(), then blocks until no released job has rows left to delete (or
+  // the journal failed or closed): for tests and benchmarks.
+  absl::Status WaitPurged();
 
   // Writes what was appended, stops the writer thread, checkpoints and
   // closes the database, and releases the data dir. Returns the first write
@@ -181,25 +214,45 @@ class Journal final : public JobJournal {
   // `<data_dir>/journal.db`.
   const std::string& path() const { return path_; }
 
+  // Rows deleted per background transaction, of at most this many jobs, and
+  // freed pages given back after each.
+  static constexpr int kPurgeBatchRows = 2000;
+  static constexpr int kPurgeBatchJobs = 1000;
+  static constexpr int kVacuumPages = 256;
+
  private:
-  // One append, encoded, waiting for the writer.
-  struct Record {
-    uint64_t seq = 0;
+  // One row of an append, encoded.
+  struct Row {
     int kind = 0;
     JobId job = 0;
     int64_t created_us = 0;
     std::string data;
     uint32_t crc = 0;
+  };
+  // One append, waiting for the writer: its rows go in one transaction.
+  struct Record {
+    uint64_t seq = 0;
+    std::vector<Row> rows;
+    size_t bytes = 0;
     Done done;
   };
 
   Journal(std::string path, JournalOptions options, int lock_fd, sqlite3* db);
 
-  uint64_t Enqueue(int kind, JobId job, int64_t created_us, std::string data,
-                   Done done);
+  static Row MakeRow(int kind, JobId job, int64_t created_us, std::string data);
+  uint64_t Enqueue(std::vector<Row> rows, Done done);
   bool HasWork() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void WriterLoop();
   absl::Status WriteGroup(const std::vector<Record>& group);
+  // Deletes up to kPurgeBatchRows rows of released jobs and gives freed pages
+  // back, in one transaction; false when nothing is left to delete.
+  absl::StatusOr<bool> PurgeBatch();
+  // PurgeBatch() inside its transaction: the rows deleted, or -1 when no
+  // released job has rows left.
+  absl::StatusOr<int> PurgeInTransaction()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
+  absl::Status Prepare(sqlite3_stmt** stmt, const char* sql)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_);
   absl::Status CloseDatabase();
 
   const std::string path_;
@@ -209,8 +262,9 @@ class Journal final : public JobJournal {
   // before any append.
   absl::Mutex db_mu_;
   sqlite3* db_ ABSL_GUARDED_BY(db_mu_);
-  // The INSERT of WriteGroup(), prepared on first use.
+  // The statements of WriteGroup() and PurgeBatch(), prepared on first use.
   sqlite3_stmt* insert_ ABSL_GUARDED_BY(db_mu_) = nullptr;
+  sqlite3_stmt* release_ ABSL_GUARDED_BY(db_mu_) = nullptr;
   // journal.lock, flock()ed while open; -1 once released.
   int lock_fd_ ABSL_GUARDED_BY(db_mu_);
 
@@ -222,6 +276,8 @@ class Journal final : public JobJournal {
   uint64_t durable_seq_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
   bool recovered_ ABSL_GUARDED_BY(mu_) = false;
+  // Released jobs may have rows left to delete (PurgeBatch()).
+  bool purge_wanted_ ABSL_GUARDED_BY(mu_) = true;
   // Close() asked the writer to drain and stop.
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;

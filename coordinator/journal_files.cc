@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "coordinator/journal_format.h"
 #include "coordinator/journal_io.h"
+#include "qfarm/v1/farm.pb.h"
 
 namespace qfarm::coordinator::journal_files {
 namespace {
@@ -174,6 +175,9 @@ absl::Status CreateJournal(const std::string& path, const std::string& dir) {
   if (rc != SQLITE_OK) return SqliteError(db, rc, tmp, "create");
   using journal_io::Exec;
   RETURN_IF_ERROR(Exec(db, tmp, "PRAGMA page_size=4096"));
+  // Before the first table: pages freed by deleting released jobs' rows go
+  // back to the file system in steps (PRAGMA incremental_vacuum).
+  RETURN_IF_ERROR(Exec(db, tmp, "PRAGMA auto_vacuum=INCREMENTAL"));
   RETURN_IF_ERROR(Exec(
       db, tmp,
       absl::StrCat("PRAGMA application_id=", journal_format::kApplicationId)
@@ -281,7 +285,7 @@ absl::Status CheckIntegrity(sqlite3* db, const std::string& path, bool full) {
       " reports: ", report));
 }
 
-absl::Status CheckIdentity(sqlite3* db, const std::string& path) {
+absl::StatusOr<int> CheckIdentity(sqlite3* db, const std::string& path) {
   using journal_format::kApplicationId;
   using journal_format::kMagic;
   using journal_format::kSchemaVersion;
@@ -311,7 +315,8 @@ absl::Status CheckIdentity(sqlite3* db, const std::string& path) {
                      "', not '", kMagic, "'"));
   }
   ASSIGN_OR_RETURN(std::string version, meta("schema_version"));
-  if (version == absl::StrCat(kSchemaVersion)) return absl::OkStatus();
+  if (version == absl::StrCat(kSchemaVersion)) return kSchemaVersion;
+  if (version == "1") return 1;
   int parsed = 0;
   if (absl::SimpleAtoi(version, &parsed) && parsed > kSchemaVersion) {
     return absl::FailedPreconditionError(
@@ -321,6 +326,96 @@ absl::Status CheckIdentity(sqlite3* db, const std::string& path) {
   return absl::DataLossError(
       absl::StrCat(path, " is damaged: its header row records schema version '",
                    version, "'"));
+}
+
+namespace {
+
+// MigrateFrom1() inside its transaction.
+absl::Status MigrateRows(sqlite3* db, const std::string& path) {
+  RETURN_IF_ERROR(journal_io::Exec(db, path, journal_format::kMigrateFrom1));
+  // Schema 1 wrote a group's results as one row of job 0: each becomes its
+  // job's row (in place when it holds one job, as nearly all do).
+  struct Old {
+    int64_t rowid;
+    std::string data;
+  };
+  std::vector<Old> rows;
+  {
+    ASSIGN_OR_RETURN(
+        journal_io::Stmt stmt,
+        journal_io::Prepare(db, path,
+                            "SELECT rowid, data, crc FROM log WHERE kind = 2 "
+                            "AND job_id = 0 ORDER BY rowid"));
+    while (true) {
+      const int rc = sqlite3_step(stmt.get());
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return SqliteError(db, rc, path, "migrate");
+      const auto* data =
+          static_cast<const char*>(sqlite3_column_blob(stmt.get(), 1));
+      const int size = sqlite3_column_bytes(stmt.get(), 1);
+      const int64_t rowid = sqlite3_column_int64(stmt.get(), 0);
+      if (journal_format::RecordCrc(journal_format::kResults, 0, 0, data,
+                                    static_cast<size_t>(size)) !=
+          static_cast<uint32_t>(sqlite3_column_int64(stmt.get(), 2))) {
+        return absl::DataLossError(absl::StrCat(
+            path, ": row ", rowid, " (results) fails its checksum"));
+      }
+      rows.push_back({rowid, std::string(data, static_cast<size_t>(size))});
+    }
+  }
+  ASSIGN_OR_RETURN(journal_io::Stmt update,
+                   journal_io::Prepare(db, path,
+                                       "UPDATE log SET job_id = ?1, data = ?2,"
+                                       " crc = ?3 WHERE rowid = ?4"));
+  ASSIGN_OR_RETURN(journal_io::Stmt insert,
+                   journal_io::Prepare(db, path,
+                                       "INSERT INTO log(kind, job_id, "
+                                       "created_us, data, crc) VALUES(2, ?1, "
+                                       "0, ?2, ?3)"));
+  for (const Old& old : rows) {
+    v1::ResultBatch batch;
+    if (!batch.ParseFromString(old.data)) {
+      return absl::DataLossError(absl::StrCat(
+          path, ": row ", old.rowid, " (results): the results do not parse"));
+    }
+    std::vector<v1::TaskResult> results(
+        std::make_move_iterator(batch.mutable_results()->begin()),
+        std::make_move_iterator(batch.mutable_results()->end()));
+    std::vector<std::pair<JobId, std::string>> by_job =
+        journal_format::EncodeResultsByJob(std::move(results));
+    for (size_t i = 0; i < by_job.size(); ++i) {
+      const auto& [job, data] = by_job[i];
+      const uint32_t crc = journal_format::RecordCrc(
+          journal_format::kResults, job, 0, data.data(), data.size());
+      sqlite3_stmt* stmt = i == 0 ? update.get() : insert.get();
+      sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(job));
+      sqlite3_bind_blob64(stmt, 2, data.data(), data.size(), SQLITE_STATIC);
+      sqlite3_bind_int64(stmt, 3, crc);
+      if (i == 0) sqlite3_bind_int64(stmt, 4, old.rowid);
+      const int rc = sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+      if (rc != SQLITE_DONE) return SqliteError(db, rc, path, "migrate");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status MigrateFrom1(sqlite3* db, const std::string& path) {
+  using journal_io::Exec;
+  RETURN_IF_ERROR(Exec(db, path, "BEGIN IMMEDIATE"));
+  absl::Status status = MigrateRows(db, path);
+  if (status.ok()) status = Exec(db, path, "COMMIT");
+  if (!status.ok()) {
+    if (sqlite3_get_autocommit(db) == 0) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return status;
+  }
+  // Rebuilt with auto_vacuum, so what is deleted later is given back.
+  RETURN_IF_ERROR(Exec(db, path, "PRAGMA auto_vacuum=INCREMENTAL"));
+  return Exec(db, path, "VACUUM");
 }
 
 }  // namespace qfarm::coordinator::journal_files

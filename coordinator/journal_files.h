@@ -44,9 +44,16 @@ absl::Status CheckDatabaseHeader(const std::string& path, bool wal_committed);
 // with what it reports.
 absl::Status CheckIntegrity(sqlite3* db, const std::string& path, bool full);
 
-// That the open database is a qfarm journal of the schema this code reads:
+// That the open database is a qfarm journal of a schema this code reads;
+// returns the schema version (1 is migrated by the caller).
 // FAILED_PRECONDITION for another application's file or a newer schema,
 // DATA_LOSS for damaged header rows.
-absl::Status CheckIdentity(sqlite3* db, const std::string& path);
+absl::StatusOr<int> CheckIdentity(sqlite3* db, const std::string& path);
+
+// Rewrites a journal of schema 1 as schema 2 (journal_format.h): its
+// results rows split by job, table released added, then the file rebuilt
+// with auto_vacuum (VACUUM: it takes as long as a copy of the file, once).
+// Atomic up to the VACUUM, which SQLite makes atomic itself.
+absl::Status MigrateFrom1(sqlite3* db, const std::string& path);
 
 }  // namespace qfarm::coordinator::journal_files

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -62,9 +63,20 @@ std::string EncodeEachTask(const Tasks& tasks,
 const char kSchema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO meta VALUES('magic', 'qfarm-journal'),"
-    " ('schema_version', '1');"
+    " ('schema_version', '2');"
     "CREATE TABLE log(kind INTEGER NOT NULL, job_id INTEGER NOT NULL,"
-    " created_us INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);";
+    " created_us INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);"
+    "CREATE INDEX log_job ON log(job_id);"
+    "CREATE TABLE released(job_id INTEGER PRIMARY KEY,"
+    " finished_us INTEGER NOT NULL, setting TEXT NOT NULL,"
+    " purged INTEGER NOT NULL DEFAULT 0);";
+
+const char kMigrateFrom1[] =
+    "CREATE INDEX log_job ON log(job_id);"
+    "CREATE TABLE released(job_id INTEGER PRIMARY KEY,"
+    " finished_us INTEGER NOT NULL, setting TEXT NOT NULL,"
+    " purged INTEGER NOT NULL DEFAULT 0);"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
 
 std::string KindName(int kind) {
   switch (kind) {
@@ -74,6 +86,8 @@ std::string KindName(int kind) {
       return "results";
     case kCancel:
       return "cancel";
+    case kAttempts:
+      return "attempts";
     default:
       return absl::StrCat("kind ", kind);
   }
@@ -113,6 +127,38 @@ std::string EncodeResults(std::vector<v1::TaskResult> results) {
     *batch.add_results() = std::move(result);
   }
   return batch.SerializeAsString();
+}
+
+std::vector<std::pair<JobId, std::string>> EncodeResultsByJob(
+    std::vector<v1::TaskResult> results) {
+  std::vector<std::pair<JobId, std::string>> out;
+  // Nearly always one job: the common case costs one pass and no copies.
+  bool one_job = true;
+  for (const v1::TaskResult& result : results) {
+    one_job = one_job && result.job_id() == results.front().job_id();
+  }
+  if (results.empty()) return out;
+  if (one_job) {
+    const JobId job = results.front().job_id();
+    out.emplace_back(job, EncodeResults(std::move(results)));
+    return out;
+  }
+  std::vector<std::pair<JobId, v1::ResultBatch>> batches;
+  for (v1::TaskResult& result : results) {
+    auto it = std::find_if(batches.begin(), batches.end(), [&](const auto& b) {
+      return b.first == result.job_id();
+    });
+    if (it == batches.end()) {
+      batches.emplace_back(result.job_id(), v1::ResultBatch());
+      it = batches.end() - 1;
+    }
+    *it->second.add_results() = std::move(result);
+  }
+  out.reserve(batches.size());
+  for (auto& [job, batch] : batches) {
+    out.emplace_back(job, batch.SerializeAsString());
+  }
+  return out;
 }
 
 }  // namespace qfarm::coordinator::journal_format

@@ -3,13 +3,24 @@
 // the read back (journal_recovery.cc) and the checks of the files
 // (journal_files.cc). Part of qfarm_journal; not for other targets.
 //
-// Rows of table log, one per append, in append order (rowid):
-//   kind        kJob, kResults or kCancel
-//   job_id      the job (kJob, kCancel); 0 for kResults
+// Rows of table log, in append order (rowid); an append of results of
+// several jobs writes one row per job, in one transaction:
+//   kind        kJob, kResults, kCancel or kAttempts
+//   job_id      the job (indexed: a released job's rows are deleted by it)
 //   created_us  the job's creation time (kJob); 0 otherwise
 //   data        kJob: the tasks, encoded as a v1.SubmitJobRequest;
-//               kResults, kCancel: a v1.ResultBatch
+//               kResults, kCancel: a v1.ResultBatch of the job's results;
+//               kAttempts: a v1.ResultBatch whose results carry only
+//               job_id, index and attempt: the attempts used by tasks that
+//               lost their worker
 //   crc         CRC-32 of kind, job_id, created_us and data
+// Rows of table released, one per job released under the retention
+// settings, newest kMaxReleased kept: job_id, finished_us, setting (the
+// setting it was released under, "--retain-finished=1h"), and purged (1 once
+// its log rows are all deleted; they are deleted in the background, in
+// bounded batches, and never read back meanwhile).
+// The database uses auto_vacuum=INCREMENTAL, so pages freed by the deletes
+// are given back in small steps (PRAGMA incremental_vacuum).
 // Table meta holds the header rows: magic = kMagic, schema_version =
 // kSchemaVersion; the database header's application_id is kApplicationId.
 #pragma once
@@ -17,6 +28,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "coordinator/ids.h"
@@ -26,16 +38,32 @@
 namespace qfarm::coordinator::journal_format {
 
 inline constexpr char kMagic[] = "qfarm-journal";
-inline constexpr int kSchemaVersion = 1;
+// 2: results rows by job, table released, auto_vacuum. A journal of
+// schema 1 is migrated at Open() (MigrateFrom1()).
+inline constexpr int kSchemaVersion = 2;
+// Rows of table released kept (the job ids a coordinator can still say were
+// released, with when they finished).
+inline constexpr int64_t kMaxReleased = 100'000;
 inline constexpr int32_t kApplicationId = 0x7166726a;  // "qfrj"
 
 // Creates both tables and the header rows.
 extern const char kSchema[];
 
-// kBarrier (Journal::WhenDurable()) is never written.
-enum Kind : int { kBarrier = 0, kJob = 1, kResults = 2, kCancel = 3 };
+// kBarrier (Journal::WhenDurable()) is never written; kRelease is a row of
+// table released, not of log.
+enum Kind : int {
+  kBarrier = 0,
+  kJob = 1,
+  kResults = 2,
+  kCancel = 3,
+  kAttempts = 4,
+  kRelease = 5,
+};
 
-// "job", "results", "cancel", or "kind N".
+// What schema 1 lacks (the rows' split by job is done in code).
+extern const char kMigrateFrom1[];
+
+// "job", "results", "cancel", "attempts", or "kind N".
 std::string KindName(int kind);
 
 uint32_t RecordCrc(int kind, JobId job, int64_t created_us, const void* data,
@@ -51,5 +79,9 @@ std::string EncodeTasks(
     const google::protobuf::RepeatedPtrField<v1::Task>& tasks);
 // Results as a v1.ResultBatch.
 std::string EncodeResults(std::vector<v1::TaskResult> results);
+// Results as one v1.ResultBatch per job (by result.job_id()), in the order
+// each job first appears.
+std::vector<std::pair<JobId, std::string>> EncodeResultsByJob(
+    std::vector<v1::TaskResult> results);
 
 }  // namespace qfarm::coordinator::journal_format

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -12,6 +13,16 @@
 #include "qfarm/v1/task.pb.h"
 
 namespace qfarm::coordinator {
+
+// A finished job released under the retention settings (see
+// Scheduler::ReleaseFinished()).
+struct ReleasedJob {
+  JobId id = 0;
+  // When its last task finished.
+  int64_t finished_us = 0;
+  // The setting it was released under, as the flag: "--retain-finished=1h".
+  std::string setting;
+};
 
 // Makes final results durable before the scheduler lets anyone read them
 // (see Scheduler::SetJournal()).
@@ -33,20 +44,32 @@ class ResultJournal {
   // the tasks it cancelled. Same contract as AppendResults().
   virtual uint64_t AppendCancel(JobId job, std::vector<v1::TaskResult> results,
                                 Done done) = 0;
+  // Appends the attempts used by tasks whose worker was lost and that were
+  // queued again (each result carries job_id, index and attempt only), so a
+  // restart does not give them a fresh set. Same contract as
+  // AppendResults(); nothing waits for it.
+  virtual uint64_t AppendAttempts(std::vector<v1::TaskResult> attempts,
+                                  Done done) = 0;
+  // Appends that these finished jobs were released under the retention
+  // settings: they are never recovered again. Same contract.
+  virtual uint64_t AppendRelease(std::vector<ReleasedJob> jobs, Done done) = 0;
 };
 
 // Makes accepted jobs durable before the service acknowledges them, and
 // tells when earlier appends are (see FarmService::SetJournal()).
 class JobJournal : public ResultJournal {
  public:
-  // Appends an accepted job; `done` as for AppendResults(). Must not block
-  // and must not call into the scheduler (it runs under the scheduler's
-  // lock, see Scheduler::AcceptedHook).
-  // `kinds` is the job's kind table (see Scheduler::SubmitJob()).
+  // Encodes a job's tasks for AppendJob(): the costly part, done by the
+  // caller before it takes the scheduler's lock. `kinds` is the job's kind
+  // table (see Scheduler::SubmitJob()).
+  virtual std::string EncodeJob(const std::vector<v1::Task>& tasks,
+                                const std::vector<std::string>& kinds) = 0;
+  // Appends an accepted job, its tasks as EncodeJob() gave them; `done` as
+  // for AppendResults(). Must not block and must not call into the
+  // scheduler (it runs under the scheduler's lock, see
+  // Scheduler::AcceptedHook).
   virtual uint64_t AppendJob(JobId job, int64_t created_us,
-                             const std::vector<v1::Task>& tasks,
-                             const std::vector<std::string>& kinds,
-                             Done done) = 0;
+                             std::string encoded_tasks, Done done) = 0;
   // Calls `done` once every append made before this call is durable (or
   // with the error that keeps it from being so). Returns its sequence
   // number.

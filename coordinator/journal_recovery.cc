@@ -1,5 +1,6 @@
 #include "coordinator/journal_recovery.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 #include <vector>
@@ -36,16 +37,22 @@ class Recovery {
   Recovery(sqlite3* db, const std::string& path) : db_(db), path_(path) {}
 
   absl::StatusOr<RecoveredState> Run() {
-    RETURN_IF_ERROR(ReadRows("WHERE kind = 1",
-                             [this](const Row& row) { return AddJob(row); }));
-    RETURN_IF_ERROR(ReadRows(
-        "WHERE kind <> 1", [this](const Row& row) { return AddResults(row); }));
     RecoveredState state;
+    RETURN_IF_ERROR(ReadReleased(state));
+    // Released jobs' rows not deleted yet are never read.
+    constexpr char kLive[] =
+        " AND job_id NOT IN (SELECT job_id FROM released WHERE purged = 0)";
+    RETURN_IF_ERROR(ReadRows(absl::StrCat("WHERE kind = 1", kLive),
+                             [this](const Row& row) { return AddJob(row); }));
+    RETURN_IF_ERROR(
+        ReadRows(absl::StrCat("WHERE kind <> 1", kLive),
+                 [this](const Row& row) { return AddResults(row); }));
     state.jobs.reserve(jobs_.size());
     for (auto& [id, entry] : jobs_) state.jobs.push_back(std::move(entry.job));
     QFARM_LOG(INFO) << "journal " << path_ << ": recovered "
                     << state.jobs.size() << " jobs and " << results_
-                    << " results";
+                    << " results; " << state.released.size()
+                    << " released jobs on record";
     if (orphans_ > 0) {
       QFARM_LOG(WARNING) << "journal " << path_ << ": dropped " << orphans_
                          << " results of jobs that were never journaled (lost "
@@ -61,9 +68,37 @@ class Recovery {
     int64_t rowid = 0;
   };
 
+  // The newest kMaxReleased released jobs, and the highest id released.
+  absl::Status ReadReleased(RecoveredState& state) {
+    ASSIGN_OR_RETURN(
+        journal_io::Stmt stmt,
+        journal_io::Prepare(
+            db_, path_,
+            absl::StrCat("SELECT job_id, finished_us, setting FROM released "
+                         "ORDER BY job_id DESC LIMIT ",
+                         journal_format::kMaxReleased)
+                .c_str()));
+    sqlite3_stmt* s = stmt.get();
+    while (true) {
+      const int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        return journal_io::SqliteError(db_, rc, path_, "read");
+      }
+      const auto* setting =
+          reinterpret_cast<const char*>(sqlite3_column_text(s, 2));
+      state.released.push_back(
+          ReleasedJob{.id = static_cast<JobId>(sqlite3_column_int64(s, 0)),
+                      .finished_us = sqlite3_column_int64(s, 1),
+                      .setting = setting == nullptr ? "" : setting});
+    }
+    std::reverse(state.released.begin(), state.released.end());
+    return absl::OkStatus();
+  }
+
   // Calls `take` for each row `where` selects, in rowid order, after
   // checking its CRC.
-  absl::Status ReadRows(const char* where,
+  absl::Status ReadRows(const std::string& where,
                         absl::FunctionRef<absl::Status(const Row&)> take) {
     const std::string sql =
         absl::StrCat("SELECT rowid, kind, job_id, created_us, data, crc",
@@ -130,7 +165,8 @@ class Recovery {
   }
 
   absl::Status AddResults(const Row& row) {
-    if (row.kind != kResults && row.kind != kCancel) {
+    if (row.kind != kResults && row.kind != kCancel &&
+        row.kind != journal_format::kAttempts) {
       return absl::DataLossError(
           absl::StrCat(row.what, ": unknown record kind ", row.kind));
     }
@@ -146,6 +182,21 @@ class Recovery {
         return absl::OkStatus();
       }
       it->second.job.cancelled = true;
+    }
+    if (row.kind == journal_format::kAttempts) {
+      auto it = jobs_.find(row.job);
+      if (it == jobs_.end()) return absl::OkStatus();
+      for (const v1::TaskResult& attempt : batch.results()) {
+        if (attempt.job_id() != row.job ||
+            attempt.index() >= it->second.has_result.size()) {
+          return absl::DataLossError(absl::StrCat(
+              row.what, ": attempts of job ", attempt.job_id(), " task ",
+              attempt.index(), " do not belong to job ", row.job));
+        }
+        it->second.job.attempts.emplace_back(attempt.index(),
+                                             attempt.attempt());
+      }
+      return absl::OkStatus();
     }
     for (v1::TaskResult& result : *batch.mutable_results()) {
       if (row.kind == kCancel && result.job_id() != row.job) {

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
+#include "coordinator/journal_test_util.h"
 #include "coordinator/scheduler.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,88 +38,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-
-// A fresh directory under the test's temp dir, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "journal_test.XXXXXX";
-    const char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string db() const { return path_ + "/journal.db"; }
-  std::string wal() const { return path_ + "/journal.db-wal"; }
-
- private:
-  std::string path_;
-};
-
-std::vector<v1::Task> Echoes(size_t n, const std::string& prefix = "t") {
-  std::vector<v1::Task> tasks(n);
-  for (size_t i = 0; i < n; ++i) {
-    tasks[i].set_kind("echo");
-    tasks[i].set_text(absl::StrCat(prefix, i));
-  }
-  return tasks;
-}
-
-v1::TaskResult Result(JobId job, uint32_t index, std::string value = "") {
-  v1::TaskResult result;
-  result.set_job_id(job);
-  result.set_index(index);
-  result.set_attempt(1);
-  result.set_state(v1::TASK_STATE_OK);
-  result.set_value(value.empty() ? absl::StrCat("v", index) : value);
-  result.set_worker("w1");
-  result.set_executor("thread-0");
-  result.set_queued_us(1'700'000'000'000'000 + index);
-  result.set_dispatched_us(1'700'000'000'000'100 + index);
-  result.set_started_us(1'700'000'000'000'200 + index);
-  result.set_finished_us(1'700'000'000'000'300 + index);
-  return result;
-}
-
-// Results of `job` for indexes [begin, end).
-std::vector<v1::TaskResult> Results(JobId job, uint32_t begin, uint32_t end) {
-  std::vector<v1::TaskResult> out;
-  for (uint32_t i = begin; i < end; ++i) out.push_back(Result(job, i));
-  return out;
-}
-
-std::unique_ptr<Journal> MustOpen(const std::string& dir,
-                                  JournalOptions options = {}) {
-  absl::StatusOr<std::unique_ptr<Journal>> journal =
-      Journal::Open(dir, options);
-  EXPECT_TRUE(journal.ok()) << journal.status();
-  return journal.ok() ? *std::move(journal) : nullptr;
-}
-
-// Opens, recovers and closes: what a coordinator does at start-up.
-absl::StatusOr<RecoveredState> OpenAndRecover(const std::string& dir) {
-  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(dir);
-  if (!journal.ok()) return journal.status();
-  absl::StatusOr<RecoveredState> state = (*journal)->Recover();
-  absl::Status closed = (*journal)->Close();
-  if (!state.ok()) return state.status();
-  if (!closed.ok()) return closed;
-  return state;
-}
-
-std::string Bytes(const google::protobuf::Message& message) {
-  return message.SerializeAsString();
-}
-
-int64_t SizeOf(const std::string& path) {
-  std::error_code error;
-  const auto size = std::filesystem::file_size(path, error);
-  return error ? -1 : static_cast<int64_t>(size);
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -152,17 +71,6 @@ std::string Filler(size_t n, uint32_t seed) {
     c = static_cast<char>('a' + (seed >> 16) % 26);
   }
   return out;
-}
-
-// Runs SQL on journal.db directly, as some other program would.
-void RunSql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << (error != nullptr ? error : "");
-  sqlite3_free(error);
-  EXPECT_EQ(sqlite3_close(db), SQLITE_OK);
 }
 
 // --- Round trips ------------------------------------------------------------
@@ -726,11 +634,11 @@ TEST(JournalTest, AnotherDatabaseIsNotAJournal) {
 TEST(JournalTest, NewerSchemaIsRefused) {
   TempDir dir;
   ASSERT_NE(MustOpen(dir.path()), nullptr);
-  RunSql(dir.db(), "UPDATE meta SET value = '2' WHERE key = 'schema_version';");
+  RunSql(dir.db(), "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
   absl::Status status = OpenAndRecover(dir.path()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(status.message()),
-              HasSubstr("was written by a newer qfarm: schema version 2"));
+              HasSubstr("was written by a newer qfarm: schema version 3"));
 }
 
 TEST(JournalTest, MissingHeaderRowIsDataLoss) {

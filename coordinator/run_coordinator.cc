@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/auth.h"
+#include "common/byte_size.h"
 #include "common/logging.h"
 #include "common/process.h"
 #include "common/signals.h"
@@ -41,6 +42,18 @@ absl::Status Complete(CoordinatorCommand& command) {
   if (options.scheduler.heartbeat_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--heartbeat-timeout must be positive");
   }
+  if (options.scheduler.retain_finished < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--retain-finished must not be negative (0: release finished jobs at "
+        "once; inf: keep them)");
+  }
+  absl::StatusOr<uint64_t> retain_bytes =
+      ParseByteSize(command.retain_finished_bytes);
+  if (!retain_bytes.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--retain-finished-bytes=", retain_bytes.status().message()));
+  }
+  options.scheduler.retain_finished_bytes = *retain_bytes;
   for (absl::string_view kind :
        absl::StrSplit(command.kinds, ',', absl::SkipWhitespace())) {
     kind = absl::StripAsciiWhitespace(kind);

@@ -14,8 +14,11 @@ namespace qfarm::coordinator {
 
 // What the command line asked for, before it is checked.
 struct CoordinatorCommand {
+  CoordinatorCommand() { options.scheduler.retain_finished = absl::Hours(1); }
   // Everything but the journal's place and the tokens, which come below.
   CoordinatorOptions options;
+  // SchedulerOptions::retain_finished_bytes as written (ParseByteSize()).
+  std::string retain_finished_bytes = "1GiB";
   // Where the journal lives, unless `ephemeral`.
   std::string data_dir = "./qfarm-data";
   bool ephemeral = false;

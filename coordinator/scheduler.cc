@@ -28,11 +28,100 @@ void AddOnce(std::vector<JobId>& jobs, JobId job) {
   }
 }
 
-absl::Status JobNotFound(JobId id) {
+}  // namespace
+
+absl::Status Scheduler::NotFound(JobId id) const {
+  if (auto it = released_.find(id); it != released_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "job ", id, " not found: it finished at ",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                         absl::FromUnixMicros(it->second.finished_us),
+                         absl::UTCTimeZone()),
+        " and was released under the retention setting ", it->second.setting));
+  }
+  if (id != 0 && id < jobs_.next_id()) {
+    return absl::NotFoundError(absl::StrCat(
+        "job ", id,
+        " not found: it finished and was released under the retention "
+        "settings (--retain-finished, --retain-finished-bytes) before the ",
+        kMaxReleased, " most recently released jobs"));
+  }
   return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
 }
 
-}  // namespace
+void Scheduler::RememberReleased(ReleasedJob job) {
+  const JobId id = job.id;
+  if (!released_.try_emplace(id, std::move(job)).second) return;
+  released_order_.push_back(id);
+  while (released_order_.size() > kMaxReleased) {
+    released_.erase(released_order_.front());
+    released_order_.pop_front();
+  }
+}
+
+void Scheduler::AddFinished(const Job& job) {
+  finished_.emplace(job.finished_us, job.id);
+  finished_bytes_ += job.result_bytes;
+}
+
+std::vector<ReleasedJob> Scheduler::ReleaseFinished() {
+  std::vector<ReleasedJob> released;
+  std::vector<std::unique_ptr<Job>> freed;
+  ResultJournal* journal;
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t now = clock_->NowMicros();
+    const bool by_age = options_.retain_finished != absl::InfiniteDuration();
+    const int64_t keep_us =
+        by_age ? absl::ToInt64Microseconds(options_.retain_finished) : 0;
+    // Oldest finished first: once one is young enough and the bytes fit,
+    // so are all after it.
+    for (auto it = finished_.begin(); it != finished_.end();) {
+      const auto [finished_us, id] = *it;
+      const bool old = by_age && now - finished_us >= keep_us;
+      const bool over = finished_bytes_ > options_.retain_finished_bytes;
+      if (!old && !over) break;
+      Job& job = jobs_.Get(id);
+      if (job.holds > 0 || !job.readable_done()) {
+        ++it;
+        continue;
+      }
+      finished_bytes_ -= job.result_bytes;
+      it = finished_.erase(it);
+      ReleasedJob done{
+          .id = id,
+          .finished_us = finished_us,
+          .setting =
+              old ? absl::StrCat("--retain-finished=",
+                                 absl::FormatDuration(options_.retain_finished))
+                  : absl::StrCat("--retain-finished-bytes=",
+                                 options_.retain_finished_bytes)};
+      RememberReleased(done);
+      released.push_back(std::move(done));
+      freed.push_back(jobs_.Erase(id));
+    }
+    journal = journal_;
+  }
+  freed.clear();  // A large job's results are freed without the lock.
+  if (journal != nullptr && !released.empty()) {
+    journal->AppendRelease(released, nullptr);
+  }
+  return released;
+}
+
+bool Scheduler::HoldJob(JobId id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = jobs_.Find(id);
+  if (job == nullptr) return false;
+  ++job->holds;
+  return true;
+}
+
+void Scheduler::UnholdJob(JobId id) {
+  absl::MutexLock lock(&mu_);
+  Job* job = jobs_.Find(id);
+  if (job != nullptr && job->holds > 0) --job->holds;
+}
 
 Scheduler::Scheduler(Clock* clock, SchedulerOptions options)
     : clock_(clock), options_(std::move(options)) {
@@ -86,6 +175,7 @@ void Scheduler::Finish(Job& job, uint32_t index,
   stats_.latency.Observe(
       static_cast<double>(now_us - job.entries[index].queued_us) / 1e6);
   job.Finish(index, std::move(result), now_us);
+  if (job.done()) AddFinished(job);
   AddOnce(changes.jobs, job.id);
   if (journal_ == nullptr) return;
   if (changes.ticket == 0) changes.ticket = gate_.Issue();
@@ -104,7 +194,11 @@ std::vector<JobId> Scheduler::Commit(Changes& changes) {
 
 void Scheduler::SendToJournal(ResultJournal* journal, Changes changes,
                               JobId cancelled_job) {
-  if (journal == nullptr || changes.ticket == 0) return;
+  if (journal == nullptr) return;
+  if (!changes.attempts.empty()) {
+    journal->AppendAttempts(std::move(changes.attempts), nullptr);
+  }
+  if (changes.ticket == 0) return;
   const uint64_t ticket = changes.ticket;
   auto done = [this, ticket](absl::Status status) {
     OnDurable(ticket, status);
@@ -191,14 +285,19 @@ absl::Status Scheduler::Restore(RecoveredState state) {
       queue_.PushBack(TaskRef{job->id, index}, entry.kind);
     }
     jobs_.ContinueAfter(job->id);
+    if (job->done()) AddFinished(*job);
     jobs_.Add(std::move(job));
+  }
+  for (ReleasedJob& released : state.released) {
+    jobs_.ContinueAfter(released.id);
+    RememberReleased(std::move(released));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<JobId> Scheduler::SubmitJob(
     std::vector<v1::Task> tasks, const std::vector<std::string>& kinds,
-    const AcceptedHook& on_accepted, std::string client) {
+    const AcceptedHook& on_accepted, std::string client, bool hold) {
   if (tasks.empty()) return absl::InvalidArgumentError("job has no tasks");
   const size_t n = tasks.size();
   if (n > std::numeric_limits<uint32_t>::max()) {
@@ -252,6 +351,7 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(
   std::unique_ptr<Job> job =
       Job::Create(/*id=*/0, clock_->NowMicros(), std::move(tasks));
   job->client = std::move(client);
+  job->holds = hold ? 1 : 0;
 
   absl::MutexLock lock(&mu_);
   if (n > options_.max_queued) {
@@ -314,7 +414,7 @@ absl::StatusOr<ResultsView> Scheduler::ViewResults(JobId id, size_t cursor,
                                                    size_t max_results) const {
   absl::MutexLock lock(&mu_);
   const Job* job = jobs_.Find(id);
-  if (job == nullptr) return JobNotFound(id);
+  if (job == nullptr) return NotFound(id);
   const size_t size = job->readable();
   const size_t begin = std::min(cursor, size);
   // Nothing left to read, and what is recorded never will be readable.
@@ -335,7 +435,7 @@ absl::StatusOr<ResultsView> Scheduler::ViewResults(JobId id, size_t cursor,
 absl::StatusOr<v1::JobInfo> Scheduler::GetJob(JobId id) const {
   absl::MutexLock lock(&mu_);
   const Job* job = jobs_.Find(id);
-  if (job == nullptr) return JobNotFound(id);
+  if (job == nullptr) return NotFound(id);
   v1::JobInfo info = job->Info();
   AddUnserved(*job, info);
   return info;
@@ -398,7 +498,7 @@ absl::StatusOr<v1::TaskState> Scheduler::GetTaskState(JobId id,
                                                       uint32_t index) const {
   absl::MutexLock lock(&mu_);
   const Job* job = jobs_.Find(id);
-  if (job == nullptr) return JobNotFound(id);
+  if (job == nullptr) return NotFound(id);
   if (index >= job->entries.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("task index ", index, " is out of range: job ", id,
@@ -415,7 +515,7 @@ absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
   {
     absl::MutexLock lock(&mu_);
     Job* job = jobs_.Find(id);
-    if (job == nullptr) return JobNotFound(id);
+    if (job == nullptr) return NotFound(id);
     if (job->done()) return outcome;
     for (uint32_t index = 0; index < job->entries.size(); ++index) {
       const TaskEntry& entry = job->entries[index];

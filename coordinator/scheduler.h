@@ -39,8 +39,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +95,12 @@ struct SchedulerOptions {
   // it may be dispatched again. Zero: it may go at once.
   absl::Duration retry_backoff_base = absl::Milliseconds(100);
   absl::Duration retry_backoff_max = absl::Seconds(5);
+  // Retention (ReleaseFinished()): a finished job is released this long
+  // after its last result was recorded, or sooner, oldest finished first,
+  // while finished jobs' results hold more than retain_finished_bytes in all
+  // (ApproxBytes()). Infinite and the maximum: finished jobs are kept.
+  absl::Duration retain_finished = absl::InfiniteDuration();
+  uint64_t retain_finished_bytes = std::numeric_limits<uint64_t>::max();
 };
 
 // Tasks to send to one worker in one message. Heap messages (no arena), so
@@ -137,6 +145,9 @@ struct Expiry {
 struct RecoveredState {
   // By increasing id.
   std::vector<RecoveredJob> jobs;
+  // Jobs released earlier, by increasing id (the newest the journal keeps):
+  // their ids are not issued again, and asking for one says it was released.
+  std::vector<ReleasedJob> released = {};
 };
 
 // Counters for metrics, since the scheduler started.
@@ -177,11 +188,13 @@ class Scheduler {
   using AcceptedHook = std::function<void(
       JobId, int64_t created_us, const std::vector<v1::Task>& tasks,
       const std::vector<std::string>& kinds)>;
-  // `client` names who submitted it (JobInfo.client).
+  // `client` names who submitted it (JobInfo.client). With `hold`, the job
+  // is accepted held (see HoldJob()), for a caller that streams its results
+  // from the start.
   absl::StatusOr<JobId> SubmitJob(std::vector<v1::Task> tasks,
                                   const std::vector<std::string>& kinds = {},
                                   const AcceptedHook& on_accepted = nullptr,
-                                  std::string client = {});
+                                  std::string client = {}, bool hold = false);
 
   // Makes final results go through `journal` before they are readable:
   // every result recorded from now on (by RecordResults, RemoveWorker,
@@ -203,11 +216,13 @@ class Scheduler {
   // Rebuilds the jobs a journal recovered after a restart: recorded results
   // are kept (and readable at once), the tasks of a cancelled job that have
   // none are recorded CANCELLED, and every other task is queued again, in
-  // job and index order, with its attempt count starting over. New job ids
-  // continue after the largest. Queued tasks may exceed max_queued.
-  // FAILED_PRECONDITION unless the scheduler is empty (no job, no worker);
-  // INVALID_ARGUMENT, naming the job and the task, for an inconsistent state
-  // (a repeated job id, a job without tasks, a result for an index out of
+  // job and index order, its attempt count continuing from the attempts
+  // journaled for it (RecoveredJob::attempts). New job ids continue after
+  // the largest, released ones included, and the released jobs are
+  // remembered as such (see ReleaseFinished()). Queued tasks may exceed
+  // max_queued. FAILED_PRECONDITION unless the scheduler is empty (no job, no
+  // worker); INVALID_ARGUMENT, naming the job and the task, for an inconsistent
+  // state (a repeated job id, a job without tasks, a result for an index out of
   // range or a second one for an index, a result whose state is not final),
   // in which case nothing is restored.
   absl::Status Restore(RecoveredState state);
@@ -324,6 +339,26 @@ class Scheduler {
   JobsPage ListJobs(v1::JobState state, JobId before, size_t max_jobs,
                     size_t max_scanned) const;
 
+  // Releases finished jobs past the retention settings (SchedulerOptions):
+  // their results and bookkeeping are freed (outside the lock), they leave
+  // ListJobs(), and GetJob(), ViewResults(), CancelJob() and the rest answer
+  // NOT_FOUND for them with a message that says when the job finished and
+  // under which setting it was released (for the newest kMaxReleased
+  // released jobs; an older one is still told from an id never issued).
+  // A job is released only once every result is readable, and never while
+  // held (HoldJob()). With a journal, the release is appended to it. Returns
+  // what was released, oldest finished first. The shell calls it
+  // periodically (every second, say).
+  std::vector<ReleasedJob> ReleaseFinished();
+  static constexpr size_t kMaxReleased = 100'000;
+
+  // Keeps the job from being released until UnholdJob(): for a reader that
+  // streams its results (a watch, a session), whose pointers from
+  // ViewResults() must stay valid. Holds count. False for an unknown or
+  // released job.
+  bool HoldJob(JobId job);
+  void UnholdJob(JobId job);
+
   // Those of `jobs` that are RUNNING (as GetJob() tells), in the same
   // order; unknown ids are left out. One lock for all.
   std::vector<JobId> Unfinished(std::vector<JobId> jobs) const;
@@ -358,11 +393,20 @@ class Scheduler {
   struct Changes {
     std::vector<JobId> jobs;
     std::vector<v1::TaskResult> results;
+    // Journal mode: attempts used by tasks queued again after losing their
+    // worker (job_id, index and attempt only).
+    std::vector<v1::TaskResult> attempts;
     // 0 while nothing needs journaling.
     uint64_t ticket = 0;
   };
 
   uint32_t MaxAttempts(const v1::Task& task) const;
+  // NOT_FOUND for a job not in the table: released (and when), or unknown.
+  absl::Status NotFound(JobId job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Notes a job as released, forgetting the oldest beyond kMaxReleased.
+  void RememberReleased(ReleasedJob job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts a job whose tasks all have results in the release order.
+  void AddFinished(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK if tasks of `kind` are accepted (SchedulerOptions::accepted_kinds).
   absl::Status CheckAccepted(absl::string_view kind) const;
   // Drops `refs` references to `kind`; a kind no longer in use leaves the
@@ -426,6 +470,13 @@ class Scheduler {
   std::function<void(const std::vector<JobId>&)> on_readable_
       ABSL_GUARDED_BY(mu_);
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  // Finished jobs by (finished_us, id): the order ReleaseFinished() takes
+  // them in; and the bytes their results hold.
+  std::set<std::pair<int64_t, JobId>> finished_ ABSL_GUARDED_BY(mu_);
+  uint64_t finished_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // The newest kMaxReleased released jobs, and their ids in release order.
+  absl::flat_hash_map<JobId, ReleasedJob> released_ ABSL_GUARDED_BY(mu_);
+  std::deque<JobId> released_order_ ABSL_GUARDED_BY(mu_);
   // Sent assignments to fill again (RecycleAssignments()).
   std::vector<std::unique_ptr<v1::Assignment>> spare_assignments_
       ABSL_GUARDED_BY(mu_);

@@ -108,6 +108,13 @@ void Scheduler::RemoveWorkerLocked(WorkerKey key, const std::string& reason,
       Finish(job, ref.index, std::move(result), now_us, changes);
       continue;
     }
+    if (journal_ != nullptr) {
+      // So a restart does not give the task a fresh set of attempts.
+      v1::TaskResult& used = changes.attempts.emplace_back();
+      used.set_job_id(ref.job);
+      used.set_index(ref.index);
+      used.set_attempt(entry.attempt);
+    }
     const int64_t not_before_us =
         now_us + absl::ToInt64Microseconds(Backoff(entry.attempt));
     job.Requeue(ref.index,

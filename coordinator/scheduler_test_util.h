@@ -194,6 +194,27 @@ class FakeJournal : public ResultJournal {
                         Done done) override {
     return Add(job, std::move(results), std::move(done));
   }
+  // Attempts and releases need no completion: kept apart.
+  uint64_t AppendAttempts(std::vector<v1::TaskResult> attempts,
+                          Done /*done*/) override {
+    absl::MutexLock lock(&mu_);
+    for (v1::TaskResult& a : attempts) attempts_.push_back(std::move(a));
+    return 0;
+  }
+  uint64_t AppendRelease(std::vector<ReleasedJob> jobs,
+                         Done /*done*/) override {
+    absl::MutexLock lock(&mu_);
+    for (ReleasedJob& job : jobs) released_.push_back(std::move(job));
+    return 0;
+  }
+  std::vector<v1::TaskResult> attempts() const {
+    absl::MutexLock lock(&mu_);
+    return attempts_;
+  }
+  std::vector<ReleasedJob> released() const {
+    absl::MutexLock lock(&mu_);
+    return released_;
+  }
 
   size_t size() const {
     absl::MutexLock lock(&mu_);
@@ -234,6 +255,8 @@ class FakeJournal : public ResultJournal {
 
   mutable absl::Mutex mu_;
   std::deque<Append> appends_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::TaskResult> attempts_ ABSL_GUARDED_BY(mu_);
+  std::vector<ReleasedJob> released_ ABSL_GUARDED_BY(mu_);
 };
 
 class JournaledTest : public SchedulerTest {

@@ -52,14 +52,21 @@ class SessionStream final
 
   void OnDone() override {
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
+    std::vector<JobId> held;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [id, job] : jobs_) watchers.emplace_back(id, job.watcher);
+      for (auto& [id, job] : jobs_) {
+        watchers.emplace_back(id, job.watcher);
+        held.push_back(id);
+      }
       jobs_.clear();
+      held.insert(held.end(), sent_last_.begin(), sent_last_.end());
+      sent_last_.clear();
     }
     for (auto& [id, watcher] : watchers) {
       service_->router()->RemoveWatcher(id, watcher.get());
     }
+    for (JobId id : held) service_->scheduler()->UnholdJob(id);
     self_.reset();
   }
 
@@ -78,7 +85,17 @@ class SessionStream final
     return reads_done_ && jobs_.empty() ? Fill::kFinish : Fill::kIdle;
   }
 
-  void OnSent(v1::SessionResponse* /*sent*/) override { lent_.Return(); }
+  // Once a job's last message is written, its results are no longer lent:
+  // the job may be released.
+  void OnSent(v1::SessionResponse* /*sent*/) override {
+    lent_.Return();
+    std::vector<JobId> done;
+    {
+      absl::MutexLock lock(&mu_);
+      done.swap(sent_last_);
+    }
+    for (JobId id : done) service_->scheduler()->UnholdJob(id);
+  }
   absl::Status WriteFailedStatus() const override {
     return absl::UnavailableError("client went away");
   }
@@ -146,12 +163,14 @@ class SessionStream final
     }
     request_.Clear();
     std::weak_ptr<SessionStream> weak = weak_from_this();
-    absl::StatusOr<JobId> job =
-        service_->AcceptJob(caller_, std::move(tasks), kinds,
-                            [weak](JobId id, absl::Status durable) {
-                              if (auto self = weak.lock())
-                                self->Durable(id, std::move(durable));
-                            });
+    // Accepted held: the session reads its results until its last message
+    // is sent (OnSent()).
+    absl::StatusOr<JobId> job = service_->AcceptJob(
+        caller_, std::move(tasks), kinds,
+        [weak](JobId id, absl::Status durable) {
+          if (auto self = weak.lock()) self->Durable(id, std::move(durable));
+        },
+        /*hold=*/true);
     if (!job.ok()) {
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});
@@ -253,6 +272,7 @@ class SessionStream final
         }
       }
       if (ends) {
+        sent_last_.push_back(id);
         ended_watchers_.emplace_back(id, std::move(job.watcher));
         watchers_ended_.store(true, std::memory_order_release);
         jobs_.erase(found);
@@ -287,6 +307,9 @@ class SessionStream final
   std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended_watchers_
       ABSL_GUARDED_BY(mu_);
   std::atomic<bool> watchers_ended_{false};
+  // Jobs whose last message is the one being written: held (see
+  // Scheduler::HoldJob()) until it is.
+  std::vector<JobId> sent_last_ ABSL_GUARDED_BY(mu_);
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   // Results lent to the message being written; returned before the next.
   LentResults lent_;

@@ -62,6 +62,12 @@ class HeldJournal final : public ResultJournal {
     pending_.push_back(std::move(done));
     return ++sequence_;
   }
+  uint64_t AppendAttempts(std::vector<v1::TaskResult>, Done) override {
+    return ++sequence_;
+  }
+  uint64_t AppendRelease(std::vector<ReleasedJob>, Done) override {
+    return ++sequence_;
+  }
   // Completes the first `n` appends held, in order.
   void MakeDurable(size_t n) {
     while (n-- > 0 && !pending_.empty()) {
