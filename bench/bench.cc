@@ -22,6 +22,7 @@
 #include "bench/report.h"
 #include "bench/runners.h"
 #include "bench/workload.h"
+#include "common/abbreviate.h"
 #include "common/auth.h"
 #include "common/common_flags.h"
 #include "common/flags.h"
@@ -452,13 +453,14 @@ int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
     return kExitOk;
   }
   if (!args->positional.empty()) {
-    return usage(absl::StrCat("unexpected argument \"", args->positional[0],
+    return usage(absl::StrCat("unexpected argument \"",
+                              Abbreviate(args->positional[0]),
                               "\" (see qfarm bench --help)"));
   }
   const std::string output = absl::GetFlag(FLAGS_output);
   if (output != "text" && output != "json" && output != "csv") {
-    return usage(
-        absl::StrCat("--output=", output, ": expected text, json or csv"));
+    return usage(absl::StrCat("--output=", Abbreviate(output),
+                              ": expected text, json or csv"));
   }
   absl::StatusOr<Plan> plan = PlanFromFlags();
   if (!plan.ok()) return usage(plan.status().message());

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/abbreviate.h"
 #include "common/json.h"
 
 namespace qfarm::bench {
@@ -175,8 +176,8 @@ absl::StatusOr<ChartMetric> ParseChartMetric(absl::string_view text) {
   if (text == "wall") return ChartMetric::kWall;
   if (text == "tps") return ChartMetric::kTasksPerSecond;
   if (text == "p50") return ChartMetric::kLatencyP50;
-  return absl::InvalidArgumentError(
-      absl::StrCat("chart metric \"", text, "\" is not one of wall, tps, p50"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "chart metric \"", Abbreviate(text), "\" is not one of wall, tps, p50"));
 }
 
 std::string FormatTable(const Report& report) {

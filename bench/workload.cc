@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/abbreviate.h"
 #include "common/task_spec.h"
 
 namespace qfarm::bench {
@@ -265,7 +266,7 @@ absl::StatusOr<std::vector<Method>> ParseMethods(absl::string_view list) {
     const absl::string_view entry = absl::StripAsciiWhitespace(raw);
     const auto bad = [&entry](absl::string_view why) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--methods: \"", entry, "\": ", why));
+          absl::StrCat("--methods: \"", Abbreviate(entry), "\": ", why));
     };
     if (entry == "all") {
       for (Method& m : DefaultMethods()) methods.push_back(m);

@@ -25,6 +25,7 @@
 #include "client/farm_client.h"
 #include "client/interrupt.h"
 #include "client/local_pool.h"
+#include "common/abbreviate.h"
 #include "common/auth.h"
 #include "common/common_flags.h"
 #include "common/flags.h"
@@ -230,7 +231,7 @@ class Cli {
     }
     const std::vector<std::string>& args = parsed->positional;
     if (options_.output != "text" && options_.output != "json") {
-      return Usage(absl::StrCat("--output=", options_.output,
+      return Usage(absl::StrCat("--output=", Abbreviate(options_.output),
                                 ": expected text or json"));
     }
     if (args.empty() || args[0] == "help") {
@@ -266,7 +267,7 @@ class Cli {
     }
     if (options_.progress != "auto" && options_.progress != "always" &&
         options_.progress != "never") {
-      return Usage(absl::StrCat("--progress=", options_.progress,
+      return Usage(absl::StrCat("--progress=", Abbreviate(options_.progress),
                                 ": expected auto, always or never"));
     }
     const bool lists_jobs =
@@ -288,7 +289,7 @@ class Cli {
     if (command == "jobs") return Jobs(rest);
     if (command == "cancel") return Cancel(rest);
     if (command == "workers") return Workers(rest);
-    return Usage(absl::StrCat("unknown command \"", command,
+    return Usage(absl::StrCat("unknown command \"", Abbreviate(command),
                               "\" (commands: map, submit, watch, status, "
                               "jobs, cancel, workers, bench, help)"));
   }
@@ -353,8 +354,8 @@ class Cli {
       if (options_.from != "-") {
         file.open(options_.from);
         if (!file) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("--from=", options_.from, ": cannot open the file"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "--from=", Abbreviate(options_.from), ": cannot open the file"));
         }
         in = &file;
       }
@@ -371,8 +372,11 @@ class Cli {
     }
     std::vector<v1::Task> tasks;
     tasks.reserve(specs.size() * static_cast<size_t>(options_.repeat));
+    // A farm's coordinator checks its own limits (its flags may raise
+    // them); here only the rules. --local runs under the default limits.
+    const TaskLimits limits = options_.local ? TaskLimits{} : NoTaskLimits();
     for (const std::string& spec : specs) {
-      absl::StatusOr<v1::Task> task = ParseTaskSpec(spec);
+      absl::StatusOr<v1::Task> task = ParseTaskSpec(spec, limits);
       if (!task.ok()) return task.status();
       if (task->timeout_ms() == 0 && options_.timeout > absl::ZeroDuration()) {
         task->set_timeout_ms(absl::ToInt64Milliseconds(options_.timeout));

@@ -55,7 +55,7 @@ ABSL_FLAG(int64_t, max_cpu_units, qfarm::TaskLimits().max_cpu_units,
 ABSL_FLAG(int64_t, max_payload_bytes,
           static_cast<int64_t>(qfarm::TaskLimits().max_text_bytes),
           "largest task text or data (an echo payload, an http URL, another "
-          "kind's argument)");
+          "kind's argument); also the longest result value, if over 1 MiB");
 ABSL_FLAG(absl::Duration, retain_finished,
           CoordinatorCommand().options.scheduler.retain_finished,
           "how long a finished job keeps its results; then it is released "
@@ -118,8 +118,9 @@ CoordinatorCommand FromFlags() {
   scheduler.limits.max_sleep = absl::GetFlag(FLAGS_max_sleep);
   scheduler.limits.max_timeout = absl::GetFlag(FLAGS_max_sleep);
   scheduler.limits.max_cpu_units = absl::GetFlag(FLAGS_max_cpu_units);
-  scheduler.limits.max_text_bytes =
-      static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes));
+  qfarm::SetMaxPayloadBytes(
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_payload_bytes)),
+      &scheduler.limits);
   command.data_dir = absl::GetFlag(FLAGS_data_dir);
   command.ephemeral = absl::GetFlag(FLAGS_ephemeral);
   command.kinds = absl::GetFlag(FLAGS_kinds);
@@ -146,7 +147,8 @@ int main(int argc, char** argv) {
                Flag(FLAGS_max_jobs_per_client, 0, int64_t{1} << 32),
                Flag(FLAGS_max_sleep),
                Flag(FLAGS_max_cpu_units, 0, int64_t{1} << 40),
-               Flag(FLAGS_max_payload_bytes, 0, 64 << 20),
+               Flag(FLAGS_max_payload_bytes, 0,
+                    static_cast<int64_t>(qfarm::kMaxPayloadBytesCeiling)),
                Flag(FLAGS_retain_finished),
                Flag(FLAGS_retain_finished_bytes),
                Flag(FLAGS_kinds),

@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "common/abbreviate.h"
 #include "common/logging.h"
 #include "common/process.h"
 
@@ -66,21 +67,21 @@ absl::Status CommandLine::Set(const FlagSpec& spec,
   absl::CommandLineFlag& flag = Handle(spec);
   std::string error;
   if (!flag.ParseFrom(value, &error)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", dashed_name, "=", value, ": ", Expected(flag)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", dashed_name, "=", Abbreviate(value), ": ", Expected(flag)));
   }
   if (spec.range) {
     const int64_t parsed = *flag.TryGet<int64_t>();
     if (parsed < spec.range->first || parsed > spec.range->second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", dashed_name, "=", value, ": must be within ",
-                       spec.range->first, "..", spec.range->second));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", dashed_name, "=", Abbreviate(value), ": must be within ",
+          spec.range->first, "..", spec.range->second));
     }
   }
   if (flag.IsOfType<absl::Duration>() &&
       *flag.TryGet<absl::Duration>() < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", dashed_name, "=", value, ": must not be negative"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", dashed_name, "=", Abbreviate(value), ": must not be negative"));
   }
   return absl::OkStatus();
 }
@@ -126,9 +127,9 @@ absl::StatusOr<ParsedArgs> CommandLine::Parse(
       if (!value) spec = nullptr;
     }
     if (spec == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag ", args[i].substr(0, args[i].find('=')),
-                       " (see --help)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown flag ", Abbreviate(args[i].substr(0, args[i].find('='))),
+          " (see --help)"));
     }
     if (!value) {
       if (Handle(*spec).IsOfType<bool>()) {
@@ -158,8 +159,8 @@ std::optional<int> CommandLine::ParseFlagsOnly(
     return kExitOk;
   }
   if (!args->positional.empty()) {
-    std::cerr << program << ": unexpected argument \"" << args->positional[0]
-              << "\" (see --help)\n";
+    std::cerr << program << ": unexpected argument \""
+              << Abbreviate(args->positional[0]) << "\" (see --help)\n";
     return kExitUsage;
   }
   return std::nullopt;

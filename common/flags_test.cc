@@ -69,6 +69,21 @@ TEST_F(CommandLineTest, ErrorsNameTheFlagWithDashes) {
               HasSubstr("unknown flag --notest-slots"));
 }
 
+TEST_F(CommandLineTest, ErrorsQuoteALongValueShort) {
+  auto message = [this](std::vector<std::string> args) {
+    return std::string(command_line_.Parse(args).status().message());
+  };
+  const std::string big(100'000, '9');
+  for (const std::string& arg :
+       {"--test-slots=" + big, "--test-slots=x" + big,
+        "--test-timeout=-" + big + "s", "--test-local=" + big,
+        "--bogus" + big + "=1"}) {
+    const std::string error = message({arg});
+    EXPECT_LT(error.size(), 200u) << error.substr(0, 300);
+    EXPECT_THAT(error, HasSubstr("bytes)")) << error.substr(0, 300);
+  }
+}
+
 TEST_F(CommandLineTest, EachParseStartsFromTheDefaults) {
   ASSERT_TRUE(command_line_.Parse({"--test-slots=9", "--test-local"}).ok());
   ASSERT_TRUE(command_line_.Parse({"--test-coordinator=h:2"}).ok());

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/abbreviate.h"
 #include "common/status_macros.h"
 
 namespace qfarm {
@@ -16,7 +17,7 @@ namespace {
 
 absl::Status Invalid(absl::string_view spec, absl::string_view why) {
   return absl::InvalidArgumentError(
-      absl::StrCat("task spec \"", spec, "\": ", why));
+      absl::StrCat("task spec \"", Abbreviate(spec), "\": ", why));
 }
 
 bool IsOptionList(absl::string_view text) {
@@ -93,6 +94,20 @@ absl::Status ValidateOfferedKinds(const std::vector<std::string>& kinds) {
   return absl::OkStatus();
 }
 
+TaskLimits NoTaskLimits() {
+  return {.max_sleep = absl::InfiniteDuration(),
+          .max_timeout = absl::InfiniteDuration(),
+          .max_cpu_units = INT64_MAX,
+          .max_text_bytes = SIZE_MAX,
+          .max_attempts = UINT32_MAX,
+          .max_value_bytes = SIZE_MAX};
+}
+
+void SetMaxPayloadBytes(size_t bytes, TaskLimits* limits) {
+  limits->max_text_bytes = bytes;
+  limits->max_value_bytes = std::max(limits->max_value_bytes, bytes);
+}
+
 absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view text) {
   absl::Duration d;
   if (text.empty()) {
@@ -100,16 +115,18 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(absl::string_view text) {
   }
   const char last = text.back();
   if (last >= '0' && last <= '9') {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "duration \"", text, "\" needs a unit, for example 250ms or 1s"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("duration \"", Abbreviate(text),
+                     "\" needs a unit, for example 250ms or 1s"));
   }
   if (!absl::ParseDuration(text, &d)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "\"", text, "\" is not a duration (examples: 250ms, 1s, 1.5s, 2m)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", Abbreviate(text),
+                     "\" is not a duration (examples: 250ms, 1s, 1.5s, 2m)"));
   }
   if (d < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("duration \"", text, "\" is negative"));
+        absl::StrCat("duration \"", Abbreviate(text), "\" is negative"));
   }
   return d;
 }
@@ -203,7 +220,7 @@ absl::Status ValidateTask(const v1::Task& task, absl::string_view kind,
   } else if (kind == kHttpKind) {
     if (!ValidHttpUrl(task.text())) {
       return absl::InvalidArgumentError(
-          absl::StrCat("http url \"", task.text(),
+          absl::StrCat("http url \"", Abbreviate(task.text()),
                        "\" must be an http:// or https:// URL with a host"));
     }
   } else if (kind != kEchoKind) {

@@ -46,7 +46,11 @@ inline constexpr size_t kMaxOfferedKinds = 1024;
 absl::Status ValidateOfferedKinds(const std::vector<std::string>& kinds);
 
 // Upper bounds that keep one task from occupying a slot forever or asking
-// for absurd work. The coordinator enforces the same ones.
+// for absurd work. Whoever admits tasks checks them: the coordinator (its
+// flags set them) for a farm, the local pool's caller for `--local`.
+// Workers check none (see NoTaskLimits()): a task the coordinator accepted
+// never fails on a worker for a limit (docs/ARCHITECTURE.md, "One set of
+// limits").
 struct TaskLimits {
   absl::Duration max_sleep = absl::Hours(24);
   absl::Duration max_timeout = absl::Hours(24);
@@ -57,6 +61,23 @@ struct TaskLimits {
   // A result's value: a longer one fails the task.
   size_t max_value_bytes = 1 << 20;
 };
+
+// Limits that bound nothing: ValidateTask() under them checks only the
+// rules a task must follow to run at all (a valid kind name, no negative
+// sleep or cpu units, an http URL with a host, no data for a built-in kind,
+// no negative timeout). What workers and executors check, and what the CLI
+// checks before a coordinator checks its own limits.
+TaskLimits NoTaskLimits();
+
+// The most --max-payload-bytes may be, and so the longest value any
+// coordinator accepts (see SetMaxPayloadBytes()): an executor fails a longer
+// value itself.
+inline constexpr size_t kMaxPayloadBytesCeiling = 64 << 20;
+
+// Sets the longest text and data of a task to `bytes`, and raises the
+// longest value to at least `bytes`: an echo task's value is its text, and
+// an accepted task must not fail for the size of its value.
+void SetMaxPayloadBytes(size_t bytes, TaskLimits* limits);
 
 // Parses one spec. A kind other than the built-in ones takes ARG as its text.
 // INVALID_ARGUMENT naming the spec and the rule otherwise.

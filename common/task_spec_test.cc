@@ -146,6 +146,91 @@ TEST(ValidateTaskTest, NamesFieldAndRule) {
   EXPECT_THAT(ValidateTask(task).message(), HasSubstr("timeout_ms -5"));
 }
 
+// NoTaskLimits() leaves the rules: what a worker checks.
+TEST(NoTaskLimitsTest, BoundsNothingButKeepsTheRules) {
+  const TaskLimits none = NoTaskLimits();
+  const TaskLimits defaults;
+  v1::Task echo;
+  echo.set_kind("echo");
+  echo.set_text(std::string(defaults.max_text_bytes + 1, 'x'));
+  echo.set_timeout_ms(absl::ToInt64Milliseconds(defaults.max_timeout) + 1);
+  echo.set_max_attempts(defaults.max_attempts + 1);
+  EXPECT_FALSE(ValidateTask(echo, defaults).ok());
+  EXPECT_TRUE(ValidateTask(echo, none).ok());
+  v1::Task resize;
+  resize.set_kind("resize");
+  resize.set_data(std::string(defaults.max_text_bytes + 1, 'd'));
+  EXPECT_TRUE(ValidateTask(resize, none).ok());
+  v1::Task sleep;
+  sleep.set_kind("sleep");
+  sleep.set_arg(absl::ToInt64Milliseconds(defaults.max_sleep) + 1);
+  EXPECT_FALSE(ValidateTask(sleep, defaults).ok());
+  EXPECT_TRUE(ValidateTask(sleep, none).ok());
+  v1::Task cpu;
+  cpu.set_kind("cpu");
+  cpu.set_arg(INT64_MAX);
+  EXPECT_TRUE(ValidateTask(cpu, none).ok());
+
+  // The rules stay.
+  sleep.set_arg(-1);
+  EXPECT_THAT(ValidateTask(sleep, none).message(), HasSubstr("negative"));
+  cpu.set_arg(-1);
+  EXPECT_FALSE(ValidateTask(cpu, none).ok());
+  echo.set_timeout_ms(-1);
+  EXPECT_THAT(ValidateTask(echo, none).message(), HasSubstr("timeout_ms -1"));
+  echo.set_timeout_ms(0);
+  echo.set_data("x");
+  EXPECT_THAT(ValidateTask(echo, none).message(), HasSubstr("takes no data"));
+  v1::Task http;
+  http.set_kind("http");
+  http.set_text("ftp://h/");
+  EXPECT_THAT(ValidateTask(http, none).message(), HasSubstr("http url"));
+  v1::Task bad;
+  bad.set_kind("no kind");
+  EXPECT_THAT(ValidateTask(bad, none).message(), HasSubstr("must be letters"));
+
+  // A spec over the default limits parses under none.
+  auto big = ParseTaskSpec("echo:" + std::string(2'000'000, 'e'), none);
+  ASSERT_TRUE(big.ok()) << big.status().message().substr(0, 200);
+  EXPECT_EQ(big->text().size(), 2'000'000u);
+  EXPECT_TRUE(ParseTaskSpec("sleep:48h", none).ok());
+}
+
+TEST(SetMaxPayloadBytesTest, RaisesTheValueLimitToThePayloadLimit) {
+  TaskLimits limits;
+  SetMaxPayloadBytes(4 << 20, &limits);
+  EXPECT_EQ(limits.max_text_bytes, size_t{4} << 20);
+  EXPECT_EQ(limits.max_value_bytes, size_t{4} << 20);
+  // A smaller payload limit leaves the value limit at its default.
+  TaskLimits small;
+  SetMaxPayloadBytes(100, &small);
+  EXPECT_EQ(small.max_text_bytes, 100u);
+  EXPECT_EQ(small.max_value_bytes, TaskLimits().max_value_bytes);
+}
+
+// Errors quote what was given through Abbreviate(): a long input makes a
+// short message.
+TEST(ParseTaskSpecTest, ErrorsQuoteALongSpecShort) {
+  const std::string payload(2'000'000, 'x');
+  absl::Status echo = ParseTaskSpec("echo:" + payload).status();
+  EXPECT_THAT(echo.message(), HasSubstr("... (2000005 bytes)\": text of "
+                                        "2000000 bytes is over the maximum"));
+  EXPECT_LT(echo.message().size(), 200u);
+  absl::Status http = ParseTaskSpec("http:" + payload, NoTaskLimits()).status();
+  EXPECT_THAT(http.message(), HasSubstr("http url \"xxx"));
+  EXPECT_THAT(http.message(), HasSubstr("... (2000000 bytes)\" must be"));
+  EXPECT_LT(http.message().size(), 300u);
+  absl::Status sleep = ParseTaskSpec("sleep:" + payload).status();
+  EXPECT_LT(sleep.message().size(), 300u);
+  EXPECT_THAT(sleep.message(), HasSubstr("(2000000 bytes)"));
+  absl::Status duration = ParseDurationFlag(payload + "s").status();
+  EXPECT_LT(duration.message().size(), 200u);
+  EXPECT_THAT(duration.message(), HasSubstr("(2000001 bytes)"));
+  absl::Status syntax = ParseTaskSpec(payload).status();
+  EXPECT_LT(syntax.message().size(), 200u);
+  EXPECT_THAT(syntax.message(), HasSubstr("expected KIND:ARG"));
+}
+
 TEST(TaskStateTest, Names) {
   EXPECT_EQ(TaskStateName(v1::TASK_STATE_TIMED_OUT), "timed_out");
   EXPECT_TRUE(IsFinal(v1::TASK_STATE_CANCELLED));

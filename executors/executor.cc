@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/abbreviate.h"
 #include "common/logging.h"
 #include "executors/async_executor.h"
 #include "executors/auto_executor.h"
@@ -24,7 +25,7 @@ absl::StatusOr<Mode> ParseMode(absl::string_view text) {
   if (text == "async") return Mode::kAsync;
   if (text == "auto") return Mode::kAuto;
   return absl::InvalidArgumentError(
-      absl::StrCat("executor mode \"", text,
+      absl::StrCat("executor mode \"", Abbreviate(text),
                    "\" is not one of serial, thread, async, auto"));
 }
 

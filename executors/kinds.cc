@@ -147,7 +147,9 @@ asio::awaitable<absl::StatusOr<std::string>> HttpGet(const TaskInput& input,
     }
     task.set_timeout_ms(left.count());
   }
-  if (absl::Status valid = ValidateTask(task); !valid.ok()) co_return valid;
+  if (absl::Status valid = ValidateTask(task, NoTaskLimits()); !valid.ok()) {
+    co_return valid;
+  }
   executors::HttpMulti& http = input.loop()->http();
   asio::steady_timer wake(input.loop()->io(),
                           asio::steady_timer::time_point::max());
@@ -306,7 +308,7 @@ TaskOutcome RunRegisteredBlocking(const Kinds::Kind& kind, const v1::Task& task,
     return TimedOutOutcome(task.timeout_ms());
   }
   return OutcomeOf(std::move(answer), task.timeout_ms(),
-                   TaskLimits().max_value_bytes);
+                   kMaxPayloadBytesCeiling);
 }
 
 asio::awaitable<TaskOutcome> RunRegisteredCoroutine(const Kinds::Kind& kind,
@@ -328,7 +330,7 @@ asio::awaitable<TaskOutcome> RunRegisteredCoroutine(const Kinds::Kind& kind,
   if (order[0] == 0) {
     if (thrown) answer = Thrown(thrown);
     co_return OutcomeOf(std::move(answer), task.timeout_ms(),
-                        TaskLimits().max_value_bytes);
+                        kMaxPayloadBytesCeiling);
   }
   if (cancel.cancelled()) co_return CancelledOutcome("job cancelled");
   if (task.timeout_ms() > 0) co_return TimedOutOutcome(task.timeout_ms());

@@ -39,8 +39,14 @@ Kinds Answering() {
         if (in.text() == "cancelled") return absl::CancelledError("stopped");
         if (in.text() == "late") return absl::DeadlineExceededError("too late");
         if (in.text() == "bad") return absl::NotFoundError("no such row");
-        if (in.text() == "big")
-          return std::string(TaskLimits().max_value_bytes + 1, 'b');
+        // Over a coordinator's default result limit, which it checks.
+        if (in.text() == "large") {
+          return std::string(TaskLimits().max_value_bytes + 1, 'l');
+        }
+        // Over what any coordinator accepts.
+        if (in.text() == "big") {
+          return std::string(kMaxPayloadBytesCeiling + 1, 'b');
+        }
         return std::string(in.text());
       });
   // Waits on the loop until the deadline or a cancel stops it.
@@ -140,8 +146,13 @@ TEST(RegisteredKindTest, AnswersBecomeOutcomes) {
   EXPECT_EQ(run("late").state, v1::TASK_STATE_TIMED_OUT);
   EXPECT_EQ(run("bad").state, v1::TASK_STATE_FAILED);
   EXPECT_EQ(run("bad").error, "no such row");
-  EXPECT_EQ(run("big").state, v1::TASK_STATE_FAILED);
-  EXPECT_THAT(run("big").error, HasSubstr("over the result limit"));
+  // The coordinator checks its own result limit; the executor only what no
+  // coordinator would take.
+  EXPECT_EQ(run("large").state, v1::TASK_STATE_OK);
+  EXPECT_EQ(run("large").value.size(), TaskLimits().max_value_bytes + 1);
+  const TaskOutcome big = run("big");
+  EXPECT_EQ(big.state, v1::TASK_STATE_FAILED);
+  EXPECT_THAT(big.error, HasSubstr("over the result limit"));
 }
 
 TEST(RegisteredKindTest, CoroutineOnAThreadRunsToItsEndOrItsDeadline) {

@@ -20,8 +20,11 @@
 //          formats: executors/http_task.h. RunTaskBlocking() runs it on the
 //          calling thread, polling cancellation every kHttpCancelPollMs; the
 //          async executor drives it from its loop instead (HttpMulti).
-// A task that ValidateTask() refuses (a bad kind name, a negative arg, ...)
-// or whose kind the executor's Kinds lacks is FAILED with the reason. With
+// A task that breaks ValidateTask()'s rules (a bad kind name, a negative
+// arg, ...; checked under NoTaskLimits(): limits are the coordinator's to
+// check, see docs/ARCHITECTURE.md) or whose kind the executor's Kinds lacks
+// is FAILED with the reason. A registered kind's value over
+// kMaxPayloadBytesCeiling is FAILED too: no coordinator would take it. With
 // timeout_ms > 0, an attempt that runs past it is TIMED_OUT ("timed out after
 // <N>ms"); an http task without one is bounded by kHttpDefaultTimeoutMs.
 //
@@ -70,7 +73,7 @@ void ForEachJobRun(const std::vector<v1::Assignment>& assignments, Fn fn) {
 //
 // Makes `out` the result of an echo task that ran at `now_us`: OK with its
 // text as the value (moved out of `assignment`), started and finished at
-// `now_us`, or FAILED if ValidateTask() refuses it. The same result
+// `now_us`, or FAILED if it breaks ValidateTask()'s rules. The same result
 // RunTaskBlocking() and MakeResult() give, without copies. Sets every field
 // of `out`, which may hold an earlier result (and keeps its strings).
 void RunEcho(v1::Assignment& assignment, absl::string_view worker,
@@ -117,9 +120,9 @@ class ResultBuffer {
 TaskOutcome RunTaskBlocking(const Kinds& kinds, const v1::Task& task,
                             const CancelToken& cancel);
 
-// Why `task` may not run (refused by ValidateTask(), or a kind `kinds`
-// lacks), as a FAILED outcome; state UNSPECIFIED if it may run. `*kind`
-// (if not null) is set to the task's kind when it may run.
+// Why `task` may not run (it breaks ValidateTask()'s rules, or its kind is
+// one `kinds` lacks), as a FAILED outcome; state UNSPECIFIED if it may run.
+// `*kind` (if not null) is set to the task's kind when it may run.
 TaskOutcome CheckRunnable(const Kinds& kinds, const v1::Task& task,
                           const Kinds::Kind** kind = nullptr);
 

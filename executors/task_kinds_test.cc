@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/task_spec.h"
 #include "executors/kind_runner.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -144,6 +145,53 @@ TEST(RunTaskBlockingTest, InvalidArgFails) {
   EXPECT_THAT(outcome.error, HasSubstr("negative"));
   outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("cpu", -5), cancel);
   EXPECT_EQ(outcome.state, v1::TASK_STATE_FAILED);
+}
+
+// The coordinator checks its limits, which its flags may raise; an
+// executor checks none of them, so a task it accepted never fails here for
+// one (common/task_spec.h, NoTaskLimits()).
+TEST(RunTaskBlockingTest, TasksOverTheDefaultLimitsRun) {
+  const TaskLimits defaults;
+  CancelToken cancel;
+  v1::Task echo = MakeTask("echo", 0, 25 * kHourMs);
+  echo.set_text(std::string(2'000'000, 'x'));
+  echo.set_max_attempts(defaults.max_attempts + 1);
+  TaskOutcome outcome = RunTaskBlocking(BuiltInKinds(), echo, cancel);
+  EXPECT_EQ(outcome.state, v1::TASK_STATE_OK) << outcome.error;
+  EXPECT_EQ(outcome.value, echo.text());
+
+  // A sleep and a cpu task over the maxima, cut short by their timeouts.
+  outcome = RunTaskBlocking(BuiltInKinds(), MakeTask("sleep", 25 * kHourMs, 5),
+                            cancel);
+  EXPECT_EQ(outcome.state, v1::TASK_STATE_TIMED_OUT) << outcome.error;
+  outcome = RunTaskBlocking(
+      BuiltInKinds(), MakeTask("cpu", defaults.max_cpu_units + 1, 5), cancel);
+  EXPECT_EQ(outcome.state, v1::TASK_STATE_TIMED_OUT) << outcome.error;
+}
+
+TEST(RunEchoTest, TextOverTheDefaultLimitRuns) {
+  v1::Assignment assignment;
+  assignment.set_job_id(1);
+  assignment.mutable_task()->set_kind("echo");
+  assignment.mutable_task()->set_text(std::string(2'000'000, 'y'));
+  assignment.mutable_task()->set_timeout_ms(25 * kHourMs);
+  v1::TaskResult result;
+  RunEcho(assignment, "w1", "thread-0", 1000, &result);
+  EXPECT_EQ(result.state(), v1::TASK_STATE_OK) << result.error();
+  EXPECT_EQ(result.value(), std::string(2'000'000, 'y'));
+}
+
+// A worker's tasks name their kind by index (Task.kind_index): the reason
+// an echo is refused is its own, not a missing kind name.
+TEST(RunEchoTest, RefusedTaskNamedByIndexGivesItsReason) {
+  v1::Assignment assignment;
+  assignment.mutable_task()->set_kind_index(0);
+  assignment.mutable_task()->set_text("hi");
+  assignment.mutable_task()->set_timeout_ms(-1);
+  v1::TaskResult result;
+  RunEcho(assignment, "w1", "thread-0", 1000, &result);
+  EXPECT_EQ(result.state(), v1::TASK_STATE_FAILED);
+  EXPECT_THAT(result.error(), HasSubstr("invalid task: timeout_ms -1"));
 }
 
 TEST(RunTaskBlockingTest, CancelledBeforeStartDoesNotRun) {

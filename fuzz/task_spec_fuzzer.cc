@@ -2,10 +2,11 @@
 // CLI, the client library and the coordinator accept from users.
 //
 // For any input: ParseTaskSpec and ParseDurationFlag return, without a crash
-// or a sanitizer report. For a spec that parses, under the default limits
-// and under tight ones: the task passes ValidateTask under the same limits,
-// and FormatTaskSpec of it parses back to an equal task. A broken property
-// aborts, which libFuzzer reports as a crash with the input saved.
+// or a sanitizer report. For a spec that parses, under the default limits,
+// under none (NoTaskLimits) and under tight ones: the task passes ValidateTask
+// under the same limits, and FormatTaskSpec of it parses back to an equal task.
+// A broken property aborts, which libFuzzer reports as a crash with the input
+// saved.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -62,6 +63,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view spec(reinterpret_cast<const char*>(data), size);
 
   CheckSpec(spec, qfarm::TaskLimits{});
+  // How the CLI parses a spec for a farm (the coordinator checks limits).
+  CheckSpec(spec, qfarm::NoTaskLimits());
   qfarm::TaskLimits tight;
   tight.max_sleep = absl::Seconds(2);
   tight.max_timeout = absl::Milliseconds(1500);

@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/abbreviate.h"
 #include "common/common_flags.h"
 #include "common/flags.h"
 #include "common/process.h"
@@ -100,8 +101,8 @@ int RunWorkerMain(const std::vector<std::string>& args, const Kinds& kinds,
     return kExitOk;
   }
   if (!parsed->positional.empty()) {
-    std::cerr << program << ": unexpected argument \"" << parsed->positional[0]
-              << "\" (see --help)\n";
+    std::cerr << program << ": unexpected argument \""
+              << Abbreviate(parsed->positional[0]) << "\" (see --help)\n";
     return kExitUsage;
   }
   if (!kinds.status().ok()) {
