@@ -27,6 +27,18 @@ bool Eventually(F done) {
   return true;
 }
 
+// Moves `clock` on by `total` a second at a time, each step once one of
+// the link's threads waits on it: a thread busy when the time jumps (a
+// heartbeat being written) waits from the new time, so one big jump could
+// slip past it. A second is the writer's longest wait while connected.
+bool AdvanceStepwise(FakeClock& clock, absl::Duration total) {
+  for (absl::Duration moved; moved < total; moved += absl::Seconds(1)) {
+    if (!Eventually([&] { return clock.waiters() > 0; })) return false;
+    clock.Advance(absl::Seconds(1));
+  }
+  return true;
+}
+
 TEST(WorkerLinkLivenessTest, TheLoopTicksAndConnectionsAreReported) {
   auto server =
       coordinator::CoordinatorServer::Start({.listen = "127.0.0.1:0"});
@@ -45,11 +57,11 @@ TEST(WorkerLinkLivenessTest, TheLoopTicksAndConnectionsAreReported) {
 
   // Welcomed: past the grace, still healthy.
   ASSERT_TRUE(Eventually([&] { return link.Stats().connected; }));
-  clock.Advance(absl::Seconds(31));
+  ASSERT_TRUE(AdvanceStepwise(clock, absl::Seconds(31)));
   EXPECT_TRUE(Eventually([&] { return liveness.Check().ok(); }))
       << liveness.Check();
-  // Past the stall limit: the writer ticks once the time moves.
-  clock.Advance(absl::Seconds(61));
+  // Past the stall limit: the writer ticks as the time moves.
+  ASSERT_TRUE(AdvanceStepwise(clock, absl::Seconds(61)));
   EXPECT_TRUE(Eventually([&] { return liveness.Check().ok(); }))
       << liveness.Check();
 
@@ -57,7 +69,7 @@ TEST(WorkerLinkLivenessTest, TheLoopTicksAndConnectionsAreReported) {
   // grace there is no coordinator.
   (*server)->Shutdown();
   ASSERT_TRUE(Eventually([&] { return !link.Stats().connected; }));
-  clock.Advance(absl::Seconds(31));
+  ASSERT_TRUE(AdvanceStepwise(clock, absl::Seconds(31)));
   EXPECT_TRUE(Eventually([&] {
     return absl::StrContains(liveness.Check().message(), "no coordinator");
   })) << liveness.Check();
