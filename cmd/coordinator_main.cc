@@ -71,6 +71,9 @@ ABSL_FLAG(std::string, kinds, "",
           "any kind (tasks wait for a worker that offers theirs)");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT to serve Prometheus metrics on (/metrics); empty: none");
+ABSL_FLAG(std::string, health_listen, "",
+          "HOST:PORT to serve only the gRPC health service on, in plaintext "
+          "even with TLS (for Kubernetes' grpc probes); empty: none");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain: serve TLS (with --tls-key)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
@@ -92,7 +95,8 @@ constexpr char kUsage[] =
     "workers (qfarm-worker) that connect to it. Prints\n"
     "\"qfarm-coordinator listening on HOST:PORT\" first, with the real port\n"
     "when 0 was asked (then \"qfarm-coordinator metrics on HOST:PORT\" with\n"
-    "--metrics-listen); stops on SIGINT or SIGTERM.";
+    "--metrics-listen, and \"qfarm-coordinator health on HOST:PORT\" with\n"
+    "--health-listen); stops on SIGINT or SIGTERM.";
 
 // The command the flags ask for.
 CoordinatorCommand FromFlags() {
@@ -100,6 +104,7 @@ CoordinatorCommand FromFlags() {
   qfarm::coordinator::CoordinatorOptions& options = command.options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.tls = {.cert = absl::GetFlag(FLAGS_tls_cert),
                  .key = absl::GetFlag(FLAGS_tls_key),
                  .ca = absl::GetFlag(FLAGS_tls_ca)};
@@ -153,6 +158,7 @@ int main(int argc, char** argv) {
                Flag(FLAGS_retain_finished_bytes),
                Flag(FLAGS_kinds),
                Flag(FLAGS_metrics_listen),
+               Flag(FLAGS_health_listen),
                Flag(FLAGS_tls_cert),
                Flag(FLAGS_tls_key),
                Flag(FLAGS_tls_ca),

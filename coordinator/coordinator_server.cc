@@ -101,6 +101,22 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   server->address_ =
       absl::StrCat(options.listen.substr(0, colon), ":", server->port_);
   server->ticker_ = std::thread([s = server.get()] { s->TickLoop(); });
+  if (!options.health_listen.empty()) {
+    CoordinatorServer* s = server.get();
+    absl::StatusOr<std::unique_ptr<HealthServer>> health =
+        HealthServer::Start(options.health_listen, [s]() -> absl::Status {
+          absl::MutexLock lock(&s->shutdown_mu_);
+          return s->shut_down_
+                     ? absl::UnavailableError("coordinator shutting down")
+                     : absl::OkStatus();
+        });
+    if (!health.ok()) {
+      return absl::Status(
+          health.status().code(),
+          absl::StrCat("--health-listen: ", health.status().message()));
+    }
+    server->health_server_ = *std::move(health);
+  }
   return server;
 }
 
@@ -121,6 +137,8 @@ void CoordinatorServer::Shutdown() {
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     server_->Wait();
   }
+  // NOT_SERVING until the main port is gone; then closed.
+  if (health_server_ != nullptr) health_server_->Shutdown();
   if (journal_ != nullptr) {
     absl::Status closed = journal_->Close();
     if (!closed.ok()) {

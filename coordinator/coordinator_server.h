@@ -20,6 +20,7 @@
 #include "common/auth.h"
 #include "common/clock.h"
 #include "common/grpc_options.h"
+#include "common/health_server.h"
 #include "common/metrics.h"
 #include "coordinator/farm_service.h"
 #include "coordinator/journal.h"
@@ -44,6 +45,10 @@ struct CoordinatorOptions {
   FarmService::Limits limits;
   // HOST:PORT for the Prometheus endpoint (/metrics); empty: none.
   std::string metrics_listen;
+  // HOST:PORT for a plaintext port serving only grpc.health.v1 (the same
+  // answer as the main port's), for probes that cannot speak TLS; empty:
+  // none.
+  std::string health_listen;
   // Where the journal lives; empty keeps everything in memory (--ephemeral).
   std::string data_dir;
   JournalOptions journal;
@@ -74,6 +79,11 @@ class CoordinatorServer {
   // The metrics endpoint's port, 0 when there is none.
   int metrics_port() const {
     return metrics_server_ ? metrics_server_->port() : 0;
+  }
+
+  // The health-only port, 0 when there is none.
+  int health_port() const {
+    return health_server_ ? health_server_->port() : 0;
   }
 
   // Jobs recovered from the journal at start-up.
@@ -109,6 +119,8 @@ class CoordinatorServer {
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsServer> metrics_server_;
+  // Asks shut_down_; stopped by Shutdown() after the main server.
+  std::unique_ptr<HealthServer> health_server_;
   // Whether a KeepCallbackThreadsAwake() call is in flight; shared with
   // its callback, which may run after this server is gone.
   struct KeepAwake {

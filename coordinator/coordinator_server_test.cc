@@ -45,6 +45,39 @@ TEST_F(CoordinatorServerTest, HealthIsServing) {
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// --health-listen: a plaintext port with the health service alone, off by
+// default.
+TEST(CoordinatorHealthPortTest, ServesHealthAloneWhenAsked) {
+  auto without = CoordinatorServer::Start({.listen = "127.0.0.1:0"});
+  ASSERT_TRUE(without.ok()) << without.status();
+  EXPECT_EQ((*without)->health_port(), 0);
+
+  CoordinatorOptions options{.listen = "127.0.0.1:0"};
+  options.health_listen = "127.0.0.1:0";
+  auto server = CoordinatorServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->health_port(), 0);
+  EXPECT_NE((*server)->health_port(), (*server)->port());
+  auto channel =
+      MakeChannel(absl::StrCat("127.0.0.1:", (*server)->health_port()));
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(health->Check(&context, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto farm = v1::Farm::NewStub(channel);
+  grpc::ClientContext farm_context;
+  v1::ListWorkersResponse workers;
+  EXPECT_EQ(farm->ListWorkers(&farm_context, v1::ListWorkersRequest(), &workers)
+                .error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+
+  options.health_listen = "no-port";
+  EXPECT_EQ(CoordinatorServer::Start(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CoordinatorServerTest, AddressInUseIsUnavailable) {
   auto second = CoordinatorServer::Start({.listen = server_->address()});
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);

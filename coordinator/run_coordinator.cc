@@ -117,6 +117,12 @@ int RunCoordinator(CoordinatorCommand command) {
               << metrics.substr(0, metrics.rfind(':')) << ":"
               << (*server)->metrics_port() << std::endl;
   }
+  if ((*server)->health_port() > 0) {
+    const std::string& health = options.health_listen;
+    std::cout << "qfarm-coordinator health on "
+              << health.substr(0, health.rfind(':')) << ":"
+              << (*server)->health_port() << std::endl;
+  }
   const int sig = WaitForTerminationSignal();
   QFARM_LOG(INFO) << "signal " << sig << ": shutting down";
   (*server)->Shutdown();

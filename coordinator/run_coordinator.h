@@ -33,7 +33,8 @@ struct CoordinatorCommand {
 
 // Call first thing in main(), before any thread starts. Prints
 // "qfarm-coordinator listening on HOST:PORT" as the first line on stdout
-// (then "qfarm-coordinator metrics on HOST:PORT" with a metrics endpoint).
+// (then "qfarm-coordinator metrics on HOST:PORT" with a metrics endpoint,
+// and "qfarm-coordinator health on HOST:PORT" with a health-only port).
 // Returns the exit code: 0 after a clean stop, 1 when the coordinator could
 // not start or its journal failed, 2 for a bad command line.
 int RunCoordinator(CoordinatorCommand command);

@@ -122,7 +122,8 @@ wait_for() {  # SECONDS WHAT COMMAND...
 # --- the coordinator: the auto overlay's StatefulSet -------------------------
 COORD="$RUN-coordinator"
 translate auto StatefulSet/qfarm-coordinator "$COORD" \
-  "0.0.0.0:50051=127.0.0.1:0" "0.0.0.0:9090=127.0.0.1:0"
+  "0.0.0.0:50051=127.0.0.1:0" "0.0.0.0:9090=127.0.0.1:0" \
+  "0.0.0.0:8080=127.0.0.1:0"
 COORD_GRACE=$(arg_of --stop-timeout)
 run_container "$COORD"
 coordinator_listening() {
@@ -143,7 +144,8 @@ WORKERS=()
 for mode in thread async; do
   name="$RUN-worker-$mode"
   translate "$mode" Deployment/qfarm-worker "$name" \
-    "qfarm-coordinator:50051=$ADDRESS" "0.0.0.0:9090=127.0.0.1:0"
+    "qfarm-coordinator:50051=$ADDRESS" "0.0.0.0:9090=127.0.0.1:0" \
+    "0.0.0.0:8080=127.0.0.1:0"
   WORKER_GRACE=$(arg_of --stop-timeout)
   run_container "$name"
   WORKERS+=("$name")

@@ -101,8 +101,8 @@ TEST(DurabilityTest, ProductionJournalsWithAFsyncPerCommit) {
   EXPECT_THAT(paragraph, HasSubstr("(default: full)")) << paragraph;
 }
 
-// The manifest's args, made local: port 0, a temp data dir, metrics on
-// port 0.
+// The manifest's args, made local: port 0, a temp data dir, metrics and
+// health on port 0.
 std::vector<std::string> LocalProductionFlags(const std::string& data_dir) {
   std::vector<std::string> flags;
   for (const std::string& arg : ManifestCoordinatorArgs()) {
@@ -110,8 +110,8 @@ std::vector<std::string> LocalProductionFlags(const std::string& data_dir) {
     if (name == "--listen") continue;  // LocalFarm listens on port 0.
     if (name == "--data-dir") {
       flags.push_back("--data-dir=" + data_dir);
-    } else if (name == "--metrics-listen") {
-      flags.push_back("--metrics-listen=127.0.0.1:0");
+    } else if (name == "--metrics-listen" || name == "--health-listen") {
+      flags.push_back(name + "=127.0.0.1:0");
     } else {
       flags.push_back(arg);
     }

@@ -1,13 +1,17 @@
 // The Kubernetes manifests are real: each overlay of deploy/k8s is rendered
 // with `kubectl kustomize`, and the real binaries are started with exactly
-// the rendered containers' command, args and env (only the listen address
-// and the coordinator's address are rewritten, to 127.0.0.1). The seed Job
-// runs through them, the coordinator answers the probes' health check, and
+// the rendered containers' command, args and env (only the listen
+// addresses and the coordinator's address are rewritten, to 127.0.0.1). The
+// seed Job runs through them, the coordinator answers the probes' health
+// check (also with TLS on), a stopped worker fails its liveness probe, and
 // the worker drains inside the pod's terminationGracePeriodSeconds. Other
 // tests check what schema validation (deploy/validate.sh) cannot: that the
 // pieces name each other correctly, and that every pod is locked down.
 //
-// Skipped when kubectl is not installed ($KUBECTL names another one).
+// Without kubectl ($KUBECTL names another one) the overlays cannot be
+// rendered: the base's files are read as written instead (its resources,
+// and the ConfigMap its generator makes), once, under the thread overlay's
+// name, and the other overlays are skipped.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <unistd.h>
@@ -584,13 +588,15 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// Health/Check in plaintext, as the kubelet's grpc probe asks it, with the
+// probe's timeout.
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus>
-CheckHealth(const std::string& address, const std::string& service) {
+CheckHealth(const std::string& address, const std::string& service,
+            absl::Duration timeout = absl::Seconds(5)) {
   auto stub = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(5));
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
   grpc::health::v1::HealthCheckResponse response;
@@ -603,21 +609,108 @@ CheckHealth(const std::string& address, const std::string& service) {
   return response.status();
 }
 
+Yaml ScalarNode(std::string text) {
+  Yaml node;
+  node.kind = Yaml::Kind::kScalar;
+  node.scalar = std::move(text);
+  return node;
+}
+
+Yaml MapNode(std::vector<std::pair<std::string, Yaml>> entries) {
+  Yaml node;
+  node.kind = Yaml::Kind::kMap;
+  node.map = std::move(entries);
+  return node;
+}
+
+// Without kubectl: the resources of the kustomization in `dir` as written,
+// and the ConfigMaps its configMapGenerator makes from literals; nothing
+// else of kustomize (no name hashes, namespace or labels, no patches).
+absl::StatusOr<Docs> ReadKustomizationAsWritten(const std::string& dir) {
+  auto kustomization =
+      YamlParser::ParseStream(ReadFile(dir + "/kustomization.yaml"));
+  if (!kustomization.ok()) return kustomization.status();
+  if (kustomization->empty()) {
+    return absl::NotFoundError(absl::StrCat("no ", dir, "/kustomization.yaml"));
+  }
+  const Yaml& k = (*kustomization)[0];
+  Docs docs;
+  for (const std::string& file : k["resources"].Strings()) {
+    auto parsed = YamlParser::ParseStream(ReadFile(dir + "/" + file));
+    if (!parsed.ok()) {
+      return absl::Status(parsed.status().code(),
+                          absl::StrCat(file, ": ", parsed.status().message()));
+    }
+    for (Yaml& doc : *parsed) docs.push_back(std::move(doc));
+  }
+  for (const Yaml& generator : k["configMapGenerator"].seq) {
+    Yaml data = MapNode({});
+    for (const std::string& literal : generator["literals"].Strings()) {
+      const size_t eq = literal.find('=');
+      if (eq == std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("configMapGenerator literal \"", literal, "\""));
+      }
+      data.map.emplace_back(literal.substr(0, eq),
+                            ScalarNode(literal.substr(eq + 1)));
+    }
+    docs.push_back(
+        MapNode({{"kind", ScalarNode("ConfigMap")},
+                 {"metadata", MapNode({{"name", generator["name"]}})},
+                 {"data", std::move(data)}}));
+  }
+  return docs;
+}
+
+// The address on the first line of `process`'s stdout that starts with
+// `prefix`; an error when none comes within 20 s.
+absl::StatusOr<std::string> ReadAddress(Subprocess& process,
+                                        absl::string_view prefix) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (true) {
+    absl::StatusOr<std::string> line = process.ReadLine(deadline - absl::Now());
+    if (!line.ok()) {
+      return absl::Status(
+          line.status().code(),
+          absl::StrCat("no \"", prefix, "\" line: ", line.status().message()));
+    }
+    if (absl::StartsWith(*line, prefix)) return line->substr(prefix.size());
+  }
+}
+
+// A probe's timeoutSeconds.
+absl::StatusOr<absl::Duration> ProbeTimeout(const Yaml& probe) {
+  if (probe["timeoutSeconds"].IsNull())
+    return absl::Seconds(1);  // The default.
+  absl::StatusOr<int64_t> seconds = Seconds(probe["timeoutSeconds"]);
+  if (!seconds.ok()) return seconds.status();
+  return absl::Seconds(*seconds);
+}
+
 constexpr char kPodName[] = "qfarm-worker-7c9d8b6f5-x2k4q";
 
 class ManifestTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     const std::string kubectl = FindKubectl();
+    absl::StatusOr<Docs> docs;
     if (kubectl.empty()) {
-      GTEST_SKIP() << "kubectl not found (set $KUBECTL): the manifests "
-                      "cannot be rendered";
+      // The base as written stands for the thread overlay (the binary's
+      // default mode), which only adds --mode, --slots and resources.
+      if (GetParam() != "thread") {
+        GTEST_SKIP() << "kubectl not found (set $KUBECTL): the overlays "
+                        "cannot be rendered; the base is checked as written "
+                        "under thread";
+      }
+      docs = ReadKustomizationAsWritten(
+          absl::StrCat(QFARM_SOURCE_DIR, "/deploy/k8s/base"));
+    } else {
+      const std::string dir =
+          absl::StrCat(QFARM_SOURCE_DIR, "/deploy/k8s/overlays/", GetParam());
+      CommandResult r = RunCommand({kubectl, "kustomize", dir});
+      ASSERT_EQ(r.exit_code, 0) << "kubectl kustomize " << dir << "\n" << r.err;
+      docs = YamlParser::ParseStream(r.out);
     }
-    const std::string dir =
-        absl::StrCat(QFARM_SOURCE_DIR, "/deploy/k8s/overlays/", GetParam());
-    CommandResult r = RunCommand({kubectl, "kustomize", dir});
-    ASSERT_EQ(r.exit_code, 0) << "kubectl kustomize " << dir << "\n" << r.err;
-    auto docs = YamlParser::ParseStream(r.out);
     ASSERT_TRUE(docs.ok()) << docs.status();
     docs_ = *std::move(docs);
     const std::pair<const char*, const char*> kWanted[] = {
@@ -673,6 +766,8 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
   EXPECT_EQ(FlagValue(argv, "data-dir"), "/var/lib/qfarm");
   ASSERT_EQ(Rewrite(&argv, "--data-dir=", dir.path() + "/data"), 1);
   ASSERT_EQ(Rewrite(&argv, "--metrics-listen=", "127.0.0.1:0"), 1);
+  const std::string health_listen = FlagValue(argv, "health-listen");
+  ASSERT_EQ(Rewrite(&argv, "--health-listen=", "127.0.0.1:0"), 1);
   argv[0] = BinPath(argv[0]);
   auto coordinator = Subprocess::Start(
       argv, {.stderr_path = coordinator_log, .env = coordinator_process->env});
@@ -683,13 +778,16 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
   constexpr absl::string_view kListening = "qfarm-coordinator listening on ";
   ASSERT_TRUE(absl::StartsWith(*line, kListening)) << *line;
   const std::string address(line->substr(kListening.size()));
+  absl::StatusOr<std::string> health_address =
+      ReadAddress(**coordinator, "qfarm-coordinator health on ");
+  ASSERT_TRUE(health_address.ok()) << health_address.status() << logs();
 
-  // The kubelet's grpc probes: the listen port, the service they name.
+  // The kubelet's grpc probes: the health port, the service they name.
   for (const char* probe : {"readinessProbe", "livenessProbe"}) {
     const Yaml& grpc_probe = MainContainer(Coordinator())[probe]["grpc"];
     ASSERT_FALSE(grpc_probe.IsNull()) << probe << " is not a grpc probe";
-    EXPECT_EQ(grpc_probe["port"].Str(), PortOf(listen)) << probe;
-    auto health = CheckHealth(address, grpc_probe["service"].Str());
+    EXPECT_EQ(grpc_probe["port"].Str(), PortOf(health_listen)) << probe;
+    auto health = CheckHealth(*health_address, grpc_probe["service"].Str());
     ASSERT_TRUE(health.ok()) << probe << ": " << health.status();
     EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING) << probe;
   }
@@ -702,11 +800,16 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
   EXPECT_EQ(FlagValue(argv, "coordinator"), ServiceAddress());
   ASSERT_EQ(Rewrite(&argv, "--coordinator=", address), 1);
   ASSERT_EQ(Rewrite(&argv, "--metrics-listen=", "127.0.0.1:0"), 1);
+  const std::string worker_health_listen = FlagValue(argv, "health-listen");
+  ASSERT_EQ(Rewrite(&argv, "--health-listen=", "127.0.0.1:0"), 1);
   Rewrite(&env, "QFARM_COORDINATOR=", address);
   argv[0] = BinPath(argv[0]);
   auto worker =
       Subprocess::Start(argv, {.stderr_path = worker_log, .env = env});
   ASSERT_TRUE(worker.ok()) << worker.status();
+  absl::StatusOr<std::string> worker_health =
+      ReadAddress(**worker, "qfarm-worker health on ");
+  ASSERT_TRUE(worker_health.ok()) << worker_health.status() << logs();
 
   // Until the coordinator lists it, under the pod's name.
   auto client = client::FarmClient::Create(
@@ -750,6 +853,28 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
       pause = std::min(pause * 2, absl::Milliseconds(100));
     }
   }
+
+  // The worker's liveness probe: SERVING while it runs; a stopped worker
+  // (SIGSTOP: wedged as a whole) cannot answer within the probe's timeout,
+  // which the kubelet counts as a failure; it answers again once resumed.
+  const Yaml& liveness = MainContainer(Worker())["livenessProbe"];
+  ASSERT_FALSE(liveness["grpc"].IsNull()) << "the worker has no grpc probe";
+  EXPECT_EQ(liveness["grpc"]["port"].Str(), PortOf(worker_health_listen));
+  absl::StatusOr<absl::Duration> probe_timeout = ProbeTimeout(liveness);
+  ASSERT_TRUE(probe_timeout.ok()) << probe_timeout.status();
+  const std::string probe_service = liveness["grpc"]["service"].Str();
+  auto healthy = CheckHealth(*worker_health, probe_service, *probe_timeout);
+  ASSERT_TRUE(healthy.ok()) << healthy.status() << logs();
+  EXPECT_EQ(*healthy, grpc::health::v1::HealthCheckResponse::SERVING);
+  (*worker)->Signal(SIGSTOP);
+  auto stopped_health =
+      CheckHealth(*worker_health, probe_service, *probe_timeout);
+  (*worker)->Signal(SIGCONT);
+  EXPECT_FALSE(stopped_health.ok())
+      << "a stopped worker answered its liveness probe: " << *stopped_health;
+  healthy = CheckHealth(*worker_health, probe_service, *probe_timeout);
+  ASSERT_TRUE(healthy.ok()) << healthy.status() << logs();
+  EXPECT_EQ(*healthy, grpc::health::v1::HealthCheckResponse::SERVING);
 
   // The seed Job, as written, against the real address.
   auto job_process = ContainerProcess(docs_, SeedJob(), "qfarm-seed-abcde");
@@ -833,6 +958,64 @@ TEST_P(ManifestTest, RunsTheSeedJobAndDrainsInsideTheGracePeriod) {
       (*coordinator)->WaitFor(absl::Seconds(*coordinator_grace));
   ASSERT_TRUE(stopped.ok()) << "the coordinator did not stop\n" << logs();
   EXPECT_EQ(*stopped, 0) << logs();
+}
+
+// Kubernetes' grpc probes speak plaintext: with TLS on (the flags the
+// manifest's comments name, with a certificate made here), the main port
+// refuses them and the health-only port the probes name answers SERVING.
+TEST_P(ManifestTest, ProbesAnswerWhenTheCoordinatorServesTls) {
+  TempDir dir;
+  const std::string cert = dir.path() + "/tls.crt";
+  const std::string key = dir.path() + "/tls.key";
+  CommandResult openssl = RunCommand(
+      {"/usr/bin/env", "openssl", "req", "-x509", "-newkey", "rsa:2048",
+       "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+       "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert});
+  ASSERT_EQ(openssl.exit_code, 0) << openssl.err;
+
+  auto process = ContainerProcess(docs_, Coordinator(), "qfarm-coordinator-0");
+  ASSERT_TRUE(process.ok()) << process.status();
+  std::vector<std::string> argv = process->argv;
+  const std::string health_listen = FlagValue(argv, "health-listen");
+  ASSERT_FALSE(health_listen.empty())
+      << "the coordinator's args set no --health-listen";
+  ASSERT_EQ(Rewrite(&argv, "--listen=", "127.0.0.1:0"), 1);
+  ASSERT_EQ(Rewrite(&argv, "--data-dir=", dir.path() + "/data"), 1);
+  ASSERT_EQ(Rewrite(&argv, "--metrics-listen=", "127.0.0.1:0"), 1);
+  ASSERT_EQ(Rewrite(&argv, "--health-listen=", "127.0.0.1:0"), 1);
+  argv.push_back("--tls-cert=" + cert);
+  argv.push_back("--tls-key=" + key);
+  argv.push_back("--tls-ca=" + cert);
+  argv[0] = BinPath(argv[0]);
+  const std::string log = dir.path() + "/coordinator.log";
+  auto coordinator =
+      Subprocess::Start(argv, {.stderr_path = log, .env = process->env});
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  absl::StatusOr<std::string> address =
+      ReadAddress(**coordinator, "qfarm-coordinator listening on ");
+  ASSERT_TRUE(address.ok()) << address.status() << ReadFile(log);
+  absl::StatusOr<std::string> health =
+      ReadAddress(**coordinator, "qfarm-coordinator health on ");
+  ASSERT_TRUE(health.ok()) << health.status() << ReadFile(log);
+
+  for (const char* name : {"readinessProbe", "livenessProbe"}) {
+    const Yaml& probe = MainContainer(Coordinator())[name];
+    ASSERT_FALSE(probe["grpc"].IsNull()) << name << " is not a grpc probe";
+    EXPECT_EQ(probe["grpc"]["port"].Str(), PortOf(health_listen)) << name;
+    absl::StatusOr<absl::Duration> timeout = ProbeTimeout(probe);
+    ASSERT_TRUE(timeout.ok()) << name << ": " << timeout.status();
+    const std::string service = probe["grpc"]["service"].Str();
+    auto answer = CheckHealth(*health, service, *timeout);
+    ASSERT_TRUE(answer.ok()) << name << ": " << answer.status();
+    EXPECT_EQ(*answer, grpc::health::v1::HealthCheckResponse::SERVING) << name;
+    // The same probe on the main port fails: TLS is on.
+    EXPECT_FALSE(CheckHealth(*address, service, *timeout).ok()) << name;
+  }
+
+  (*coordinator)->Signal(SIGTERM);
+  absl::StatusOr<int> stopped = (*coordinator)->WaitFor(absl::Seconds(30));
+  ASSERT_TRUE(stopped.ok()) << ReadFile(log);
+  EXPECT_EQ(*stopped, 0) << ReadFile(log);
 }
 
 // What schema validation cannot see: names, labels and ports that must

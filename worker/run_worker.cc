@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/auth.h"
+#include "common/health_server.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/process.h"
@@ -49,6 +50,9 @@ absl::Status Complete(WorkerCommand& command) {
     options.token = *std::move(read);
   }
   if (options.id.empty()) options.id = DefaultId();
+  if (command.unreachable_grace <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--unreachable-grace must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -61,6 +65,9 @@ int RunWorker(WorkerCommand command) {
     std::cerr << "qfarm-worker: " << complete.message() << "\n";
     return kExitUsage;
   }
+  Liveness liveness(command.options.clock,
+                    {.unreachable_grace = command.unreachable_grace});
+  if (!command.health_listen.empty()) command.options.liveness = &liveness;
   const WorkerOptions& options = command.options;
   WorkerLink link(options);
   std::unique_ptr<MetricsServer> metrics;
@@ -76,6 +83,20 @@ int RunWorker(WorkerCommand command) {
     std::cout << "qfarm-worker metrics on "
               << listen.substr(0, listen.rfind(':')) << ":" << metrics->port()
               << std::endl;
+  }
+  std::unique_ptr<HealthServer> health;
+  if (!command.health_listen.empty()) {
+    auto started = HealthServer::Start(
+        command.health_listen, [&liveness] { return liveness.Check(); });
+    if (!started.ok()) {
+      std::cerr << "qfarm-worker: --health-listen: "
+                << started.status().message() << "\n";
+      return started.status().code() == absl::StatusCode::kInvalidArgument
+                 ? kExitUsage
+                 : kExitFailed;
+    }
+    health = *std::move(started);
+    std::cout << "qfarm-worker health on " << health->address() << std::endl;
   }
   QFARM_LOG(INFO) << "worker " << options.id << " (mode " << command.mode
                   << ", " << options.slots << " slots) serving "

@@ -64,6 +64,9 @@ class WorkerLink::Connection {
       while (stream_->Read(&message)) {
         if (message.has_welcome()) {
           welcomed = true;
+          if (link_->options_.liveness != nullptr) {
+            link_->options_.liveness->SetConnected(true);
+          }
           if (message.welcome().heartbeat_interval_ms() > 0) {
             absl::MutexLock lock(&link_->mu_);
             heartbeat_interval_ =
@@ -89,6 +92,9 @@ class WorkerLink::Connection {
     {
       absl::MutexLock lock(&link_->mu_);
       link_->connection_ = nullptr;
+    }
+    if (link_->options_.liveness != nullptr) {
+      link_->options_.liveness->SetConnected(false);
     }
     grpc::Status status = stream_->Finish();
     if (!status.ok()) {
@@ -136,6 +142,7 @@ class WorkerLink::Connection {
     // link_ spelled out (no alias), so clang can match the lock to the
     // guarded fields.
     Clock* clock = link_->options_.clock;
+    Liveness* liveness = link_->options_.liveness;
     absl::Time last_write = clock->Now();
     // Reused: its results, cleared after each write, go back to pending_ to
     // be filled again.
@@ -156,8 +163,12 @@ class WorkerLink::Connection {
         absl::Time deadline = last_write + heartbeat_interval_;
         if (link_->stopping_)
           deadline = std::min(deadline, link_->stop_deadline_);
+        if (liveness != nullptr) {
+          deadline = std::min(deadline, clock->Now() + kLivenessTick);
+        }
         const bool woke = clock->AwaitWithDeadline(
             &link_->mu_, absl::Condition(&ready), deadline);
+        if (liveness != nullptr) liveness->Tick();
         if (read_done_) return;
         interval_changed_ = false;
         heartbeat = !woke && clock->Now() >= last_write + heartbeat_interval_;
@@ -282,6 +293,7 @@ void WorkerLink::Run() {
   absl::BitGen rng;
   absl::Duration backoff = options_.min_backoff;
   while (true) {
+    if (options_.liveness != nullptr) options_.liveness->Tick();
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;

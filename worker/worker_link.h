@@ -27,6 +27,7 @@
 #include "google/protobuf/repeated_ptr_field.h"
 #include "grpcpp/security/credentials.h"
 #include "qfarm/kinds.h"
+#include "worker/liveness.h"
 
 namespace qfarm::worker {
 
@@ -51,6 +52,9 @@ struct WorkerOptions {
   // Drives heartbeats, the drain's grace and reconnect backoff. Not owned;
   // must outlive the link.
   Clock* clock = Clock::Real();
+  // Ticked by the link's loop and told of its connections (see
+  // liveness.h). Not owned; must outlive the link. Null: none.
+  Liveness* liveness = nullptr;
 };
 
 // Counters for metrics, since the worker started.

@@ -24,6 +24,15 @@ ABSL_FLAG(absl::Duration, drain_grace,
           "handed back");
 ABSL_FLAG(std::string, metrics_listen, "",
           "HOST:PORT to serve Prometheus metrics on (/metrics); empty: none");
+ABSL_FLAG(std::string, health_listen, "",
+          "HOST:PORT to serve only the gRPC health service on, in "
+          "plaintext, for a liveness probe: NOT_SERVING when the worker's "
+          "loop has not turned for 60s or it has had no coordinator for "
+          "--unreachable-grace; empty: none");
+ABSL_FLAG(absl::Duration, unreachable_grace,
+          qfarm::worker::WorkerCommand().unreachable_grace,
+          "with --health-listen: how long the worker may be without a "
+          "coordinator before its health service reports NOT_SERVING");
 
 namespace qfarm::worker {
 namespace {
@@ -39,6 +48,8 @@ std::vector<FlagSpec> AllFlags() {
     flags.push_back(std::move(flag));
   }
   flags.push_back(Flag(FLAGS_metrics_listen));
+  flags.push_back(Flag(FLAGS_health_listen));
+  flags.push_back(Flag(FLAGS_unreachable_grace));
   return flags;
 }
 
@@ -77,6 +88,8 @@ WorkerCommand FromFlags(const Kinds& kinds) {
                  .ca = absl::GetFlag(FLAGS_tls_ca)};
   command.token_file = absl::GetFlag(FLAGS_token_file);
   command.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  command.health_listen = absl::GetFlag(FLAGS_health_listen);
+  command.unreachable_grace = absl::GetFlag(FLAGS_unreachable_grace);
   return command;
 }
 

@@ -22,8 +22,9 @@ namespace qfarm {
 
 // Runs the program: a qfarm-worker offering `kinds`, with every flag of
 // qfarm-worker (--coordinator, --mode, --slots, --id, --drain-grace,
-// --tls-ca/--tls-cert/--tls-key, --token-file, --metrics-listen; see
-// --help), heartbeats, credits, reconnects and a drain on SIGTERM.
+// --tls-ca/--tls-cert/--tls-key, --token-file, --metrics-listen,
+// --health-listen, --unreachable-grace; see --help), heartbeats, credits,
+// reconnects and a drain on SIGTERM.
 //
 // Given a command word first, it is the qfarm command line instead, with
 // `kinds` in its local pool: `PROGRAM map --local reverse:hello` runs them
