@@ -1,0 +1,154 @@
+// Retention through the real binaries: a finished job released under
+// --retain-finished answers NOT_FOUND with its own message, on every RPC
+// and after a SIGKILL and restart; a WatchJob resume point skips what the
+// client already has, and only for the process that sent it.
+#include <grpcpp/client_context.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/farm_client.h"
+#include "common/grpc_options.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "qfarm/v1/farm.grpc.pb.h"
+#include "tests/local_farm.h"
+
+namespace qfarm::testing {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Diagnose(const CommandResult& r) {
+  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
+                      r.err);
+}
+
+// The job id in `qfarm map`'s summary: "job 12 on HOST:PORT: ...".
+uint64_t MapJobId(const std::string& err) {
+  const size_t at = err.rfind("job ");
+  if (at == std::string::npos) return 0;
+  uint64_t id = 0;
+  const std::string rest = err.substr(at + 4);
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &id)) return 0;
+  return id;
+}
+
+// Polls GetJob until it answers NOT_FOUND; returns that status.
+absl::Status WaitUntilReleased(client::FarmClient* client, uint64_t job) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    absl::StatusOr<v1::JobInfo> info = client->GetJob(job);
+    if (info.status().code() == absl::StatusCode::kNotFound) {
+      return info.status();
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError("the job was not released in 30 s");
+}
+
+TEST(RetentionTest, ReleasedJobIsNotFoundWithItsOwnMessageAcrossARestart) {
+  auto farm =
+      LocalFarm::Start({{.id = "w1", .mode = "async", .slots = 4}},
+                       {"--retain-finished=1s", "--journal-sync=normal"});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  auto client = client::FarmClient::Create({.address = (*farm)->address()});
+  CommandResult map = (*farm)->Qfarm({"map", "echo:a", "echo:b"});
+  ASSERT_EQ(map.exit_code, 0) << Diagnose(map);
+  const uint64_t job = MapJobId(map.err);
+  ASSERT_NE(job, 0u) << map.err;
+
+  absl::Status released = WaitUntilReleased(client.get(), job);
+  ASSERT_EQ(released.code(), absl::StatusCode::kNotFound)
+      << released << (*farm)->Logs();
+  const std::string message(released.message());
+  EXPECT_THAT(message, AllOf(HasSubstr(absl::StrCat("job ", job, " not found")),
+                             HasSubstr("it finished at 20"),
+                             HasSubstr("released under the retention setting "
+                                       "--retain-finished=1s")));
+  // Every command says the same; an id never issued says less.
+  for (const char* command : {"status", "watch", "cancel"}) {
+    CommandResult r = (*farm)->Qfarm({command, absl::StrCat(job)});
+    EXPECT_NE(r.exit_code, 0) << command;
+    EXPECT_THAT(r.err, HasSubstr("released under the retention setting"))
+        << command << ": " << Diagnose(r);
+  }
+  CommandResult unknown = (*farm)->Qfarm({"status", "9999"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_THAT(unknown.err, AllOf(HasSubstr("job 9999 not found"),
+                                 Not(HasSubstr("released"))))
+      << Diagnose(unknown);
+
+  // SIGKILL and restart on the same journal: still released, and the next
+  // job gets a new id.
+  ASSERT_TRUE((*farm)->RestartCoordinator().ok()) << (*farm)->Logs();
+  ASSERT_TRUE((*farm)->WaitForWorkers(1, absl::Seconds(20)).ok());
+  // (The client's old connection may report the restart once.)
+  absl::StatusOr<v1::JobInfo> after = client->GetJob(job);
+  if (after.status().code() == absl::StatusCode::kUnavailable) {
+    after = client->GetJob(job);
+  }
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(after.status().message(), message);
+  CommandResult next = (*farm)->Qfarm({"map", "echo:c"});
+  ASSERT_EQ(next.exit_code, 0) << Diagnose(next);
+  EXPECT_GT(MapJobId(next.err), job);
+  EXPECT_TRUE((*farm)->Stop().ok());
+}
+
+// Every result WatchJob sends for `request`, and the epoch they came with.
+std::vector<uint32_t> Watch(v1::Farm::Stub* stub,
+                            const v1::WatchJobRequest& request,
+                            uint64_t* epoch) {
+  grpc::ClientContext context;
+  auto reader = stub->WatchJob(&context, request);
+  v1::ResultBatch batch;
+  std::vector<uint32_t> indexes;
+  while (reader->Read(&batch)) {
+    *epoch = batch.epoch();
+    for (const v1::TaskResult& r : batch.results()) {
+      indexes.push_back(r.index());
+    }
+  }
+  EXPECT_TRUE(reader->Finish().ok());
+  return indexes;
+}
+
+TEST(RetentionTest, WatchResumesAfterWhatTheClientHas) {
+  auto farm = LocalFarm::Start({{.id = "w1", .mode = "async", .slots = 4}},
+                               {"--ephemeral"});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  CommandResult map = (*farm)->Qfarm({"map", "echo:a", "echo:b", "echo:c"});
+  ASSERT_EQ(map.exit_code, 0) << Diagnose(map);
+  const uint64_t job = MapJobId(map.err);
+  auto stub = v1::Farm::NewStub(MakeChannel((*farm)->address()));
+
+  v1::WatchJobRequest request;
+  request.set_job_id(job);
+  uint64_t epoch = 0;
+  const std::vector<uint32_t> all = Watch(stub.get(), request, &epoch);
+  ASSERT_EQ(all.size(), 3u);
+  ASSERT_NE(epoch, 0u);
+
+  // This process's resume point: only what follows.
+  request.set_resume_epoch(epoch);
+  request.set_resume_after(2);
+  uint64_t again = 0;
+  EXPECT_THAT(Watch(stub.get(), request, &again),
+              ::testing::ElementsAre(all[2]));
+  EXPECT_EQ(again, epoch);
+  // Another process's: everything.
+  request.set_resume_epoch(epoch + 1);
+  EXPECT_EQ(Watch(stub.get(), request, &again), all);
+  EXPECT_TRUE((*farm)->Stop().ok());
+}
+
+}  // namespace
+}  // namespace qfarm::testing
