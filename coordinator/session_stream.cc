@@ -44,7 +44,20 @@ class SessionStream final
     }
     if (closing()) return;  // The call is ending (cancelled, shutdown).
     Accept();
-    if (!closing()) read_handoff_.Start([this] { StartRead(&request_); });
+    bool read_on;
+    {
+      absl::MutexLock lock(&mu_);
+      // Too many refusals wait for a client that does not read: read again
+      // once FillNext() has sent some.
+      read_on = refusals_.size() < kMaxQueuedRefusals;
+      if (!read_on) {
+        read_paused_ = true;
+        ++service_->session_gauges().paused_reads;
+      }
+    }
+    if (read_on && !closing()) {
+      read_handoff_.Start([this] { StartRead(&request_); });
+    }
     Pump();
   }
 
@@ -56,6 +69,11 @@ class SessionStream final
       absl::MutexLock lock(&mu_);
       for (auto& [id, job] : jobs_) watchers.emplace_back(id, job.watcher);
       jobs_.clear();
+      SessionGauges& gauges = service_->session_gauges();
+      gauges.queued_refusals -= static_cast<int64_t>(refusals_.size());
+      refusals_.clear();
+      if (read_paused_) --gauges.paused_reads;
+      read_paused_ = false;
     }
     for (auto& [id, watcher] : watchers) {
       service_->router()->RemoveWatcher(id, watcher.get());
@@ -72,6 +90,13 @@ class SessionStream final
     if (!refusals_.empty()) {
       SetError(out, refusals_.front().tag, refusals_.front().status);
       refusals_.pop_front();
+      --service_->session_gauges().queued_refusals;
+      if (read_paused_ && refusals_.size() < kMaxQueuedRefusals) {
+        read_paused_ = false;
+        --service_->session_gauges().paused_reads;
+        // The read starts outside the lock, in AfterUnlock().
+        resume_read_.store(true, std::memory_order_release);
+      }
       return Fill::kMessage;
     }
     if (NextJobMessage(out)) return Fill::kMessage;
@@ -83,10 +108,14 @@ class SessionStream final
     return absl::UnavailableError("client went away");
   }
 
-  // Removes the watchers of jobs that ended from the router.
+  // Starts the read that a full refusal queue held back, and removes the
+  // watchers of jobs that ended from the router.
   void AfterUnlock() override {
-    // Set by the thread that filled a job's last message, which calls this
-    // next: no lock taken when no job ended.
+    // Set by the thread that filled the message, which calls this next.
+    if (resume_read_.exchange(false, std::memory_order_acq_rel) && !closing()) {
+      read_handoff_.Start([this] { StartRead(&request_); });
+    }
+    // Likewise: no lock taken when no job ended.
     if (!watchers_ended_.exchange(false, std::memory_order_acq_rel)) return;
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended;
     {
@@ -155,6 +184,7 @@ class SessionStream final
     if (!job.ok()) {
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});
+      ++service_->session_gauges().queued_refusals;
       return;
     }
     auto watcher = std::make_shared<Wakeup>(weak, *job);
@@ -282,7 +312,12 @@ class SessionStream final
   std::list<JobId> order_ ABSL_GUARDED_BY(mu_);  // Of jobs_, to send in turn.
   // Durable callbacks that came before AcceptJob() returned the id.
   absl::flat_hash_map<JobId, absl::Status> durable_ ABSL_GUARDED_BY(mu_);
+  // At most kMaxQueuedRefusals: reading pauses at the bound.
   std::deque<Refusal> refusals_ ABSL_GUARDED_BY(mu_);
+  // No read is in flight: the refusals fill their bound.
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  // FillNext() made room: AfterUnlock() starts the next read.
+  std::atomic<bool> resume_read_{false};
   // Watchers of jobs that ended, for AfterUnlock() to remove.
   std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended_watchers_
       ABSL_GUARDED_BY(mu_);
