@@ -63,6 +63,18 @@ class SessionStream final
 
   void OnCancel() override { Close(absl::CancelledError("session cancelled")); }
 
+  // Starts the read that a full refusal queue held back, once the write
+  // that made room completed: in a reaction, so never after OnDone().
+  void OnWriteDone(bool ok) override {
+    // Set by the FillNext() of this write; read before WriteDone() fills
+    // the next.
+    if (read_after_write_.exchange(false, std::memory_order_acq_rel) && ok &&
+        !closing()) {
+      read_handoff_.Start([this] { StartRead(&request_); });
+    }
+    WriteDone(ok);
+  }
+
   void OnDone() override {
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
     {
@@ -94,8 +106,8 @@ class SessionStream final
       if (read_paused_ && refusals_.size() < kMaxQueuedRefusals) {
         read_paused_ = false;
         --service_->session_gauges().paused_reads;
-        // The read starts outside the lock, in AfterUnlock().
-        resume_read_.store(true, std::memory_order_release);
+        // The read starts when this message's write completes.
+        read_after_write_.store(true, std::memory_order_release);
       }
       return Fill::kMessage;
     }
@@ -108,14 +120,10 @@ class SessionStream final
     return absl::UnavailableError("client went away");
   }
 
-  // Starts the read that a full refusal queue held back, and removes the
-  // watchers of jobs that ended from the router.
+  // Removes the watchers of jobs that ended from the router.
   void AfterUnlock() override {
-    // Set by the thread that filled the message, which calls this next.
-    if (resume_read_.exchange(false, std::memory_order_acq_rel) && !closing()) {
-      read_handoff_.Start([this] { StartRead(&request_); });
-    }
-    // Likewise: no lock taken when no job ended.
+    // Set by the thread that filled a job's last message, which calls this
+    // next: no lock taken when no job ended.
     if (!watchers_ended_.exchange(false, std::memory_order_acq_rel)) return;
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended;
     {
@@ -316,8 +324,8 @@ class SessionStream final
   std::deque<Refusal> refusals_ ABSL_GUARDED_BY(mu_);
   // No read is in flight: the refusals fill their bound.
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
-  // FillNext() made room: AfterUnlock() starts the next read.
-  std::atomic<bool> resume_read_{false};
+  // FillNext() made room: OnWriteDone() of the write starts the next read.
+  std::atomic<bool> read_after_write_{false};
   // Watchers of jobs that ended, for AfterUnlock() to remove.
   std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended_watchers_
       ABSL_GUARDED_BY(mu_);

@@ -79,6 +79,8 @@ v1::SessionRequest TooBig(uint64_t tag) {
 TEST_F(SessionStreamTest, ClientThatDoesNotReadIsHeldBackNotFailed) {
   constexpr uint64_t kRequests = 2000;
   grpc::ClientContext context;
+  // A session that never read again would hang this test: fail it instead.
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   auto stream = stub_->Session(&context);
   // Writes block once the coordinator stops reading; they go on when this
   // test reads.
