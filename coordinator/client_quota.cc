@@ -10,17 +10,23 @@ namespace qfarm::coordinator {
 
 absl::Status ClientQuota::Reserve(const std::string& client) {
   if (max_ == 0) return absl::OkStatus();
-  SweepIfGrown();
   std::vector<JobId> known;
+  bool sweep = false;
+  bool reserved = false;
   {
     absl::MutexLock lock(&mu_);
+    // Starts a sweep, after this reservation: one lock on the common path.
+    if (!sweeping_ && clients_.size() >= sweep_at_) sweeping_ = sweep = true;
     Client& c = clients_[client];
     if (c.jobs.size() + c.reserved < max_) {
       ++c.reserved;
-      return absl::OkStatus();
+      reserved = true;
+    } else {
+      known = c.jobs;
     }
-    known = c.jobs;
   }
+  if (sweep) Sweep();
+  if (reserved) return absl::OkStatus();
   // Full: forget the jobs that finished, asking without the lock.
   const std::vector<JobId> running = unfinished_(known);
   const absl::flat_hash_set<JobId> still(running.begin(), running.end());
@@ -63,12 +69,10 @@ size_t ClientQuota::tracked_clients() const {
   return clients_.size();
 }
 
-void ClientQuota::SweepIfGrown() {
+void ClientQuota::Sweep() {
   std::vector<JobId> known;
   {
     absl::MutexLock lock(&mu_);
-    if (sweeping_ || clients_.size() < sweep_at_) return;
-    sweeping_ = true;
     for (const auto& [name, c] : clients_) {
       known.insert(known.end(), c.jobs.begin(), c.jobs.end());
     }

@@ -60,8 +60,9 @@ class ClientQuota {
     size_t reserved = 0;
   };
 
-  // Forgets finished jobs and idle clients when the map has grown enough.
-  void SweepIfGrown() ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets finished jobs, and clients left with no job and no
+  // reservation. Called by the Reserve() that set sweeping_.
+  void Sweep() ABSL_LOCKS_EXCLUDED(mu_);
 
   const size_t max_;
   const UnfinishedFilter unfinished_;
@@ -69,7 +70,7 @@ class ClientQuota {
   absl::flat_hash_map<std::string, Client> clients_ ABSL_GUARDED_BY(mu_);
   // The map's size that starts the next sweep.
   size_t sweep_at_ ABSL_GUARDED_BY(mu_) = kSweepAt;
-  bool sweeping_ ABSL_GUARDED_BY(mu_) = false;
+  bool sweeping_ ABSL_GUARDED_BY(mu_) = false;  // A Sweep() is under way.
 };
 
 }  // namespace qfarm::coordinator
