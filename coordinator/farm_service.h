@@ -94,7 +94,8 @@ class FarmService final : public v1::Farm::CallbackService {
   Scheduler* scheduler() const { return scheduler_; }
   Router* router() const { return router_; }
   SessionGauges& session_gauges() { return session_gauges_; }
-  // Clients whose unfinished jobs are counted now (for tests and metrics).
+  const SessionGauges& session_gauges() const { return session_gauges_; }
+  // Clients the quota tracks now (for tests and metrics).
   size_t tracked_clients() const { return quota_->tracked_clients(); }
 
  private:
