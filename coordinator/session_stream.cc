@@ -43,19 +43,7 @@ class SessionStream final
       return;
     }
     if (closing()) return;  // The call is ending (cancelled, shutdown).
-    Accept();
-    bool read_on;
-    {
-      absl::MutexLock lock(&mu_);
-      // Too many refusals wait for a client that does not read: read again
-      // once FillNext() has sent some.
-      read_on = refusals_.size() < kMaxQueuedRefusals;
-      if (!read_on) {
-        read_paused_ = true;
-        ++service_->session_gauges().paused_reads;
-      }
-    }
-    if (read_on && !closing()) {
+    if (Accept() && !closing()) {
       read_handoff_.Start([this] { StartRead(&request_); });
     }
     Pump();
@@ -168,8 +156,9 @@ class SessionStream final
   };
 
   // Submits the job in request_ and registers its watcher, or queues its
-  // refusal.
-  void Accept() {
+  // refusal. Returns whether to read the next request: false when the
+  // refusals fill their bound (FillNext() restarts reading).
+  bool Accept() {
     const uint64_t tag = request_.tag();
     std::vector<v1::Task> tasks;
     tasks.reserve(static_cast<size_t>(request_.tasks_size()));
@@ -193,7 +182,12 @@ class SessionStream final
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});
       ++service_->session_gauges().queued_refusals;
-      return;
+      if (refusals_.size() < kMaxQueuedRefusals) return true;
+      // Too many refusals wait for a client that does not read: read again
+      // once FillNext() has sent one.
+      read_paused_ = true;
+      ++service_->session_gauges().paused_reads;
+      return false;
     }
     auto watcher = std::make_shared<Wakeup>(weak, *job);
     {
@@ -220,6 +214,7 @@ class SessionStream final
       if (!ended) it->second.dirty = true;
     }
     if (ended) service_->router()->RemoveWatcher(*job, watcher.get());
+    return true;
   }
 
   void Durable(JobId id, absl::Status status) {
