@@ -1,8 +1,12 @@
 #include "client/farm_client.h"
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/support/client_callback.h>
 
-#include <thread>
+#include <algorithm>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -22,6 +26,149 @@ absl::Status Watch(v1::Farm::StubInterface* stub, const std::string& token,
                    uint64_t job_id,
                    const std::function<void(v1::TaskResult&&)>& on_result,
                    WatchCanceller* canceller, absl::Duration reconnect_for);
+
+// Submit()'s watch of its one-task job, on gRPC's callback API: no thread
+// of its own. Each attempt is one WatchJob call; one that loses the
+// coordinator (UNAVAILABLE) is followed by another after a pause (a
+// callback alarm), as Watch() does, until reconnect_for passes without
+// progress. Fulfils the promise once, on one of gRPC's threads. Keeps
+// itself (and the stub) alive until then.
+class SubmitWatch : public std::enable_shared_from_this<SubmitWatch> {
+ public:
+  using Promise = std::promise<absl::StatusOr<v1::TaskResult>>;
+
+  SubmitWatch(std::shared_ptr<v1::Farm::Stub> stub, std::string token,
+              uint64_t job_id, absl::Duration reconnect_for, Promise promise)
+      : stub_(std::move(stub)),
+        token_(std::move(token)),
+        job_id_(job_id),
+        reconnect_for_(reconnect_for),
+        promise_(std::move(promise)) {}
+
+  void Start() ABSL_LOCKS_EXCLUDED(mu_) {
+    {
+      absl::MutexLock lock(&mu_);
+      give_up_ = absl::Now() + reconnect_for_;
+    }
+    StartAttempt(shared_from_this());
+  }
+
+ private:
+  // Starts one WatchJob call, which deletes itself when gRPC is done with
+  // it.
+  static void StartAttempt(std::shared_ptr<SubmitWatch> watch) {
+    (new Attempt(std::move(watch)))->Start();
+  }
+
+  class Attempt final : public grpc::ClientReadReactor<v1::ResultBatch> {
+   public:
+    explicit Attempt(std::shared_ptr<SubmitWatch> watch)
+        : watch_(std::move(watch)) {
+      if (!watch_->token_.empty()) {
+        context_.AddMetadata("authorization", BearerHeader(watch_->token_));
+      }
+      request_.set_job_id(watch_->job_id_);
+    }
+
+    // Nothing may touch the attempt after: it may be done already.
+    void Start() {
+      watch_->stub_->async()->WatchJob(&context_, &request_, this);
+      Publish();
+      StartRead(&batch_);
+      StartCall();
+    }
+
+    void OnReadDone(bool ok) override {
+      Publish();
+      if (!ok) return;  // OnDone() follows.
+      watch_->Received(&batch_);
+      batch_.Clear();
+      Publish();
+      StartRead(&batch_);
+    }
+
+    void OnDone(const grpc::Status& status) override {
+      Publish();
+      std::shared_ptr<SubmitWatch> watch = std::move(watch_);
+      delete this;
+      watch->Ended(status);
+    }
+
+   private:
+    // Orders what one reaction wrote before the next reaction, which may
+    // run on another thread: gRPC orders them inside its own code, where
+    // ThreadSanitizer cannot see it (as Handoff does on the coordinator).
+    void Publish() ABSL_LOCKS_EXCLUDED(handoff_) {
+      absl::MutexLock lock(&handoff_);
+    }
+
+    absl::Mutex handoff_;
+    std::shared_ptr<SubmitWatch> watch_;
+    grpc::ClientContext context_;
+    v1::WatchJobRequest request_;
+    v1::ResultBatch batch_;
+  };
+
+  void Received(v1::ResultBatch* batch) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    progressed_ = true;
+    // The coordinator sends every recorded result on each call: the first
+    // one is kept.
+    if (!result_.has_value() && batch->results_size() > 0) {
+      result_ = std::move(*batch->mutable_results(0));
+    }
+  }
+
+  // The attempt's call ended with `status`: the promise is fulfilled, or
+  // another attempt follows after a pause.
+  void Ended(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_) {
+    std::unique_ptr<grpc::Alarm> fired;  // Destroyed outside the lock.
+    absl::StatusOr<v1::TaskResult> out;
+    {
+      absl::MutexLock lock(&mu_);
+      fired = std::move(alarm_);
+      const absl::Time now = absl::Now();
+      if (progressed_) {
+        give_up_ = now + reconnect_for_;
+        pause_ = absl::Milliseconds(50);
+        progressed_ = false;
+      }
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+          now + pause_ <= give_up_) {
+        // The coordinator went away (restart, network): watch again. The
+        // alarm's callback holds this watch until it runs.
+        alarm_ = std::make_unique<grpc::Alarm>();
+        alarm_->Set(
+            absl::ToChronoTime(now + pause_),
+            [self = shared_from_this()](bool /*ok*/) { StartAttempt(self); });
+        pause_ = std::min(pause_ * 2, absl::Seconds(2));
+        return;
+      }
+      if (!status.ok()) {
+        out = FromGrpcStatus(status);
+      } else if (result_.has_value()) {
+        out = std::move(*result_);
+      } else {
+        out = absl::InternalError("job finished without a result");
+      }
+    }
+    promise_.set_value(std::move(out));
+  }
+
+  const std::shared_ptr<v1::Farm::Stub> stub_;
+  const std::string token_;
+  const uint64_t job_id_;
+  const absl::Duration reconnect_for_;
+  Promise promise_;  // Fulfilled once, by the last Ended().
+
+  absl::Mutex mu_;
+  std::optional<v1::TaskResult> result_ ABSL_GUARDED_BY(mu_);
+  bool progressed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time give_up_ ABSL_GUARDED_BY(mu_);
+  absl::Duration pause_ ABSL_GUARDED_BY(mu_) = absl::Milliseconds(50);
+  // The pause before the next attempt; kept until that attempt ends.
+  std::unique_ptr<grpc::Alarm> alarm_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace
 
@@ -162,18 +309,9 @@ std::future<absl::StatusOr<v1::TaskResult>> FarmClient::Submit(v1::Task task) {
     promise.set_value(job.status());
     return future;
   }
-  std::thread([stub = stub_, token = options_.token,
-               reconnect_for = options_.reconnect_for, job_id = *job,
-               promise = std::move(promise)]() mutable {
-    absl::StatusOr<v1::TaskResult> out =
-        absl::InternalError("job finished without a result");
-    absl::Status status = Watch(
-        stub.get(), token, job_id,
-        [&out](v1::TaskResult&& result) { out = std::move(result); }, nullptr,
-        reconnect_for);
-    if (!status.ok()) out = status;
-    promise.set_value(std::move(out));
-  }).detach();
+  std::make_shared<SubmitWatch>(stub_, options_.token, *job,
+                                options_.reconnect_for, std::move(promise))
+      ->Start();
   return future;
 }
 

@@ -102,7 +102,11 @@ class FarmClient {
   // A long-lived call for many small jobs (see farm_session.h).
   std::unique_ptr<FarmSession> OpenSession();
 
-  // concurrent.futures: runs one task as a job of its own.
+  // concurrent.futures: runs one task as a job of its own. Submits it on
+  // the calling thread (a refusal is in the future at once), then watches
+  // it on gRPC's callback threads, with no thread per call, reconnecting as
+  // WatchJob does; the future holds its result or the error that ended the
+  // watch. The watch may outlive this client.
   std::future<absl::StatusOr<v1::TaskResult>> Submit(v1::Task task);
   // Runs the tasks as one job; results in input order.
   absl::StatusOr<std::vector<v1::TaskResult>> Map(
@@ -116,7 +120,7 @@ class FarmClient {
   // Deadline and token of a unary call.
   void Prepare(grpc::ClientContext* context) const;
 
-  // Shared with Submit()'s watcher threads, which may outlive this client.
+  // Shared with Submit()'s watches, which may outlive this client.
   std::shared_ptr<v1::Farm::Stub> stub_;
   const ClientOptions options_;
 };

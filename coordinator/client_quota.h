@@ -9,6 +9,10 @@
 //
 // A reservation holds a place from Reserve() to Commit() or Cancel(), so
 // concurrent submits of one client cannot pass the bound together.
+// Clients come and go: once the map has doubled since the last sweep (and
+// holds kSweepAt clients or more), Reserve() forgets every finished job and
+// every client left with no job and no reservation, so the map stays under
+// max(kSweepAt, 2 x the clients with unfinished jobs).
 // Thread-safe; `unfinished` is called without the quota's lock held.
 #pragma once
 
@@ -45,16 +49,28 @@ class ClientQuota {
   // The reserved job was refused.
   void Cancel(const std::string& client);
 
+  // The fewest clients tracked that start a sweep.
+  static constexpr size_t kSweepAt = 1024;
+  // Clients tracked now (for tests and metrics).
+  size_t tracked_clients() const;
+
  private:
   struct Client {
     std::vector<JobId> jobs;
     size_t reserved = 0;
   };
 
+  // Forgets finished jobs, and clients left with no job and no
+  // reservation. Called by the Reserve() that set sweeping_.
+  void Sweep() ABSL_LOCKS_EXCLUDED(mu_);
+
   const size_t max_;
   const UnfinishedFilter unfinished_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Client> clients_ ABSL_GUARDED_BY(mu_);
+  // The map's size that starts the next sweep.
+  size_t sweep_at_ ABSL_GUARDED_BY(mu_) = kSweepAt;
+  bool sweeping_ ABSL_GUARDED_BY(mu_) = false;  // A Sweep() is under way.
 };
 
 }  // namespace qfarm::coordinator

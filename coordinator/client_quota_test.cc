@@ -1,10 +1,12 @@
 #include "coordinator/client_quota.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -102,6 +104,45 @@ TEST(ClientQuotaTest, ConcurrentSubmitsNeverPassTheBound) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(accepted.load(), 5);  // No job ever finished.
+}
+
+// Clients that submit a job each and go: without the sweep every address
+// would stay in the map for the process's life.
+TEST(ClientQuotaTest, ForgetsClientsWhoseJobsFinished) {
+  FakeJobs jobs;
+  ClientQuota quota(2, jobs.Filter());
+  constexpr JobId kClients = 10 * ClientQuota::kSweepAt;
+  for (JobId id = 1; id <= kClients; ++id) {
+    const std::string client = absl::StrCat("ipv4:10.0.", id / 256, ".", id);
+    ASSERT_TRUE(quota.Reserve(client).ok());
+    quota.Commit(client, id);
+    jobs.Finish(id);
+  }
+  EXPECT_LE(quota.tracked_clients(), ClientQuota::kSweepAt);
+}
+
+TEST(ClientQuotaTest, SweepKeepsClientsWithUnfinishedJobs) {
+  FakeJobs jobs;
+  ClientQuota quota(2, jobs.Filter());
+  ASSERT_TRUE(quota.Reserve("busy").ok());
+  quota.Commit("busy", 1);
+  ASSERT_TRUE(quota.Reserve("busy").ok());
+  quota.Commit("busy", 2);
+  ASSERT_TRUE(quota.Reserve("reserving").ok());  // Not committed yet.
+  constexpr JobId kClients = 3 * ClientQuota::kSweepAt;
+  for (JobId id = 3; id < 3 + kClients; ++id) {
+    const std::string client = absl::StrCat("c", id);
+    ASSERT_TRUE(quota.Reserve(client).ok());
+    quota.Commit(client, id);
+    jobs.Finish(id);
+  }
+  EXPECT_LE(quota.tracked_clients(), ClientQuota::kSweepAt);
+  // Still at its bound, and its reservation still held.
+  EXPECT_EQ(quota.Reserve("busy").code(), absl::StatusCode::kResourceExhausted);
+  quota.Commit("reserving", 100'000);
+  ASSERT_TRUE(quota.Reserve("reserving").ok());
+  EXPECT_EQ(quota.Reserve("reserving").code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace

@@ -75,6 +75,30 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
     appends.metric.push_back(CounterMetric(static_cast<double>(js.appends)));
     out.push_back(std::move(appends));
   }
+  if (farm_ != nullptr) {
+    auto clients = Family("qfarm_clients_tracked",
+                          "Clients whose unfinished jobs are counted against "
+                          "--max-jobs-per-client (finished ones until the "
+                          "next sweep).",
+                          MetricType::Gauge);
+    clients.metric.push_back(
+        GaugeMetric(static_cast<double>(farm_->tracked_clients())));
+    out.push_back(std::move(clients));
+    const SessionGauges& sessions = farm_->session_gauges();
+    auto refusals = Family("qfarm_session_refusals_queued",
+                           "Refusals Session calls hold for their clients.",
+                           MetricType::Gauge);
+    refusals.metric.push_back(
+        GaugeMetric(static_cast<double>(sessions.queued_refusals.load())));
+    out.push_back(std::move(refusals));
+    auto paused = Family("qfarm_sessions_paused",
+                         "Session calls not reading requests until their "
+                         "client reads its refusals.",
+                         MetricType::Gauge);
+    paused.metric.push_back(
+        GaugeMetric(static_cast<double>(sessions.paused_reads.load())));
+    out.push_back(std::move(paused));
+  }
   return out;
 }
 

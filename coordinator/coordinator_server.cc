@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
         MetricsServer::Start(options.metrics_listen,
                              std::make_shared<CoordinatorMetrics>(
-                                 &server->scheduler_, server->journal_.get()));
+                                 &server->scheduler_, server->journal_.get(),
+                                 &server->farm_service_));
     if (!metrics.ok()) return metrics.status();
     server->metrics_server_ = *std::move(metrics);
   }

@@ -3,6 +3,8 @@
 // grpc::Status here and nowhere else.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +29,15 @@ struct Caller {
   std::string name;
 };
 Caller CallerOf(const grpc::CallbackServerContext& context);
+
+// What the service's Session calls hold back now (session_stream.h), for
+// tests and metrics.
+struct SessionGauges {
+  // Refusals queued for sending, over all sessions.
+  std::atomic<int64_t> queued_refusals{0};
+  // Sessions that stopped reading requests until their client reads.
+  std::atomic<int64_t> paused_reads{0};
+};
 
 class FarmService final : public v1::Farm::CallbackService {
  public:
@@ -83,6 +94,10 @@ class FarmService final : public v1::Farm::CallbackService {
 
   Scheduler* scheduler() const { return scheduler_; }
   Router* router() const { return router_; }
+  SessionGauges& session_gauges() { return session_gauges_; }
+  const SessionGauges& session_gauges() const { return session_gauges_; }
+  // Clients the quota tracks now (for tests and metrics).
+  size_t tracked_clients() const { return quota_->tracked_clients(); }
 
  private:
   absl::Status Authorize(grpc::CallbackServerContext* context) const;
@@ -100,6 +115,7 @@ class FarmService final : public v1::Farm::CallbackService {
   const uint64_t epoch_;
   // ListJobs' page tokens, good for this process's life.
   const PageTokens page_tokens_ = PageTokens::WithRandomKey();
+  SessionGauges session_gauges_;
 };
 
 }  // namespace qfarm::coordinator

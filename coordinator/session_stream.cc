@@ -43,12 +43,25 @@ class SessionStream final
       return;
     }
     if (closing()) return;  // The call is ending (cancelled, shutdown).
-    Accept();
-    if (!closing()) read_handoff_.Start([this] { StartRead(&request_); });
+    if (Accept() && !closing()) {
+      read_handoff_.Start([this] { StartRead(&request_); });
+    }
     Pump();
   }
 
   void OnCancel() override { Close(absl::CancelledError("session cancelled")); }
+
+  // Starts the read that a full refusal queue held back, once the write
+  // that made room completed: in a reaction, so never after OnDone().
+  void OnWriteDone(bool ok) override {
+    // Set by the FillNext() of this write; read before WriteDone() fills
+    // the next.
+    if (read_after_write_.exchange(false, std::memory_order_acq_rel) && ok &&
+        !closing()) {
+      read_handoff_.Start([this] { StartRead(&request_); });
+    }
+    WriteDone(ok);
+  }
 
   void OnDone() override {
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
@@ -62,6 +75,11 @@ class SessionStream final
       jobs_.clear();
       held.insert(held.end(), sent_last_.begin(), sent_last_.end());
       sent_last_.clear();
+      SessionGauges& gauges = service_->session_gauges();
+      gauges.queued_refusals -= static_cast<int64_t>(refusals_.size());
+      refusals_.clear();
+      if (read_paused_) --gauges.paused_reads;
+      read_paused_ = false;
     }
     for (auto& [id, watcher] : watchers) {
       service_->router()->RemoveWatcher(id, watcher.get());
@@ -79,6 +97,13 @@ class SessionStream final
     if (!refusals_.empty()) {
       SetError(out, refusals_.front().tag, refusals_.front().status);
       refusals_.pop_front();
+      --service_->session_gauges().queued_refusals;
+      if (read_paused_ && refusals_.size() < kMaxQueuedRefusals) {
+        read_paused_ = false;
+        --service_->session_gauges().paused_reads;
+        // The read starts when this message's write completes.
+        read_after_write_.store(true, std::memory_order_release);
+      }
       return Fill::kMessage;
     }
     if (NextJobMessage(out)) return Fill::kMessage;
@@ -148,8 +173,9 @@ class SessionStream final
   };
 
   // Submits the job in request_ and registers its watcher, or queues its
-  // refusal.
-  void Accept() {
+  // refusal. Returns whether to read the next request: false when the
+  // refusals fill their bound (FillNext() restarts reading).
+  bool Accept() {
     const uint64_t tag = request_.tag();
     std::vector<v1::Task> tasks;
     tasks.reserve(static_cast<size_t>(request_.tasks_size()));
@@ -174,7 +200,13 @@ class SessionStream final
     if (!job.ok()) {
       absl::MutexLock lock(&mu_);
       refusals_.push_back({tag, job.status()});
-      return;
+      ++service_->session_gauges().queued_refusals;
+      if (refusals_.size() < kMaxQueuedRefusals) return true;
+      // Too many refusals wait for a client that does not read: read again
+      // once FillNext() has sent one.
+      read_paused_ = true;
+      ++service_->session_gauges().paused_reads;
+      return false;
     }
     auto watcher = std::make_shared<Wakeup>(weak, *job);
     {
@@ -201,6 +233,7 @@ class SessionStream final
       if (!ended) it->second.dirty = true;
     }
     if (ended) service_->router()->RemoveWatcher(*job, watcher.get());
+    return true;
   }
 
   void Durable(JobId id, absl::Status status) {
@@ -302,7 +335,12 @@ class SessionStream final
   std::list<JobId> order_ ABSL_GUARDED_BY(mu_);  // Of jobs_, to send in turn.
   // Durable callbacks that came before AcceptJob() returned the id.
   absl::flat_hash_map<JobId, absl::Status> durable_ ABSL_GUARDED_BY(mu_);
+  // At most kMaxQueuedRefusals: reading pauses at the bound.
   std::deque<Refusal> refusals_ ABSL_GUARDED_BY(mu_);
+  // No read is in flight: the refusals fill their bound.
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  // FillNext() made room: OnWriteDone() of the write starts the next read.
+  std::atomic<bool> read_after_write_{false};
   // Watchers of jobs that ended, for AfterUnlock() to remove.
   std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> ended_watchers_
       ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,14 @@
 // on which a client runs many jobs. Each job is accepted as SubmitJob's are
 // (FarmService::AcceptJob()); responses carry the client's tag, the job id
 // once durable, its results as they become readable, and its end.
+//
+// Bounded when the client stops reading: a session stops reading requests
+// while kMaxQueuedRefusals refusals wait to be sent, and reads again as
+// they go out. The client's writes are then held back by HTTP/2 flow
+// control, and no response is lost: a slow reader is slowed down, not
+// failed. (Accepted jobs queue no messages: each job's next response is
+// built from the job table when the stream can take it; their number is
+// bounded by --max-jobs-per-client.)
 #pragma once
 
 #include <cstddef>
@@ -14,6 +22,8 @@ namespace qfarm::coordinator {
 
 // Results per WatchJob or Session message.
 inline constexpr size_t kResultsPerMessage = 4096;
+// Refusals one Session queues before it stops reading requests.
+inline constexpr size_t kMaxQueuedRefusals = 64;
 
 using SessionReactor =
     grpc::ServerBidiReactor<v1::SessionRequest, v1::SessionResponse>;

@@ -73,6 +73,10 @@ TEST(MetricsTest, CountersMoveWhenAJobRuns) {
       1);
   EXPECT_EQ(Sample(after, "qfarm_task_latency_seconds_count"), 11);
   EXPECT_EQ(Sample(after, "qfarm_workers_connected"), 1);
+  // The map's client, remembered until a sweep; no Session holds anything.
+  EXPECT_EQ(Sample(after, "qfarm_clients_tracked"), 1);
+  EXPECT_EQ(Sample(after, "qfarm_session_refusals_queued"), 0);
+  EXPECT_EQ(Sample(after, "qfarm_sessions_paused"), 0);
   EXPECT_EQ(Sample(after, "qfarm_worker_slots{worker=\"m1\",mode=\"thread\"}"),
             2);
 
