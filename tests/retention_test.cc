@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -100,6 +101,73 @@ TEST(RetentionTest, ReleasedJobIsNotFoundWithItsOwnMessageAcrossARestart) {
   CommandResult next = (*farm)->Qfarm({"map", "echo:c"});
   ASSERT_EQ(next.exit_code, 0) << Diagnose(next);
   EXPECT_GT(MapJobId(next.err), job);
+  EXPECT_TRUE((*farm)->Stop().ok());
+}
+
+// SIGKILL of the coordinator while it releases finished jobs and deletes
+// their rows: a live job survives whole, a job released stays released, and
+// a finished job not yet released is whole or released, never partial.
+TEST(RetentionTest, KillDuringReleaseKeepsLiveJobsAndReleasedOnesReleased) {
+  auto farm =
+      LocalFarm::Start({{.id = "w1", .mode = "async", .slots = 64}},
+                       {"--retain-finished=0s", "--journal-sync=normal"});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  auto client = client::FarmClient::Create({.address = (*farm)->address()});
+  // Live: tasks of a kind no worker offers wait for ever.
+  CommandResult live =
+      (*farm)->Qfarm({"submit", "nobody-runs:a", "nobody-runs:b"});
+  ASSERT_EQ(live.exit_code, 0) << Diagnose(live);
+  uint64_t live_job = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(live.out), &live_job))
+      << live.out;
+  constexpr int kJobs = 8;
+  constexpr int kTasks = 5000;
+  std::vector<uint64_t> finished;
+  for (int i = 0; i < kJobs; ++i) {
+    CommandResult map = (*farm)->Qfarm(
+        {"map", "--output=json", absl::StrCat("--repeat=", kTasks), "echo:x"});
+    ASSERT_EQ(map.exit_code, 0) << Diagnose(map);
+    finished.push_back(MapJobId(map.err));
+  }
+  // Kill as soon as the first is released: the rest are being released and
+  // their rows deleted.
+  ASSERT_EQ(WaitUntilReleased(client.get(), finished[0]).code(),
+            absl::StatusCode::kNotFound);
+  std::vector<uint64_t> released_before;
+  for (uint64_t job : finished) {
+    if (client->GetJob(job).status().code() == absl::StatusCode::kNotFound) {
+      released_before.push_back(job);
+    }
+  }
+  ASSERT_TRUE((*farm)->RestartCoordinator().ok()) << (*farm)->Logs();
+  ASSERT_TRUE((*farm)->WaitForWorkers(1, absl::Seconds(20)).ok());
+  absl::StatusOr<v1::JobInfo> info = client->GetJob(live_job);
+  if (info.status().code() == absl::StatusCode::kUnavailable) {
+    info = client->GetJob(live_job);
+  }
+  ASSERT_TRUE(info.ok()) << info.status() << (*farm)->Logs();
+  EXPECT_EQ(info->state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(info->total(), 2u);
+  EXPECT_EQ(info->queued(), 2u);
+  for (uint64_t job : released_before) {
+    absl::StatusOr<v1::JobInfo> again = client->GetJob(job);
+    EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound) << job;
+    EXPECT_THAT(again.status().message(), HasSubstr("released")) << job;
+  }
+  for (uint64_t job : finished) {
+    absl::StatusOr<v1::JobInfo> now = client->GetJob(job);
+    if (now.ok()) {
+      EXPECT_EQ(now->state(), v1::JOB_STATE_DONE) << job;
+      EXPECT_EQ(now->ok(), static_cast<uint32_t>(kTasks)) << job;
+    } else {
+      EXPECT_THAT(now.status().message(), HasSubstr("released")) << job;
+    }
+  }
+  // And all end up released.
+  for (uint64_t job : finished) {
+    EXPECT_EQ(WaitUntilReleased(client.get(), job).code(),
+              absl::StatusCode::kNotFound);
+  }
   EXPECT_TRUE((*farm)->Stop().ok());
 }
 
