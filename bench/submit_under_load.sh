@@ -12,7 +12,7 @@
 #
 # Environment: BIN_DIR, JOBS (default 3), TASKS (default 1000000),
 # COORDINATOR (another qfarm-coordinator binary, e.g. an earlier build's,
-# to compare; its flags must include --retain-finished, or drop it).
+# to compare), RETAIN (its retention flag; empty for a build without one).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 "${COORDINATOR:-$BIN_DIR/qfarm-coordinator}" --listen=127.0.0.1:0 --data-dir="$WORK/data" \
-  --retain-finished=5s --max-queued=10000000 >"$WORK/coordinator.out" 2>"$WORK/coordinator.err" &
+  ${RETAIN---retain-finished=5s} --max-queued=10000000 >"$WORK/coordinator.out" 2>"$WORK/coordinator.err" &
 PIDS+=($!)
 for _ in $(seq 100); do
   grep -q 'listening on' "$WORK/coordinator.out" 2>/dev/null && break

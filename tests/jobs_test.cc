@@ -32,11 +32,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-std::string Diagnose(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
-                      r.err);
-}
-
 v1::Task Spec(const std::string& spec) {
   absl::StatusOr<v1::Task> task = ParseTaskSpec(spec);
   QFARM_CHECK(task.ok()) << task.status();
@@ -52,16 +47,6 @@ int64_t Int(const JsonObject& object, const std::string& key) {
   int64_t value = -1;
   if (!absl::SimpleAtoi(Str(object, key), &value)) return -1;
   return value;
-}
-
-// The job id in `qfarm map`'s summary: "job 12 on HOST:PORT: ...".
-uint64_t MapJobId(const std::string& err) {
-  const size_t at = err.rfind("job ");
-  if (at == std::string::npos) return 0;
-  uint64_t id = 0;
-  const std::string rest = err.substr(at + 4);
-  if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &id)) return 0;
-  return id;
 }
 
 // The id `qfarm submit` printed.

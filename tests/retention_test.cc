@@ -27,21 +27,6 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Diagnose(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
-                      r.err);
-}
-
-// The job id in `qfarm map`'s summary: "job 12 on HOST:PORT: ...".
-uint64_t MapJobId(const std::string& err) {
-  const size_t at = err.rfind("job ");
-  if (at == std::string::npos) return 0;
-  uint64_t id = 0;
-  const std::string rest = err.substr(at + 4);
-  if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &id)) return 0;
-  return id;
-}
-
 // Polls GetJob until it answers NOT_FOUND; returns that status.
 absl::Status WaitUntilReleased(client::FarmClient* client, uint64_t job) {
   const absl::Time deadline = absl::Now() + absl::Seconds(30);

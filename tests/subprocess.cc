@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/errno_text.h"
@@ -173,6 +174,20 @@ absl::StatusOr<int> Subprocess::WaitFor(absl::Duration timeout) {
     absl::SleepFor(pause);
     pause = std::min(pause * 2, absl::Milliseconds(50));
   }
+}
+
+std::string Diagnose(const CommandResult& r) {
+  return absl::StrCat("exit ", r.exit_code, "\nstdout:\n", r.out, "\nstderr:\n",
+                      r.err);
+}
+
+uint64_t MapJobId(const std::string& err) {
+  const size_t at = err.rfind("job ");
+  if (at == std::string::npos) return 0;
+  uint64_t id = 0;
+  const std::string rest = err.substr(at + 4);
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &id)) return 0;
+  return id;
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv,

@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,13 @@ struct CommandResult {
   std::string out;
   std::string err;
 };
+
+// Its exit code, stdout and stderr, for a failure message.
+std::string Diagnose(const CommandResult& r);
+
+// The job id in `qfarm map`'s summary ("job 12 on HOST:PORT: ..."); 0 when
+// there is none.
+uint64_t MapJobId(const std::string& err);
 
 // Runs a command to completion (stderr captured through a temp file).
 CommandResult RunCommand(const std::vector<std::string>& argv,
