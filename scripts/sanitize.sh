@@ -48,7 +48,7 @@ SUPP="$ROOT/scripts/sanitizers"
 TSAN_TESTS=(executors_test scheduler_test journal_test common_test
   http_test_server_test worker_protocol_test coordinator_server_test
   coordinator_unit_test client_test cli_test session_test farm_test
-  security_test submit_test)
+  security_test submit_test retention_test)
 TSAN_BINARIES=(qfarm-coordinator qfarm-worker qfarm)
 # Left out under TSan: tests that read a protobuf map field (a Struct) that
 # Debian's uninstrumented libprotobuf filled. Under __SANITIZE_THREAD__,
