@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -154,6 +155,22 @@ TEST(RetentionTest, KillDuringReleaseKeepsLiveJobsAndReleasedOnesReleased) {
               absl::StatusCode::kNotFound);
   }
   EXPECT_TRUE((*farm)->Stop().ok());
+}
+
+TEST(RetentionTest, BadRetentionFlagsAreUsageErrors) {
+  for (const auto& [flag, says] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"--retain-finished-bytes=lots", "not a size"},
+           {"--retain-finished-bytes=1.5GiB", "expected a size such as 1GiB"},
+           {"--retain-finished-bytes=1PB", "unknown unit"},
+           {"--retain-finished=-1s", "must not be negative"},
+           {"--retain-finished=soon", "--retain-finished"}}) {
+    CommandResult r = RunCommand({BinPath("qfarm-coordinator"),
+                                  "--listen=127.0.0.1:0", "--ephemeral", flag});
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << Diagnose(r);
+    EXPECT_THAT(r.err, HasSubstr(says)) << flag;
+    EXPECT_THAT(r.out, Not(HasSubstr("listening"))) << flag;
+  }
 }
 
 // Every result WatchJob sends for `request`, and the epoch they came with.
