@@ -455,6 +455,12 @@ int RunAndFinishSoak(const RunContext& context, ProgressLine& progress,
     out << FormatSoakJson(report);
   } else if (output == "csv") {
     out << FormatSoakCsv(report);
+    // Rows only on stdout; the restart's figure on stderr.
+    if (report.restart_s >= 0) {
+      err << absl::StrFormat(
+          "qfarm bench: restart after kill -9: %.3f s to listening\n",
+          report.restart_s);
+    }
   } else {
     out << FormatSoakTable(report);
   }

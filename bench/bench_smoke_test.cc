@@ -118,6 +118,7 @@ TEST(BenchSmokeTest, SoakRowPerJobAndRestart) {
       absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u) << csv.out;
   EXPECT_TRUE(absl::StartsWith(lines[2], "2,100,50,")) << lines[2];
+  EXPECT_TRUE(absl::StrContains(csv.err, "restart after kill -9: ")) << csv.err;
 }
 
 TEST(BenchSmokeTest, SoakUsageErrors) {
