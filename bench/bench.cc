@@ -21,6 +21,7 @@
 #include "bench/child_process.h"
 #include "bench/report.h"
 #include "bench/runners.h"
+#include "bench/soak.h"
 #include "bench/workload.h"
 #include "common/abbreviate.h"
 #include "common/auth.h"
@@ -37,14 +38,20 @@
 #endif
 
 ABSL_FLAG(std::string, workload, qfarm::bench::WorkloadOptions().name,
-          "seed, scale, echo, cpu, http, mixed, latency, queue or custom");
+          "seed, scale, echo, cpu, http, mixed, latency, queue, soak or "
+          "custom");
 ABSL_FLAG(std::string, spec, "",
           "with --workload=custom: the task, KIND:ARG (a kind of your own "
           "needs the bench of a binary that registers it, or --coordinator)");
 ABSL_FLAG(std::string, methods, "",
           "comma-separated methods (local:MODE, farm:MODE[xN], py:NAME) or "
           "groups (local, farm, py, all)");
-ABSL_FLAG(int64_t, tasks, 0, "tasks in the workload (0: its default)");
+ABSL_FLAG(int64_t, tasks, 0,
+          "tasks in the workload, or in each job of soak (0: its default)");
+ABSL_FLAG(int64_t, jobs, 0, "soak: jobs, one after another (0: 200)");
+ABSL_FLAG(absl::Duration, retain_finished,
+          qfarm::bench::WorkloadOptions().retain_finished,
+          "soak: the coordinator's --retain-finished");
 ABSL_FLAG(absl::Duration, sleep, absl::ZeroDuration(),
           "the sleep of seed, scale and mixed, the server's delay for http (0: "
           "the workload's default)");
@@ -67,7 +74,9 @@ ABSL_FLAG(std::string, python_bin, "",
 ABSL_FLAG(std::string, python_script, "",
           "bench/seed_methods.py (default: beside the binary, then the source "
           "tree)");
-ABSL_FLAG(std::string, chart, "", "also write an SVG bar chart to FILE");
+ABSL_FLAG(std::string, chart, "",
+          "also write an SVG bar chart to FILE (soak: a line chart of RSS and "
+          "journal size by job)");
 ABSL_FLAG(std::string, chart_metric, "",
           "wall, tps or p50 (default: tps for echo, p50 for latency, wall "
           "otherwise)");
@@ -80,6 +89,9 @@ constexpr char kUsage[] =
                    [--slots=N] [--tasks=N] [--sleep=DURATION] [--quick]
                    [--python] [--runs=N] [--output=text|json|csv]
                    [--chart=FILE.svg] [--coordinator=HOST:PORT]
+       qfarm bench --workload=soak [--jobs=N] [--tasks=N]
+                   [--retain-finished=DURATION] [--output=text|json|csv]
+                   [--chart=FILE.svg]
 
 Runs one workload every way and prints one table: wall time against the
 ideal for the method's slots, tasks/s, task latency (submit to result), CPU
@@ -97,6 +109,13 @@ Workloads (--tasks, --sleep, --cpu-units change the defaults):
   latency  2,000 echo tasks one at a time: the round trip
   queue    1,000,000 echo tasks queued on a coordinator with no workers:
            its memory per queued task
+  soak     200 jobs (--jobs) x 100,000 echo tasks, one after another,
+           through a journaled coordinator (--retain-finished=5s) and 2
+           async workers: after each job the coordinator's RSS, journal
+           size (journal.db + wal) and open descriptors, one row per job;
+           the ratios last job / job 10; then kill -9 and a restart on the
+           same data dir, timed from exec to listening. --methods does not
+           apply
   custom   1,000 tasks of --spec=KIND:ARG, a kind of your own (the bench of
            a worker binary built with the SDK runs its kinds, locally and
            on farms of that binary)
@@ -221,6 +240,8 @@ const CommandLine& Flags() {
                Flag(FLAGS_spec),
                Flag(FLAGS_methods),
                Flag(FLAGS_tasks, 0, 10'000'000),
+               Flag(FLAGS_jobs, 0, 1'000'000),
+               Flag(FLAGS_retain_finished),
                Flag(FLAGS_sleep),
                Flag(FLAGS_cpu_units, 0, 1'000'000'000),
                Flag(FLAGS_payload),
@@ -265,14 +286,17 @@ struct Plan {
 // INVALID_ARGUMENT for a bad workload, method list or chart metric.
 absl::StatusOr<Plan> PlanFromFlags() {
   Plan plan;
-  ASSIGN_OR_RETURN(plan.workload,
-                   MakeWorkload({.name = absl::GetFlag(FLAGS_workload),
-                                 .tasks = absl::GetFlag(FLAGS_tasks),
-                                 .sleep = absl::GetFlag(FLAGS_sleep),
-                                 .cpu_units = absl::GetFlag(FLAGS_cpu_units),
-                                 .payload = absl::GetFlag(FLAGS_payload),
-                                 .quick = absl::GetFlag(FLAGS_quick),
-                                 .spec = absl::GetFlag(FLAGS_spec)}));
+  ASSIGN_OR_RETURN(
+      plan.workload,
+      MakeWorkload({.name = absl::GetFlag(FLAGS_workload),
+                    .tasks = absl::GetFlag(FLAGS_tasks),
+                    .sleep = absl::GetFlag(FLAGS_sleep),
+                    .cpu_units = absl::GetFlag(FLAGS_cpu_units),
+                    .payload = absl::GetFlag(FLAGS_payload),
+                    .quick = absl::GetFlag(FLAGS_quick),
+                    .spec = absl::GetFlag(FLAGS_spec),
+                    .jobs = absl::GetFlag(FLAGS_jobs),
+                    .retain_finished = absl::GetFlag(FLAGS_retain_finished)}));
   const WorkloadKind kind = plan.workload.kind;
   plan.metric = kind == WorkloadKind::kEcho      ? ChartMetric::kTasksPerSecond
                 : kind == WorkloadKind::kLatency ? ChartMetric::kLatencyP50
@@ -398,6 +422,60 @@ void RunMethods(const Plan& plan, const RunContext& context,
   }
 }
 
+// Writes the chart to --chart unless empty; false when it cannot.
+bool WriteChart(const std::string& svg, std::ostream& err) {
+  const std::string chart = absl::GetFlag(FLAGS_chart);
+  if (chart.empty()) return true;
+  std::ofstream file(chart);
+  file << svg;
+  if (file.good()) return true;
+  err << "qfarm bench: cannot write " << chart << "\n";
+  return false;
+}
+
+void RemoveLogs(const std::string& log_dir) {
+  std::error_code ignored;
+  std::filesystem::remove_all(log_dir, ignored);
+}
+
+// --workload=soak: runs it, prints its report (and writes its chart);
+// returns the exit code and removes the logs and the data directory
+// unless the run failed.
+int RunAndFinishSoak(const RunContext& context, ProgressLine& progress,
+                     std::ostream& out, std::ostream& err) {
+  const Workload& workload = *context.workload;
+  const SoakReport report = RunSoak(context, [&](int64_t job) {
+    progress.End();
+    progress.Begin(absl::StrFormat("soak job %d/%d", job, workload.jobs),
+                   workload.tasks);
+  });
+  progress.End();
+  const std::string output = absl::GetFlag(FLAGS_output);
+  if (output == "json") {
+    out << FormatSoakJson(report);
+  } else if (output == "csv") {
+    out << FormatSoakCsv(report);
+    // Rows only on stdout; the restart's figure on stderr.
+    if (report.restart_s >= 0) {
+      err << absl::StrFormat(
+          "qfarm bench: restart after kill -9: %.3f s to listening\n",
+          report.restart_s);
+    }
+  } else {
+    out << FormatSoakTable(report);
+  }
+  out.flush();
+  int code = report.ok() ? kExitOk : kExitFailed;
+  if (!WriteChart(FormatSoakSvg(report), err)) code = kExitFailed;
+  if (!report.ok()) {
+    if (!report.error.empty()) err << "qfarm bench: " << report.error << "\n";
+    err << "qfarm bench: logs kept in " << context.log_dir << "\n";
+  } else {
+    RemoveLogs(context.log_dir);
+  }
+  return code;
+}
+
 // Prints the report (and writes the chart); returns the exit code and
 // removes the children's logs unless a method failed to run.
 int Finish(const Report& report, ChartMetric metric, const std::string& log_dir,
@@ -421,19 +499,11 @@ int Finish(const Report& report, ChartMetric metric, const std::string& log_dir,
     }
     if (!row.skipped && row.ok < row.tasks) code = kExitFailed;
   }
-  if (const std::string chart = absl::GetFlag(FLAGS_chart); !chart.empty()) {
-    std::ofstream file(chart);
-    file << FormatSvg(report, metric);
-    if (!file.good()) {
-      err << "qfarm bench: cannot write " << chart << "\n";
-      code = kExitFailed;
-    }
-  }
+  if (!WriteChart(FormatSvg(report, metric), err)) code = kExitFailed;
   if (keep_logs) {
     err << "qfarm bench: logs kept in " << log_dir << "\n";
   } else {
-    std::error_code ignored;
-    std::filesystem::remove_all(log_dir, ignored);
+    RemoveLogs(log_dir);
   }
   return code;
 }
@@ -470,6 +540,11 @@ int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
       !filled.ok()) {
     return usage(filled.message());
   }
+  if (workload.kind == WorkloadKind::kSoak && context.use_external) {
+    return usage(
+        "--workload=soak starts its own farm: --coordinator does "
+        "not apply");
+  }
   char dir_template[] = "/tmp/qfarm-bench.XXXXXX";
   if (mkdtemp(dir_template) == nullptr) {
     err << "qfarm bench: cannot make a temporary directory\n";
@@ -497,6 +572,9 @@ int RunBenchCommand(const std::vector<std::string>& raw_args, std::ostream& out,
   context.tasks = &task_list;
   ProgressLine progress(&err == &std::cerr && isatty(STDERR_FILENO) == 1);
   context.progress = progress.counter();
+  if (workload.kind == WorkloadKind::kSoak) {
+    return RunAndFinishSoak(context, progress, out, err);
+  }
   Report report{.workload = workload.name,
                 .title = workload.Title(),
                 .ideal = workload.IdealFormula(),

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "bench/xml_check.h"
 #include "google/protobuf/struct.pb.h"
@@ -75,6 +76,64 @@ TEST(BenchSmokeTest, PythonRowsJsonAndChart) {
   EXPECT_TRUE(CheckWellFormedXml(svg.str()).ok())
       << CheckWellFormedXml(svg.str());
   EXPECT_TRUE(absl::StrContains(svg.str(), "py:asyncio"));
+}
+
+// A tiny soak: one row per job, the ratios, the restart after kill -9
+// measured, and a chart of the two lines.
+TEST(BenchSmokeTest, SoakRowPerJobAndRestart) {
+  TempDir dir;
+  const std::string chart = dir.path() + "/soak.svg";
+  const CommandResult r =
+      RunCommand({BinPath("qfarm"), "bench", "--workload=soak", "--jobs=3",
+                  "--tasks=100", "--retain-finished=0s", "--chart=" + chart});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  int rows = 0;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(line, ' ', absl::SkipEmpty());
+    int64_t job = 0;
+    if (fields.size() < 6 || !absl::SimpleAtoi(fields[0], &job)) continue;
+    ++rows;
+    EXPECT_EQ(job, rows) << line;
+    int64_t tasks = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(fields[1], &tasks)) << line;
+    EXPECT_EQ(tasks, 100 * rows) << line;  // tasks so far
+  }
+  EXPECT_EQ(rows, 3) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "RSS job 3 / job 3: 1.000")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "restart after kill -9: ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, " s to listening")) << r.out;
+  std::ifstream file(chart);
+  std::stringstream svg;
+  svg << file.rdbuf();
+  EXPECT_TRUE(CheckWellFormedXml(svg.str()).ok())
+      << CheckWellFormedXml(svg.str());
+  EXPECT_TRUE(absl::StrContains(svg.str(), "<polyline")) << svg.str();
+
+  const CommandResult csv =
+      RunCommand({BinPath("qfarm"), "bench", "--workload=soak", "--jobs=2",
+                  "--tasks=50", "--retain-finished=0s", "--output=csv"});
+  ASSERT_EQ(csv.exit_code, 0) << csv.out << csv.err;
+  const std::vector<std::string> lines =
+      absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << csv.out;
+  EXPECT_TRUE(absl::StartsWith(lines[2], "2,100,50,")) << lines[2];
+  EXPECT_TRUE(absl::StrContains(csv.err, "restart after kill -9: ")) << csv.err;
+}
+
+TEST(BenchSmokeTest, SoakUsageErrors) {
+  CommandResult bad =
+      RunCommand({BinPath("qfarm"), "bench", "--workload=echo", "--jobs=3"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(bad.err, "--jobs is for --workload=soak"))
+      << bad.err;
+  bad = RunCommand(
+      {BinPath("qfarm"), "bench", "--workload=soak", "--retain-finished=-1s"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  bad = RunCommand({BinPath("qfarm"), "bench", "--workload=soak",
+                    "--coordinator=127.0.0.1:1"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_TRUE(absl::StrContains(bad.err, "--coordinator")) << bad.err;
 }
 
 TEST(BenchSmokeTest, HelpAndUsageErrors) {

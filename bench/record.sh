@@ -5,7 +5,7 @@
 #
 #   bench/record.sh [OUT_DIR]        (default: bench-results)
 #
-# Environment: BIN_DIR (default build/bin). Takes about 15 minutes on two
+# Environment: BIN_DIR (default build/bin). Takes about 16 minutes on two
 # cores. Every farm it needs it starts and stops itself.
 set -euo pipefail
 
@@ -43,6 +43,10 @@ run mixed --workload=mixed --python --runs=3
 # Durable: the coordinator journals every job and result.
 run echo-journal --workload=echo --tasks=200000 --runs=3 --journal \
   --methods=farm:asyncx2
+
+# A coordinator that runs for months: RSS, journal and fds job after job,
+# and the restart after kill -9 (docs/BENCHMARKS.md, "Soak").
+run soak --workload=soak --jobs=200 --tasks=100000
 
 for micro in scheduler_bench executor_bench proto_bench; do
   echo "== $micro" | tee "$OUT/$micro.txt"

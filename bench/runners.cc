@@ -76,6 +76,7 @@ std::string PythonKind(WorkloadKind kind) {
     case WorkloadKind::kEcho:
     case WorkloadKind::kLatency:
     case WorkloadKind::kQueue:
+    case WorkloadKind::kSoak:
       return "echo";
     case WorkloadKind::kCpu:
       return "cpu";

@@ -17,6 +17,8 @@ namespace qfarm::bench {
 namespace {
 
 constexpr int64_t kMaxTasks = 10'000'000;
+constexpr int64_t kDefaultSoakJobs = 200;
+constexpr int64_t kMaxSoakJobs = 1'000'000;
 
 struct Defaults {
   WorkloadKind kind;
@@ -35,6 +37,7 @@ const Defaults kDefaults[] = {
     {WorkloadKind::kMixed, "mixed", 200, absl::Milliseconds(100), 20'000},
     {WorkloadKind::kLatency, "latency", 2'000, absl::ZeroDuration(), 0},
     {WorkloadKind::kQueue, "queue", 1'000'000, absl::ZeroDuration(), 0},
+    {WorkloadKind::kSoak, "soak", 100'000, absl::ZeroDuration(), 0},
     {WorkloadKind::kCustom, "custom", 1'000, absl::ZeroDuration(), 0},
 };
 
@@ -67,6 +70,10 @@ std::string Workload::Title() const {
       return absl::StrCat(
           name, ": ", tasks,
           " echo tasks queued on a coordinator without workers");
+    case WorkloadKind::kSoak:
+      return absl::StrCat(name, ": ", jobs, " jobs x ", tasks,
+                          " echo tasks, --retain-finished=",
+                          absl::FormatDuration(retain_finished));
     case WorkloadKind::kCustom:
       return absl::StrCat(name, ": ", tasks, " x ", FormatTaskSpec(custom));
   }
@@ -92,6 +99,7 @@ std::string Workload::IdealFormula() const {
     case WorkloadKind::kEcho:
     case WorkloadKind::kLatency:
     case WorkloadKind::kQueue:
+    case WorkloadKind::kSoak:
       return "none: the workload measures overhead";
     case WorkloadKind::kCustom:
       return "none: the kind's work is unknown to the bench";
@@ -107,8 +115,8 @@ absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options) {
   if (defaults == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--workload=", options.name,
-        ": expected seed, scale, echo, cpu, http, mixed, latency, queue or "
-        "custom"));
+        ": expected seed, scale, echo, cpu, http, mixed, latency, queue, soak "
+        "or custom"));
   }
   if (!options.spec.empty() && defaults->kind != WorkloadKind::kCustom) {
     return absl::InvalidArgumentError("--spec is for --workload=custom only");
@@ -119,6 +127,16 @@ absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options) {
   }
   if (options.sleep < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--sleep must not be negative");
+  }
+  if (options.jobs != 0 && defaults->kind != WorkloadKind::kSoak) {
+    return absl::InvalidArgumentError("--jobs is for --workload=soak only");
+  }
+  if (options.jobs < 0 || options.jobs > kMaxSoakJobs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--jobs=", options.jobs, ": expected 1..", kMaxSoakJobs));
+  }
+  if (options.retain_finished < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--retain-finished must not be negative");
   }
   Workload w;
   w.kind = defaults->kind;
@@ -132,6 +150,10 @@ absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options) {
   }
   w.cpu_units = options.cpu_units > 0 ? options.cpu_units : defaults->cpu_units;
   w.payload = options.payload.empty() ? "x" : options.payload;
+  if (w.kind == WorkloadKind::kSoak) {
+    w.jobs = options.jobs > 0 ? options.jobs : kDefaultSoakJobs;
+    w.retain_finished = options.retain_finished;
+  }
   if (w.kind == WorkloadKind::kCustom) {
     if (options.spec.empty()) {
       return absl::InvalidArgumentError(
@@ -183,6 +205,7 @@ std::vector<v1::Task> BuildTasks(const Workload& workload,
       case WorkloadKind::kEcho:
       case WorkloadKind::kLatency:
       case WorkloadKind::kQueue:
+      case WorkloadKind::kSoak:
         tasks.push_back(echo);
         break;
       case WorkloadKind::kCpu:
@@ -221,6 +244,7 @@ double IdealSeconds(const Workload& w, int64_t slots, int cores) {
     case WorkloadKind::kEcho:
     case WorkloadKind::kLatency:
     case WorkloadKind::kQueue:
+    case WorkloadKind::kSoak:
     case WorkloadKind::kCustom:
       return 0;
   }
@@ -339,6 +363,7 @@ int64_t DefaultSlots(const Workload& w, absl::string_view mode, int cores) {
     case WorkloadKind::kQueue:
       return 1;
     case WorkloadKind::kEcho:
+    case WorkloadKind::kSoak:
       return loop ? 10'000 : std::max(1, cores);
     case WorkloadKind::kCpu:
       return loop ? w.tasks : std::max(1, cores);
@@ -352,8 +377,9 @@ int64_t DefaultSlots(const Workload& w, absl::string_view mode, int cores) {
 }
 
 int DefaultWorkers(const Workload& w, absl::string_view mode, int cores) {
-  const bool throughput =
-      w.kind == WorkloadKind::kEcho || w.kind == WorkloadKind::kCpu;
+  const bool throughput = w.kind == WorkloadKind::kEcho ||
+                          w.kind == WorkloadKind::kSoak ||
+                          w.kind == WorkloadKind::kCpu;
   if (w.kind == WorkloadKind::kLatency || w.kind == WorkloadKind::kQueue) {
     return 1;
   }
@@ -361,6 +387,7 @@ int DefaultWorkers(const Workload& w, absl::string_view mode, int cores) {
     if (throughput) return std::max(1, cores);
     return static_cast<int>(std::min<int64_t>(w.tasks, 10));
   }
+  if (w.kind == WorkloadKind::kSoak) return 2;
   return w.kind == WorkloadKind::kEcho ? std::max(1, cores) : 1;
 }
 

@@ -11,7 +11,7 @@
 //   cpu          ceil(tasks / min(slots, cores)) x one task's CPU time
 //   mixed        max(ceil(io tasks / slots) x sleep,
 //                    ceil(cpu tasks / min(slots, cores)) x one task's CPU)
-//   echo, latency, queue  none (0): they measure overhead itself
+//   echo, latency, queue, soak  none (0): they measure overhead itself
 //   custom       none (0): a kind of the user's own
 //
 // Pure functions; thread-compatible.
@@ -37,6 +37,10 @@ enum class WorkloadKind {
   kMixed,
   kLatency,
   kQueue,
+  // Jobs of echo tasks, one after another, through a journaled farm with a
+  // short retention: the coordinator's RSS, journal and descriptors over
+  // time (bench/soak.h).
+  kSoak,
   // Tasks of one spec (--spec=KIND:ARG), typically a kind of the user's.
   kCustom
 };
@@ -53,6 +57,10 @@ struct WorkloadOptions {
   bool quick = false;
   // custom: the task, KIND:ARG (required).
   std::string spec = {};
+  // soak: jobs of `tasks` each (0: 200), and the coordinator's
+  // --retain-finished.
+  int64_t jobs = 0;
+  absl::Duration retain_finished = absl::Seconds(5);
 };
 
 struct Workload {
@@ -69,6 +77,10 @@ struct Workload {
   double cpu_task_s = 0;
   // custom: every task.
   v1::Task custom;
+  // soak: jobs of `tasks` echo tasks, and the coordinator's
+  // --retain-finished.
+  int64_t jobs = 0;
+  absl::Duration retain_finished = absl::ZeroDuration();
 
   // "seed: 10 x sleep 1s".
   std::string Title() const;
@@ -77,7 +89,8 @@ struct Workload {
 };
 
 // INVALID_ARGUMENT naming the option for an unknown workload or a bad value
-// (a spec for another workload than custom, or a custom one without).
+// (a spec for another workload than custom, or a custom one without; jobs
+// for another workload than soak).
 absl::StatusOr<Workload> MakeWorkload(const WorkloadOptions& options);
 
 // The tasks, by index. `http_base` ("http://127.0.0.1:PORT") is where the

@@ -25,6 +25,33 @@ TEST(WorkloadTest, RefusesUnknownNamesAndBadValues) {
       MakeWorkload({.name = "scale", .sleep = absl::Milliseconds(-1)}).ok());
 }
 
+TEST(WorkloadTest, SoakDefaultsAndItsOptions) {
+  absl::StatusOr<Workload> soak = MakeWorkload({.name = "soak"});
+  ASSERT_TRUE(soak.ok()) << soak.status();
+  EXPECT_EQ(soak->jobs, 200);
+  EXPECT_EQ(soak->tasks, 100'000);
+  EXPECT_EQ(soak->retain_finished, absl::Seconds(5));
+  EXPECT_EQ(soak->Title(),
+            "soak: 200 jobs x 100000 echo tasks, --retain-finished=5s");
+  soak = MakeWorkload({.name = "soak",
+                       .tasks = 100,
+                       .jobs = 3,
+                       .retain_finished = absl::ZeroDuration()});
+  ASSERT_TRUE(soak.ok()) << soak.status();
+  EXPECT_EQ(soak->jobs, 3);
+  EXPECT_EQ(soak->retain_finished, absl::ZeroDuration());
+  std::vector<v1::Task> tasks = BuildTasks(*soak, "");
+  ASSERT_EQ(tasks.size(), 100u);
+  EXPECT_EQ(tasks[0].kind(), "echo");
+  // --jobs belongs to soak; a negative retention is refused.
+  EXPECT_FALSE(MakeWorkload({.name = "echo", .jobs = 3}).ok());
+  EXPECT_FALSE(MakeWorkload({.name = "soak", .jobs = -1}).ok());
+  EXPECT_FALSE(
+      MakeWorkload({.name = "soak", .retain_finished = absl::Seconds(-1)})
+          .ok());
+  EXPECT_EQ(DefaultWorkers(*soak, "async", 8), 2);
+}
+
 TEST(WorkloadTest, BuildsTheTasks) {
   Workload scale = *MakeWorkload({.name = "scale", .tasks = 3});
   std::vector<v1::Task> tasks = BuildTasks(scale, "");
