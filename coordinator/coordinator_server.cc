@@ -4,6 +4,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
+#include <malloc.h>
 
 #include <algorithm>
 
@@ -158,6 +159,9 @@ void CoordinatorServer::TickLoop() {
   // Retention (SchedulerOptions::retain_finished) is applied this often.
   constexpr absl::Duration kReleasePeriod = absl::Seconds(1);
   absl::Time next_release = clock_->Now() + kReleasePeriod;
+  constexpr absl::Duration kTrimPeriod = absl::Seconds(5);
+  absl::Time next_trim = clock_->Now();
+  bool trim_due = false;
   while (true) {
     const absl::Time wake = std::min(
         {next_expiry, next_keep_awake, next_release, scheduler_.NextWakeup()});
@@ -183,7 +187,15 @@ void CoordinatorServer::TickLoop() {
     }
     if (now >= next_release) {
       next_release = now + kReleasePeriod;
-      scheduler_.ReleaseFinished();
+      if (!scheduler_.ReleaseFinished().empty()) trim_due = true;
+      // glibc keeps what released jobs freed in its arenas (one per
+      // thread that allocated it); give it back to the system, at most
+      // every kTrimPeriod.
+      if (trim_due && now >= next_trim) {
+        malloc_trim(0);
+        trim_due = false;
+        next_trim = now + kTrimPeriod;
+      }
     }
     router_.Pump();
     if (journal_ != nullptr) {

@@ -88,6 +88,9 @@ absl::Status Configure(sqlite3* db, const std::string& path, JournalSync sync) {
         absl::StrCat(path, ": cannot use WAL mode (journal_mode is ",
                      absl::StrJoin(mode, ","), ")"));
   }
+  // After each checkpoint the WAL is cut back to 4 MiB; it would otherwise
+  // keep the size of its largest burst.
+  RETURN_IF_ERROR(Exec(db, path, "PRAGMA journal_size_limit=4194304"));
   return Exec(db, path,
               sync == JournalSync::kFull ? "PRAGMA synchronous=FULL"
                                          : "PRAGMA synchronous=NORMAL");
@@ -286,7 +289,16 @@ void Journal::WriterLoop() {
       if (pending_.empty() && closing_) return;  // Everything is written.
       failed = status_;
     }
-    if (group.empty()) {
+    // Deletion keeps up under a steady stream of appends: after
+    // kGroupsPerPurge groups in a row with deletion waiting, one batch goes
+    // first (an append waits behind at most one batch either way).
+    bool purge_first = false;
+    {
+      absl::MutexLock lock(&mu_);
+      purge_first = purge_wanted_ && status_.ok() &&
+                    groups_since_purge_ >= kGroupsPerPurge;
+    }
+    if (!purge_first) {
       absl::MutexLock lock(&mu_);
       // Everything appended meanwhile, up to max_group_bytes.
       while (!pending_.empty() &&
@@ -298,9 +310,10 @@ void Journal::WriterLoop() {
       }
     }
     if (group.empty()) {
-      // Nothing waits: one batch of background deletion.
+      // Nothing waits (or deletion's turn came): one batch of deletion.
       absl::StatusOr<bool> more = PurgeBatch();
       absl::MutexLock lock(&mu_);
+      groups_since_purge_ = 0;
       if (!more.ok()) {
         // The appends go on; a restart retries the deletion.
         QFARM_LOG(ERROR) << "journal: deleting released jobs failed: "
@@ -317,6 +330,7 @@ void Journal::WriterLoop() {
         absl::ToDoubleSeconds(absl::Now() - write_start);
     {
       absl::MutexLock lock(&mu_);
+      if (purge_wanted_) ++groups_since_purge_;
       if (status.ok()) {
         stats_.commit_seconds.Observe(write_seconds);
         ++stats_.transactions;
@@ -425,7 +439,13 @@ absl::StatusOr<bool> Journal::PurgeBatch() {
     }
     return status;
   }
-  if (*deleted < 0) return false;
+  if (*deleted < 0) {
+    // A round is over: the WAL goes into journal.db and is cut to nothing,
+    // so an idle journal's files hold what is live (the deletions and
+    // vacuum steps reach journal.db only at a checkpoint).
+    RETURN_IF_ERROR(Exec(db_, path_, "PRAGMA wal_checkpoint(TRUNCATE)"));
+    return false;
+  }
   absl::MutexLock stats_lock(&mu_);
   ++stats_.purge_batches;
   stats_.purged_rows += static_cast<uint64_t>(*deleted);

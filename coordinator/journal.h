@@ -50,10 +50,12 @@
 // in batches of at most kPurgeBatchRows rows (of at most kPurgeBatchJobs
 // jobs) per transaction, and each
 // batch gives up to kVacuumPages freed pages back to the file system
-// (auto_vacuum=INCREMENTAL). So the file follows the live data, and an
-// append waits behind at most one batch. A crash during a batch loses
-// nothing live: the batch is one transaction, and it deletes only rows of
-// jobs already released.
+// (auto_vacuum=INCREMENTAL); under a steady stream of appends a batch
+// still goes after every kGroupsPerPurge groups. When no deletion is left,
+// the WAL is checkpointed into journal.db and truncated. So the files follow
+// the live data, and an append waits behind at most one batch. A crash during a
+// batch loses nothing live: the batch is one transaction, and it deletes only
+// rows of jobs already released.
 //
 // Thread-safe. Append*() never block and never run their callback inline
 // (except after Close(), see there); callbacks run on the writer thread in
@@ -218,6 +220,9 @@ class Journal final : public JobJournal {
   // freed pages given back after each.
   static constexpr int kPurgeBatchRows = 2000;
   static constexpr int kPurgeBatchJobs = 1000;
+  // Under a steady stream of appends, one deletion batch after this many
+  // groups.
+  static constexpr int kGroupsPerPurge = 8;
   static constexpr int kVacuumPages = 256;
 
  private:
@@ -278,6 +283,8 @@ class Journal final : public JobJournal {
   bool recovered_ ABSL_GUARDED_BY(mu_) = false;
   // Released jobs may have rows left to delete (PurgeBatch()).
   bool purge_wanted_ ABSL_GUARDED_BY(mu_) = true;
+  // Groups written in a row while deletion waited.
+  int groups_since_purge_ ABSL_GUARDED_BY(mu_) = 0;
   // Close() asked the writer to drain and stop.
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
