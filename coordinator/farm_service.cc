@@ -43,6 +43,7 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
         cursor_(resume_after) {}
 
   void Start() {
+    StreamBirth::Published();
     self_ = shared_from_this();
     // The results lent to a message stay valid until the stream is done.
     held_ = scheduler_->HoldJob(job_);
@@ -52,9 +53,13 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
 
   void Wake() override { Pump(); }
   void Close(const absl::Status& status) override { WriteLoop::Close(status); }
-  void OnCancel() override { Close(absl::CancelledError("watch cancelled")); }
+  void OnCancel() override {
+    StreamBirth::Seen();
+    Close(absl::CancelledError("watch cancelled"));
+  }
 
   void OnDone() override {
+    StreamBirth::Seen();
     router_->RemoveWatcher(job_, this);
     if (held_) scheduler_->UnholdJob(job_);
     self_.reset();

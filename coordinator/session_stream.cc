@@ -28,6 +28,7 @@ class SessionStream final
       : service_(service), caller_(std::move(caller)) {}
 
   void Start() {
+    StreamBirth::Published();
     self_ = shared_from_this();
     read_handoff_.Start([this] { StartRead(&request_); });
   }
@@ -49,11 +50,15 @@ class SessionStream final
     Pump();
   }
 
-  void OnCancel() override { Close(absl::CancelledError("session cancelled")); }
+  void OnCancel() override {
+    StreamBirth::Seen();
+    Close(absl::CancelledError("session cancelled"));
+  }
 
   // Starts the read that a full refusal queue held back, once the write
   // that made room completed: in a reaction, so never after OnDone().
   void OnWriteDone(bool ok) override {
+    StreamBirth::Seen();
     // Set by the FillNext() of this write; read before WriteDone() fills
     // the next.
     if (read_after_write_.exchange(false, std::memory_order_acq_rel) && ok &&
@@ -64,6 +69,7 @@ class SessionStream final
   }
 
   void OnDone() override {
+    StreamBirth::Seen();
     std::vector<std::pair<JobId, std::shared_ptr<JobWatcher>>> watchers;
     std::vector<JobId> held;
     {

@@ -38,6 +38,7 @@ class WorkerStream final
         protocol_(scheduler, router, std::move(peer)) {}
 
   void Start() {
+    StreamBirth::Published();
     self_ = shared_from_this();
     read_handoff_.Start([this] { StartRead(&in_); });
   }
@@ -115,11 +116,13 @@ class WorkerStream final
   }
 
   void OnWriteDone(bool ok) override {
+    StreamBirth::Seen();
     if (!ok) End(absl::UnavailableError("write to worker failed"));
     WriteDone(ok);
   }
 
   void OnDone() override {
+    StreamBirth::Seen();
     End(absl::OkStatus());  // No-op when already ended; unregisters otherwise.
     self_.reset();
   }
