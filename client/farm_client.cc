@@ -16,6 +16,7 @@
 #include "common/auth.h"
 #include "common/grpc_options.h"
 #include "common/grpc_status.h"
+#include "common/stream_birth.h"
 #include "common/task_table.h"
 #include "google/protobuf/arena.h"
 
@@ -73,12 +74,14 @@ class SubmitWatch : public std::enable_shared_from_this<SubmitWatch> {
     // Nothing may touch the attempt after: it may be done already.
     void Start() {
       watch_->stub_->async()->WatchJob(&context_, &request_, this);
+      StreamBirth::Published();
       Publish();
       StartRead(&batch_);
       StartCall();
     }
 
     void OnReadDone(bool ok) override {
+      StreamBirth::Seen();
       Publish();
       if (!ok) return;  // OnDone() follows.
       watch_->Received(&batch_);
@@ -88,6 +91,7 @@ class SubmitWatch : public std::enable_shared_from_this<SubmitWatch> {
     }
 
     void OnDone(const grpc::Status& status) override {
+      StreamBirth::Seen();
       Publish();
       std::shared_ptr<SubmitWatch> watch = std::move(watch_);
       delete this;
