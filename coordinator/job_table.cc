@@ -35,15 +35,22 @@ void JobTable::Add(std::unique_ptr<Job> job) {
   }
 }
 
-std::unique_ptr<Job> JobTable::Erase(JobId id) {
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return nullptr;
-  std::unique_ptr<Job> job = std::move(it->second);
-  jobs_.erase(it);
-  // Released jobs are mostly the oldest, near the front; ids_ stays sorted.
-  auto at = std::lower_bound(ids_.begin(), ids_.end(), id);
-  if (at != ids_.end() && *at == id) ids_.erase(at);
-  return job;
+std::vector<std::unique_ptr<Job>> JobTable::Erase(std::vector<JobId> ids) {
+  std::vector<std::unique_ptr<Job>> taken;
+  taken.reserve(ids.size());
+  for (JobId id : ids) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    taken.push_back(std::move(it->second));
+    jobs_.erase(it);
+  }
+  // One pass over ids_, which stays sorted: a release of thousands of jobs
+  // among many costs one move of the rest, not one per job.
+  std::sort(ids.begin(), ids.end());
+  std::erase_if(ids_, [&ids](JobId id) {
+    return std::binary_search(ids.begin(), ids.end(), id);
+  });
+  return taken;
 }
 
 uint64_t ApproxBytes(const v1::TaskResult& result) {

@@ -165,9 +165,10 @@ class JobTable {
   // Every job's id, lowest first.
   const std::vector<JobId>& ids() const { return ids_; }
 
-  // Takes the job out of the table (null for an unknown id): the caller
-  // frees it, outside the scheduler's lock if it is large.
-  std::unique_ptr<Job> Erase(JobId id);
+  // Takes the jobs out of the table (unknown ids are skipped), in one pass
+  // over ids(): the caller frees them, outside the scheduler's lock if they
+  // are large.
+  std::vector<std::unique_ptr<Job>> Erase(std::vector<JobId> ids);
 
   size_t size() const { return jobs_.size(); }
   bool empty() const { return jobs_.empty(); }

@@ -133,6 +133,22 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
                     << journal_format::kSchemaVersion;
     RETURN_IF_ERROR(journal_files::MigrateFrom1(db, path));
   }
+  // A migration that stopped before its VACUUM left the file without
+  // auto_vacuum: do that step again. If it fails (it needs free space the
+  // size of the file), the journal works on, its freed pages only reused.
+  ASSIGN_OR_RETURN(std::vector<std::string> vacuum,
+                   journal_io::Query(db, path, "PRAGMA auto_vacuum"));
+  if (vacuum != std::vector<std::string>{"2"}) {
+    absl::Status rebuilt =
+        journal_io::Exec(db, path, "PRAGMA auto_vacuum=INCREMENTAL");
+    if (rebuilt.ok()) rebuilt = journal_io::Exec(db, path, "VACUUM");
+    if (!rebuilt.ok()) {
+      QFARM_LOG(WARNING) << "journal " << path
+                         << ": cannot turn on auto_vacuum (released jobs' "
+                            "pages will be reused, not given back): "
+                         << rebuilt;
+    }
+  }
   if (scan.dropped_frames > 0) {
     QFARM_LOG(WARNING) << "journal " << path << ": dropping "
                        << scan.dropped_frames
@@ -464,15 +480,19 @@ absl::StatusOr<int> Journal::PurgeInTransaction() {
                                      kPurgeBatchJobs)
                             .c_str()));
   if (jobs.empty()) {
-    // The rows are gone: the pages they freed go back, a step at a time.
-    ASSIGN_OR_RETURN(std::vector<std::string> free_pages,
+    // The rows are gone: the pages they freed go back, a step at a time,
+    // for as long as a step gives some back (without auto_vacuum none
+    // does, and the free pages are only reused).
+    ASSIGN_OR_RETURN(std::vector<std::string> free_before,
                      journal_io::Query(db_, path_, "PRAGMA freelist_count"));
-    if (!free_pages.empty() && free_pages[0] != "0") {
+    if (!free_before.empty() && free_before[0] != "0") {
       RETURN_IF_ERROR(
           Exec(db_, path_,
                absl::StrCat("PRAGMA incremental_vacuum(", kVacuumPages, ")")
                    .c_str()));
-      return 0;
+      ASSIGN_OR_RETURN(std::vector<std::string> free_after,
+                       journal_io::Query(db_, path_, "PRAGMA freelist_count"));
+      if (free_after != free_before) return 0;
     }
     // Done: the oldest records beyond kMaxReleased go, once per round.
     RETURN_IF_ERROR(Exec(

@@ -241,6 +241,27 @@ TEST(JournalReleaseTest, KillDuringDeletionLosesNothingLive) {
   }
 }
 
+// A schema 2 journal without auto_vacuum (a migration that stopped before
+// its VACUUM) gets auto_vacuum at the next open, and its deletion ends.
+TEST(JournalReleaseTest, JournalWithoutAutoVacuumGetsItAtOpen) {
+  TempDir dir;
+  {
+    std::unique_ptr<Journal> journal = MustOpen(dir.path());
+    ASSERT_TRUE(journal->Recover().ok());
+    ASSERT_TRUE(journal->Close().ok());
+  }
+  RunSql(dir.db(), "PRAGMA auto_vacuum=NONE; VACUUM;");
+  ASSERT_THAT(Column(dir.db(), "PRAGMA auto_vacuum"), ElementsAre("0"));
+  std::unique_ptr<Journal> journal = MustOpen(dir.path());
+  ASSERT_TRUE(journal->Recover().ok());
+  journal->AppendJob(1, 0, Echoes(500));
+  journal->AppendResults(Results(1, 0, 500));
+  journal->AppendRelease({{.id = 1, .finished_us = 1, .setting = "s"}});
+  ASSERT_TRUE(journal->WaitPurged().ok());
+  ASSERT_TRUE(journal->Close().ok());
+  EXPECT_THAT(Column(dir.db(), "PRAGMA auto_vacuum"), ElementsAre("2"));
+}
+
 // A journal as qfarm wrote it before retention: results of a group in one
 // row of job 0, no table released, no auto_vacuum.
 void WriteSchema1(const TempDir& dir) {

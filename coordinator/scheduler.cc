@@ -98,8 +98,11 @@ std::vector<ReleasedJob> Scheduler::ReleaseFinished() {
                                  options_.retain_finished_bytes)};
       RememberReleased(done);
       released.push_back(std::move(done));
-      freed.push_back(jobs_.Erase(id));
     }
+    std::vector<JobId> ids;
+    ids.reserve(released.size());
+    for (const ReleasedJob& job : released) ids.push_back(job.id);
+    freed = jobs_.Erase(std::move(ids));
     journal = journal_;
   }
   freed.clear();  // A large job's results are freed without the lock.

@@ -29,7 +29,9 @@ std::string Times(uint32_t n) {
 bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
   if (cache == nullptr || cache->id != ref.job) {
     cache = jobs_.Find(ref.job);
-    QFARM_CHECK(cache != nullptr) << "queued task of unknown job " << ref.job;
+    // A cancelled job's tasks may stand in the queue until it is compacted,
+    // after the job was released.
+    if (cache == nullptr) return false;
   }
   return cache->entries[ref.index].state == v1::TASK_STATE_QUEUED;
 }
@@ -258,8 +260,11 @@ std::vector<Dispatch> Scheduler::TakeDispatches() {
   absl::MutexLock lock(&mu_);
   queue_.PromoteDue(now, [this](const TaskRef& ref) {
     mu_.AssertHeld();  // Called within this scope, for the analysis.
-    TaskEntry& entry = jobs_.Get(ref.job).entries[ref.index];
-    // Cancelled while it waited: nothing to do.
+    Job* job = jobs_.Find(ref.job);
+    // Cancelled while it waited (and perhaps released since): nothing to
+    // do.
+    if (job == nullptr) return false;
+    TaskEntry& entry = job->entries[ref.index];
     if (entry.state != v1::TASK_STATE_QUEUED || !entry.delayed) {
       return false;
     }

@@ -110,6 +110,30 @@ TEST_F(RetentionTest, JobSubmittedHeldIsKeptForItsSubmitter) {
   EXPECT_THAT(Released(), ElementsAre(*job));
 }
 
+// A cancelled job's queued tasks stay in the queue as stale entries until
+// it is compacted; the job may be released before. Dispatching past them
+// (and promoting a cancelled task whose backoff ends) must not need it.
+TEST_F(RetentionTest, CancelledQueuedJobReleasedBeforeItsTasksLeaveTheQueue) {
+  WorkerKey w1 = Worker("w1", 1);
+  const JobId lost = Submit(Echoes(1));
+  ASSERT_THAT(Flatten(scheduler_.TakeDispatches()), SizeIs(1));
+  scheduler_.RemoveWorker(w1);  // Its task waits out a backoff.
+  const JobId cancelled = Submit(Echoes(100));
+  const JobId kept = Submit(Echoes(2));
+  ASSERT_TRUE(scheduler_.CancelJob(cancelled).ok());
+  ASSERT_TRUE(scheduler_.CancelJob(lost).ok());
+  clock_.Advance(absl::Hours(2));
+  EXPECT_THAT(Released(), ElementsAre(lost, cancelled));
+  WorkerKey w2 = Worker("w2", 10);
+  std::vector<v1::Assignment> got = Flatten(scheduler_.TakeDispatches());
+  ASSERT_THAT(got, SizeIs(2));
+  EXPECT_EQ(got[0].job_id(), kept);
+  EXPECT_EQ(got[1].job_id(), kept);
+  scheduler_.RecordResults(w2, ResultsFor(got));
+  EXPECT_EQ(Job(kept).state(), v1::JOB_STATE_DONE);
+  EXPECT_EQ(scheduler_.queued(), 0u);
+}
+
 class RetentionBytesTest : public RetentionTest {
  protected:
   RetentionBytesTest()
