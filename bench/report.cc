@@ -145,6 +145,20 @@ std::string FormatBytes(double bytes) {
   return absl::StrFormat("%.2fGiB", bytes / (1024.0 * 1024 * 1024));
 }
 
+std::string SvgChartHeader(int width, int height, absl::string_view title,
+                           absl::string_view subtitle) {
+  return absl::StrFormat(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
+      "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
+      "<text x=\"12\" y=\"26\" font-size=\"17\" font-weight=\"bold\">"
+      "qfarm bench: %s</text>\n"
+      "<text x=\"12\" y=\"48\" fill=\"#444444\">%s</text>\n",
+      width, height, width, height, width, height, XmlEscape(title),
+      XmlEscape(subtitle));
+}
+
 std::string XmlEscape(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -329,16 +343,9 @@ std::string FormatSvg(const Report& report, ChartMetric metric) {
       break;
   }
 
-  std::string out = absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
-      "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
-      "<text x=\"12\" y=\"26\" font-size=\"17\" font-weight=\"bold\">"
-      "qfarm bench: %s</text>\n"
-      "<text x=\"12\" y=\"48\" fill=\"#444444\">%s, %d cores</text>\n",
-      kWidth, height, kWidth, height, kWidth, height, XmlEscape(report.title),
-      XmlEscape(what), report.cores);
+  std::string out =
+      SvgChartHeader(kWidth, height, report.title,
+                     absl::StrCat(what, ", ", report.cores, " cores"));
   // Legend.
   int legend_x = kLabelWidth;
   for (absl::string_view family : {"local", "farm", "python"}) {

@@ -98,4 +98,10 @@ std::string FormatBytes(double bytes);
 // Text for XML: & < > " ' escaped.
 std::string XmlEscape(absl::string_view text);
 
+// The start of every chart bench draws: the SVG element of `width` x
+// `height` on white, "qfarm bench: TITLE" and a grey subtitle (both
+// escaped here). The caller appends the rest and "</svg>".
+std::string SvgChartHeader(int width, int height, absl::string_view title,
+                           absl::string_view subtitle);
+
 }  // namespace qfarm::bench

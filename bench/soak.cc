@@ -333,20 +333,11 @@ std::string FormatSoakSvg(const SoakReport& report) {
                          static_cast<double>(max_bytes) * (kBottom - kTop)));
   };
   const SoakRatios r = ComputeSoakRatios(report.jobs);
-  std::string out = absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-      "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"13\">\n"
-      "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n"
-      "<text x=\"12\" y=\"26\" font-size=\"17\" font-weight=\"bold\">"
-      "qfarm bench: %s</text>\n"
-      "<text x=\"12\" y=\"48\" fill=\"#444444\">%s</text>\n",
-      kWidth, kHeight, kWidth, kHeight, kWidth, kHeight,
-      XmlEscape(report.title),
-      XmlEscape(absl::StrFormat(
-          "coordinator RSS and journal size after each job; last / job %d: "
-          "RSS %.3f, journal %.3f; %d cores",
-          r.reference_job, r.rss, r.journal, report.cores)));
+  std::string out = SvgChartHeader(
+      kWidth, kHeight, report.title,
+      absl::StrFormat("coordinator RSS and journal size after each job; last "
+                      "/ job %d: RSS %.3f, journal %.3f; %d cores",
+                      r.reference_job, r.rss, r.journal, report.cores));
   // Legend.
   absl::StrAppendFormat(
       &out,

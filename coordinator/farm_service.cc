@@ -183,10 +183,7 @@ absl::StatusOr<JobId> FarmService::AcceptJob(
     // The job is journaled before any of its tasks can run; `durable` runs
     // on the journal's thread once it is on disk. (The journal calls back
     // at once only when closed, and it closes after the server stopped.)
-    journal_job = [journal, &durable, &encoded](
-                      JobId id, int64_t created_us,
-                      const std::vector<v1::Task>& /*tasks*/,
-                      const std::vector<std::string>& /*kinds*/) {
+    journal_job = [journal, &durable, &encoded](JobId id, int64_t created_us) {
       journal->AppendJob(id, created_us, std::move(encoded),
                          [durable = std::move(durable), id](absl::Status s) {
                            durable(id, std::move(s));

@@ -132,15 +132,13 @@ std::string EncodeResults(std::vector<v1::TaskResult> results) {
 std::vector<std::pair<JobId, std::string>> EncodeResultsByJob(
     std::vector<v1::TaskResult> results) {
   std::vector<std::pair<JobId, std::string>> out;
-  // Nearly always one job: the common case costs one pass and no copies.
-  bool one_job = true;
-  for (const v1::TaskResult& result : results) {
-    one_job = one_job && result.job_id() == results.front().job_id();
-  }
   if (results.empty()) return out;
-  if (one_job) {
-    const JobId job = results.front().job_id();
-    out.emplace_back(job, EncodeResults(std::move(results)));
+  // Nearly always one job: the common case costs one pass and no copies.
+  const JobId first = results.front().job_id();
+  if (std::all_of(
+          results.begin(), results.end(),
+          [first](const v1::TaskResult& r) { return r.job_id() == first; })) {
+    out.emplace_back(first, EncodeResults(std::move(results)));
     return out;
   }
   std::vector<std::pair<JobId, v1::ResultBatch>> batches;

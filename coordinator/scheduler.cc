@@ -387,7 +387,7 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(
   job->id = id;
   // Before any task can be dispatched, so a journal sees the job before
   // any of its results.
-  if (on_accepted) on_accepted(id, job->created_us, job->tasks, kinds);
+  if (on_accepted) on_accepted(id, job->created_us);
   const std::vector<TaskEntry>& entries = job->entries;
   if (ids.size() == 1) {
     queue_.PushJob(id, static_cast<uint32_t>(n), ids[0]);

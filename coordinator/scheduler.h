@@ -183,11 +183,9 @@ class Scheduler {
   // `on_accepted`, if set, runs under the scheduler's lock once the job is
   // accepted and before any of its tasks can be dispatched (so a journal
   // records the job before any of its results). It must not block or call
-  // into the scheduler.
-  // It is given the tasks and `kinds`, as they came.
-  using AcceptedHook = std::function<void(
-      JobId, int64_t created_us, const std::vector<v1::Task>& tasks,
-      const std::vector<std::string>& kinds)>;
+  // into the scheduler: whatever it needs of the tasks (a journal's encoding)
+  // is prepared before the call, outside the lock.
+  using AcceptedHook = std::function<void(JobId, int64_t created_us)>;
   // `client` names who submitted it (JobInfo.client). With `hold`, the job
   // is accepted held (see HoldJob()), for a caller that streams its results
   // from the start.
