@@ -17,6 +17,18 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
   queue.metric.push_back(GaugeMetric(static_cast<double>(stats.queued)));
   out.push_back(std::move(queue));
 
+  auto retained = Family(
+      "qfarm_finished_jobs",
+      "Finished jobs retained, by where their results are: in memory, or on "
+      "disk only (read back from the journal when asked for).",
+      MetricType::Gauge);
+  retained.metric.push_back(
+      GaugeMetric(static_cast<double>(stats.finished_jobs - stats.stored_jobs),
+                  {{"results", "memory"}}));
+  retained.metric.push_back(GaugeMetric(static_cast<double>(stats.stored_jobs),
+                                        {{"results", "disk"}}));
+  out.push_back(std::move(retained));
+
   auto connected = Family("qfarm_workers_connected", "Worker streams open.",
                           MetricType::Gauge);
   connected.metric.push_back(GaugeMetric(static_cast<double>(workers.size())));

@@ -188,6 +188,8 @@ void CoordinatorServer::TickLoop() {
     if (now >= next_release) {
       next_release = now + kReleasePeriod;
       if (!scheduler_.ReleaseFinished().empty()) trim_due = true;
+      // Finished jobs nobody reads keep their results on disk only.
+      if (scheduler_.StoreFinished() > 0) trim_due = true;
       // glibc keeps what released jobs freed in its arenas (one per
       // thread that allocated it); give it back to the system, at most
       // every kTrimPeriod.

@@ -33,14 +33,18 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
                           public JobWatcher,
                           public std::enable_shared_from_this<WatchStream> {
  public:
-  // Starts after the first `resume_after` results.
+  // Starts after the first `resume_after` results when `resume_epoch`
+  // names the order the job's results are in: `epoch` for the order this
+  // process recorded them in, `epoch` + 1 for the journal's (see
+  // ResultsView::journal_order).
   WatchStream(Scheduler* scheduler, Router* router, JobId job, uint64_t epoch,
-              size_t resume_after)
+              uint64_t resume_epoch, size_t resume_after)
       : scheduler_(scheduler),
         router_(router),
         job_(job),
-        epoch_(epoch),
-        cursor_(resume_after) {}
+        process_epoch_(epoch),
+        resume_epoch_(resume_epoch),
+        resume_after_(resume_after) {}
 
   void Start() {
     StreamBirth::Published();
@@ -68,6 +72,18 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
  protected:
   Fill FillNext(v1::ResultBatch* out, absl::Status* finish) override
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_) {
+      // The order of the results (loading a stored job back): held, the
+      // job keeps it while the stream lasts.
+      absl::StatusOr<ResultsView> head = scheduler_->ViewResults(job_, 0, 0);
+      if (!head.ok()) {
+        *finish = head.status();
+        return Fill::kFinish;
+      }
+      epoch_ = head->journal_order ? process_epoch_ + 1 : process_epoch_;
+      cursor_ = resume_epoch_ == epoch_ ? resume_after_ : 0;
+      started_ = true;
+    }
     absl::StatusOr<ResultsView> page =
         scheduler_->ViewResults(job_, cursor_, kResultsPerMessage);
     if (!page.ok()) {
@@ -93,11 +109,16 @@ class WatchStream final : public ServerStream<WatchReactor, v1::ResultBatch>,
   Scheduler* const scheduler_;
   Router* const router_;
   const JobId job_;
-  const uint64_t epoch_;
+  const uint64_t process_epoch_;
+  const uint64_t resume_epoch_;
+  const size_t resume_after_;
   // Set by Start(), read by OnDone().
   bool held_ = false;
   std::shared_ptr<WatchStream> self_;  // Keeps this alive until OnDone().
-  size_t cursor_ ABSL_GUARDED_BY(mu_);
+  // The first FillNext() sets these.
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
   // Results lent to the message being written; returned before the next.
   LentResults lent_;
 };
@@ -237,12 +258,12 @@ grpc::ServerWriteReactor<v1::ResultBatch>* FarmService::WatchJob(
   if (absl::Status auth = Authorize(context); !auth.ok()) {
     return new Refused<WatchReactor>(auth);
   }
-  // A resume point of another process is ignored: results may come back
-  // in another order after a restart, so all are sent again.
-  const size_t resume_after =
-      request->resume_epoch() == epoch_ ? request->resume_after() : 0;
+  // A resume point of another process, or of the other order of a job's
+  // results, is ignored: the results may come back in another order, so all
+  // are sent again.
   auto stream = std::make_shared<WatchStream>(
-      scheduler_, router_, request->job_id(), epoch_, resume_after);
+      scheduler_, router_, request->job_id(), epoch_, request->resume_epoch(),
+      request->resume_after());
   stream->Start();
   return stream.get();
 }

@@ -62,14 +62,14 @@ uint64_t ApproxBytes(const v1::TaskResult& result) {
 v1::JobState Job::State() const {
   if (!readable_done()) return v1::JOB_STATE_RUNNING;
   if (cancelled) return v1::JOB_STATE_CANCELLED;
-  return ok == entries.size() ? v1::JOB_STATE_DONE : v1::JOB_STATE_FAILED;
+  return ok == size() ? v1::JOB_STATE_DONE : v1::JOB_STATE_FAILED;
 }
 
 v1::JobInfo Job::Info() const {
   v1::JobInfo info;
   info.set_job_id(id);
   info.set_state(State());
-  info.set_total(static_cast<uint32_t>(entries.size()));
+  info.set_total(static_cast<uint32_t>(size()));
   info.set_queued(queued);
   info.set_running(running);
   info.set_ok(ok);
@@ -127,11 +127,132 @@ void Job::ReleaseUpTo(uint64_t ticket) {
   }
 }
 
+v1::StoredJob Job::Summary() const {
+  v1::StoredJob summary;
+  *summary.mutable_info() = Info();
+  summary.set_result_bytes(result_bytes);
+  return summary;
+}
+
+std::unique_ptr<Job> Job::Store() {
+  QFARM_CHECK(readable_done() && !stored)
+      << "job " << id << " is not finished and readable, or already stored";
+  auto freed = std::make_unique<Job>();
+  stored_tasks = static_cast<uint32_t>(entries.size());
+  stored = true;
+  freed->tasks.swap(tasks);
+  freed->entries.swap(entries);
+  freed->results.swap(results);
+  return freed;
+}
+
+void Job::Load(Loaded loaded) {
+  QFARM_CHECK(stored && loaded.entries.size() == stored_tasks &&
+              loaded.results.size() == stored_tasks)
+      << "job " << id << ": " << loaded.results.size() << " results loaded for "
+      << stored_tasks << " tasks";
+  entries = std::move(loaded.entries);
+  results = std::move(loaded.results);
+  stored = false;
+  journal_order = true;
+}
+
+absl::StatusOr<Job::Loaded> LoadResults(const v1::JobInfo& summary,
+                                        std::vector<v1::TaskResult> results) {
+  const std::string what =
+      absl::StrCat("job ", summary.job_id(), "'s results in the journal");
+  const size_t n = summary.total();
+  if (results.size() != n) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": ", results.size(), " results for ", n, " tasks"));
+  }
+  Job::Loaded loaded;
+  loaded.entries.resize(n);
+  uint32_t counts[v1::TaskState_ARRAYSIZE] = {};
+  for (v1::TaskResult& result : results) {
+    const uint32_t index = result.index();
+    if (index >= n || loaded.entries[index].state != v1::TASK_STATE_QUEUED) {
+      return absl::DataLossError(absl::StrCat(what, ": a result for task ",
+                                              index, ", past the job's ", n,
+                                              " tasks or a second one"));
+    }
+    if (!IsFinal(result.state())) {
+      return absl::DataLossError(
+          absl::StrCat(what, ": task ", index, " has state ",
+                       TaskStateName(result.state()), ", which is not final"));
+    }
+    ++counts[result.state()];
+    loaded.entries[index] = TaskEntry{.queued_us = result.queued_us(),
+                                      .dispatched_us = result.dispatched_us(),
+                                      .attempt = result.attempt(),
+                                      .state = result.state()};
+    loaded.results.push_back(
+        std::make_unique<v1::TaskResult>(std::move(result)));
+  }
+  if (counts[v1::TASK_STATE_OK] != summary.ok() ||
+      counts[v1::TASK_STATE_FAILED] != summary.failed() ||
+      counts[v1::TASK_STATE_TIMED_OUT] != summary.timed_out() ||
+      counts[v1::TASK_STATE_CANCELLED] != summary.cancelled()) {
+    return absl::DataLossError(absl::StrCat(
+        what, " count ", counts[v1::TASK_STATE_OK], " ok, ",
+        counts[v1::TASK_STATE_FAILED], " failed, ",
+        counts[v1::TASK_STATE_TIMED_OUT], " timed out and ",
+        counts[v1::TASK_STATE_CANCELLED], " cancelled; its summary says ",
+        summary.ok(), ", ", summary.failed(), ", ", summary.timed_out(),
+        " and ", summary.cancelled()));
+  }
+  return loaded;
+}
+
+namespace {
+
+// The Job a stored job's summary describes.
+absl::StatusOr<std::unique_ptr<Job>> RestoreStored(const v1::StoredJob& stored,
+                                                   const std::string& what) {
+  const v1::JobInfo& info = stored.info();
+  const uint64_t counted =
+      uint64_t{info.ok()} + info.failed() + info.timed_out() + info.cancelled();
+  const bool final = info.state() == v1::JOB_STATE_DONE ||
+                     info.state() == v1::JOB_STATE_FAILED ||
+                     info.state() == v1::JOB_STATE_CANCELLED;
+  if (info.total() == 0 || counted != info.total() || !final ||
+      info.queued() != 0 || info.running() != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": its summary is not of a finished job (",
+                     info.ShortDebugString(), ")"));
+  }
+  auto job = std::make_unique<Job>();
+  job->id = info.job_id();
+  job->created_us = info.created_us();
+  job->finished_us = info.finished_us();
+  job->cancelled = info.state() == v1::JOB_STATE_CANCELLED;
+  job->client = info.client();
+  job->ok = info.ok();
+  job->failed = info.failed();
+  job->timed_out = info.timed_out();
+  job->cancelled_tasks = info.cancelled();
+  job->result_bytes = stored.result_bytes();
+  job->stored = true;
+  job->stored_tasks = info.total();
+  job->summarized = true;
+  job->journal_order = true;
+  return job;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Job>> RestoreJob(RecoveredJob recovered,
                                                 int64_t now_us) {
   const JobId id = recovered.id;
   const std::string what = absl::StrCat("recovered job ", id);
   if (id == 0) return absl::InvalidArgumentError("recovered job id 0");
+  if (recovered.stored.has_value()) {
+    if (recovered.stored->info().job_id() != id) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " has the summary of job ", recovered.stored->info().job_id()));
+    }
+    return RestoreStored(*recovered.stored, what);
+  }
   const size_t n = recovered.tasks.size();
   if (n == 0) return absl::InvalidArgumentError(what + " has no tasks");
   if (n > std::numeric_limits<uint32_t>::max()) {
@@ -189,6 +310,7 @@ absl::StatusOr<std::unique_ptr<Job>> RestoreJob(RecoveredJob recovered,
   if (job->done() && last_finished_us != 0) {
     job->finished_us = last_finished_us;
   }
+  job->journal_order = true;
   return job;
 }
 

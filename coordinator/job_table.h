@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,12 +70,26 @@ struct Job {
   // Journal mode: for each ticket whose results are not readable yet, oldest
   // first, the ticket and the position in `results` of its first result.
   std::deque<std::pair<uint64_t, size_t>> unreadable;
+  // A finished job whose tasks, entries and results left memory; the journal
+  // holds them (Scheduler::StoreFinished()) and gives them back when asked
+  // (Load()). `stored_tasks` counts its tasks, all final and readable; the
+  // counters and the rest stay.
+  bool stored = false;
+  uint32_t stored_tasks = 0;
+  // Its summary is in the journal (AppendStored()): a restart restores it
+  // from that.
+  bool summarized = false;
+  // `results` are in the journal's order (recovered or loaded from it), not
+  // in the order this process recorded them.
+  bool journal_order = false;
 
   // A job of `tasks`, all QUEUED since `created_us`.
   static std::unique_ptr<Job> Create(JobId id, int64_t created_us,
                                      std::vector<v1::Task> tasks);
 
-  bool done() const { return results.size() == entries.size(); }
+  // Its tasks.
+  size_t size() const { return stored ? stored_tasks : entries.size(); }
+  bool done() const { return stored || results.size() == entries.size(); }
   // Results readers may see: those before the first unreadable ticket's.
   size_t readable() const {
     return unreadable.empty() ? results.size() : unreadable.front().second;
@@ -111,7 +126,28 @@ struct Job {
               int64_t now_us);
   // The results readable once journal tickets up to `ticket` are durable.
   void ReleaseUpTo(uint64_t ticket);
+
+  // What the journal keeps of a finished job whose results it holds.
+  v1::StoredJob Summary() const;
+  // Makes a finished job with every result readable `stored`: its tasks,
+  // entries and results move to the Job returned, for the caller to free
+  // outside the scheduler's lock.
+  std::unique_ptr<Job> Store();
+  // What a stored job gets back from the journal: see LoadResults().
+  struct Loaded {
+    std::vector<TaskEntry> entries;
+    std::deque<std::unique_ptr<v1::TaskResult>> results;
+  };
+  // A stored job holds `loaded` again, in journal order.
+  void Load(Loaded loaded);
 };
+
+// A stored job's entries and results rebuilt from the results the journal
+// gave back for it (in journal order), checked against its summary (GetJob()'s
+// view): DATA_LOSS, naming the job, unless there is one final result per
+// task and the counters agree.
+absl::StatusOr<Job::Loaded> LoadResults(const v1::JobInfo& summary,
+                                        std::vector<v1::TaskResult> results);
 
 // About how much memory `result` takes in a Job: its strings and a fixed
 // overhead. Cheaper than protobuf's SpaceUsedLong(); retention counts with it.
@@ -131,6 +167,9 @@ struct RecoveredJob {
   // Attempts used by tasks without a result, by index (the latest journaled
   // for each): their next attempt continues from there.
   std::vector<std::pair<uint32_t, uint32_t>> attempts = {};
+  // A finished job whose results stayed on disk: its summary, and no tasks,
+  // results or attempts (see Job::stored).
+  std::optional<v1::StoredJob> stored = std::nullopt;
 };
 
 // The Job a journal recovered: its results recorded, a cancelled job's

@@ -133,6 +133,10 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(
                     << journal_format::kSchemaVersion;
     RETURN_IF_ERROR(journal_files::MigrateFrom1(db, path));
   }
+  if (version < journal_format::kSchemaVersion) {
+    // Schema 3 adds a row kind only.
+    RETURN_IF_ERROR(Exec(db, path, journal_format::kMigrateFrom2));
+  }
   // A migration that stopped before its VACUUM left the file without
   // auto_vacuum: do that step again. If it fails (it needs free space the
   // size of the file), the journal works on, its freed pages only reused.
@@ -434,6 +438,77 @@ absl::Status Journal::WriteGroup(const std::vector<Record>& group) {
   return absl::OkStatus();
 }
 
+uint64_t Journal::AppendStored(std::vector<v1::StoredJob> jobs, Done done) {
+  std::vector<Row> rows;
+  rows.reserve(jobs.size());
+  for (const v1::StoredJob& job : jobs) {
+    rows.push_back(MakeRow(journal_format::kStored, job.info().job_id(), 0,
+                           job.SerializeAsString()));
+  }
+  return Enqueue(std::move(rows), std::move(done));
+}
+
+absl::StatusOr<std::vector<v1::TaskResult>> Journal::LoadResults(JobId job) {
+  struct Copied {
+    int64_t rowid = 0;
+    int kind = 0;
+    std::string data;
+  };
+  std::vector<Copied> rows;
+  {
+    absl::MutexLock lock(&db_mu_);
+    if (db_ == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("journal ", path_, " is closed"));
+    }
+    // The index on job_id gives the job's rows in rowid order.
+    RETURN_IF_ERROR(Prepare(&load_,
+                            "SELECT rowid, kind, created_us, data, crc FROM "
+                            "log WHERE job_id = ?1 AND kind IN (2, 3) "
+                            "ORDER BY rowid"));
+    sqlite3_stmt* s = load_;
+    sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(job));
+    absl::Cleanup reset = [s] { sqlite3_reset(s); };
+    while (true) {
+      const int rc = sqlite3_step(s);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return SqliteError(db_, rc, path_, "read");
+      Copied& row = rows.emplace_back();
+      row.rowid = sqlite3_column_int64(s, 0);
+      row.kind = sqlite3_column_int(s, 1);
+      const void* data = sqlite3_column_blob(s, 3);
+      const auto size = static_cast<size_t>(sqlite3_column_bytes(s, 3));
+      if (journal_format::RecordCrc(row.kind, job, sqlite3_column_int64(s, 2),
+                                    data, size) !=
+          static_cast<uint32_t>(sqlite3_column_int64(s, 4))) {
+        return absl::DataLossError(
+            absl::StrCat(path_, ": row ", row.rowid, " (",
+                         journal_format::KindName(row.kind),
+                         ") fails its checksum: the file is damaged"));
+      }
+      row.data.assign(static_cast<const char*>(data), size);
+    }
+  }
+  std::vector<v1::TaskResult> results;
+  v1::ResultBatch batch;
+  for (const Copied& row : rows) {
+    if (!batch.ParseFromString(row.data)) {
+      return absl::DataLossError(absl::StrCat(
+          path_, ": row ", row.rowid, " (", journal_format::KindName(row.kind),
+          "): the results do not parse"));
+    }
+    for (v1::TaskResult& result : *batch.mutable_results()) {
+      if (result.job_id() != job) {
+        return absl::DataLossError(
+            absl::StrCat(path_, ": row ", row.rowid, " of job ", job,
+                         " holds a result of job ", result.job_id()));
+      }
+      results.push_back(std::move(result));
+    }
+  }
+  return results;
+}
+
 absl::Status Journal::Prepare(sqlite3_stmt** stmt, const char* sql) {
   if (*stmt != nullptr) return absl::OkStatus();
   const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -577,7 +652,7 @@ absl::Status Journal::Close() {
 absl::Status Journal::CloseDatabase() {
   absl::MutexLock lock(&db_mu_);
   absl::Status status;
-  for (sqlite3_stmt** stmt : {&insert_, &release_}) {
+  for (sqlite3_stmt** stmt : {&insert_, &release_, &load_}) {
     if (*stmt != nullptr) sqlite3_finalize(*stmt);
     *stmt = nullptr;
   }

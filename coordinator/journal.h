@@ -44,6 +44,10 @@
 // FAILED_PRECONDITION). Results live in SQLite only: the journal keeps
 // nothing in memory beyond the appends not yet written.
 //
+// Finished jobs on disk only. A job whose results the scheduler dropped from
+// memory (AppendStored()) is recovered from its summary, without its tasks
+// and results; LoadResults() reads those back when someone asks for them.
+//
 // Size. A job released under the retention settings (AppendRelease()) is
 // recorded in table released, and from then on never read back. Its rows
 // are deleted by the writer thread in the background, when no append waits,
@@ -184,6 +188,18 @@ class Journal final : public JobJournal {
   // (see "Size" above). A job released twice keeps its first record.
   uint64_t AppendRelease(std::vector<ReleasedJob> jobs,
                          Done done = nullptr) override;
+  // Finished jobs' results may leave the scheduler's memory: they are read
+  // back from here (ResultJournal).
+  bool StoresResults() const override { return true; }
+  // Appends the summaries of finished jobs read back from here from now on:
+  // Recover() restores each from its summary alone (ResultJournal).
+  uint64_t AppendStored(std::vector<v1::StoredJob> jobs,
+                        Done done = nullptr) override;
+  // Reads back a job's results written so far (ResultJournal), checking each
+  // row's CRC: DATA_LOSS naming the row if one fails or does not parse;
+  // FAILED_PRECONDITION once closed. Holds the database (so appends wait)
+  // only while it copies the rows out; they are parsed after.
+  absl::StatusOr<std::vector<v1::TaskResult>> LoadResults(JobId job) override;
 
   // Calls `done` once every append made before this call is durable (or
   // with the error that keeps it from being so), like an append that writes
@@ -270,6 +286,8 @@ class Journal final : public JobJournal {
   // The statements of WriteGroup() and PurgeBatch(), prepared on first use.
   sqlite3_stmt* insert_ ABSL_GUARDED_BY(db_mu_) = nullptr;
   sqlite3_stmt* release_ ABSL_GUARDED_BY(db_mu_) = nullptr;
+  // LoadResults()'s query, prepared on first use.
+  sqlite3_stmt* load_ ABSL_GUARDED_BY(db_mu_) = nullptr;
   // journal.lock, flock()ed while open; -1 once released.
   int lock_fd_ ABSL_GUARDED_BY(db_mu_);
 

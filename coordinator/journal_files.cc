@@ -317,6 +317,7 @@ absl::StatusOr<int> CheckIdentity(sqlite3* db, const std::string& path) {
   ASSIGN_OR_RETURN(std::string version, meta("schema_version"));
   if (version == absl::StrCat(kSchemaVersion)) return kSchemaVersion;
   if (version == "1") return 1;
+  if (version == "2") return 2;
   int parsed = 0;
   if (absl::SimpleAtoi(version, &parsed) && parsed > kSchemaVersion) {
     return absl::FailedPreconditionError(

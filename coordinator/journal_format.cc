@@ -63,7 +63,7 @@ std::string EncodeEachTask(const Tasks& tasks,
 const char kSchema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "INSERT INTO meta VALUES('magic', 'qfarm-journal'),"
-    " ('schema_version', '2');"
+    " ('schema_version', '3');"
     "CREATE TABLE log(kind INTEGER NOT NULL, job_id INTEGER NOT NULL,"
     " created_us INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);"
     "CREATE INDEX log_job ON log(job_id);"
@@ -78,6 +78,10 @@ const char kMigrateFrom1[] =
     " purged INTEGER NOT NULL DEFAULT 0);"
     "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
 
+const char kMigrateFrom2[] =
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+    "PRAGMA user_version=3;";
+
 std::string KindName(int kind) {
   switch (kind) {
     case kJob:
@@ -88,6 +92,8 @@ std::string KindName(int kind) {
       return "cancel";
     case kAttempts:
       return "attempts";
+    case kStored:
+      return "stored";
     default:
       return absl::StrCat("kind ", kind);
   }

@@ -5,14 +5,18 @@
 //
 // Rows of table log, in append order (rowid); an append of results of
 // several jobs writes one row per job, in one transaction:
-//   kind        kJob, kResults, kCancel or kAttempts
+//   kind        kJob, kResults, kCancel, kAttempts or kStored
 //   job_id      the job (indexed: a released job's rows are deleted by it)
 //   created_us  the job's creation time (kJob); 0 otherwise
 //   data        kJob: the tasks, encoded as a v1.SubmitJobRequest;
 //               kResults, kCancel: a v1.ResultBatch of the job's results;
 //               kAttempts: a v1.ResultBatch whose results carry only
 //               job_id, index and attempt: the attempts used by tasks that
-//               lost their worker
+//               lost their worker;
+//               kStored: a v1.StoredJob, the summary of a finished job whose
+//               results the coordinator dropped from memory (at most one
+//               per job): a restart restores the job from it, without its
+//               kJob row and results, which are read back when asked for
 //   crc         CRC-32 of kind, job_id, created_us and data
 // Rows of table released, one per job released under the retention
 // settings, newest kMaxReleased kept: job_id, finished_us, setting (the
@@ -38,9 +42,10 @@
 namespace qfarm::coordinator::journal_format {
 
 inline constexpr char kMagic[] = "qfarm-journal";
-// 2: results rows by job, table released, auto_vacuum. A journal of
-// schema 1 is migrated at Open() (MigrateFrom1()).
-inline constexpr int kSchemaVersion = 2;
+// 2: results rows by job, table released, auto_vacuum. 3: rows of kind
+// kStored. A journal of schema 1 or 2 is migrated at Open()
+// (MigrateFrom1(), kMigrateFrom2).
+inline constexpr int kSchemaVersion = 3;
 // Rows of table released kept (the job ids a coordinator can still say were
 // released, with when they finished).
 inline constexpr int64_t kMaxReleased = 100'000;
@@ -58,12 +63,15 @@ enum Kind : int {
   kCancel = 3,
   kAttempts = 4,
   kRelease = 5,
+  kStored = 6,
 };
 
 // What schema 1 lacks (the rows' split by job is done in code).
 extern const char kMigrateFrom1[];
+// Schema 2 to 3: nothing but the version (kStored rows are new).
+extern const char kMigrateFrom2[];
 
-// "job", "results", "cancel", "attempts", or "kind N".
+// "job", "results", "cancel", "attempts", "stored", or "kind N".
 std::string KindName(int kind);
 
 uint32_t RecordCrc(int kind, JobId job, int64_t created_us, const void* data,

@@ -9,7 +9,9 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "coordinator/ids.h"
+#include "qfarm/v1/farm.pb.h"
 #include "qfarm/v1/task.pb.h"
 
 namespace qfarm::coordinator {
@@ -53,6 +55,26 @@ class ResultJournal {
   // Appends that these finished jobs were released under the retention
   // settings: they are never recovered again. Same contract.
   virtual uint64_t AppendRelease(std::vector<ReleasedJob> jobs, Done done) = 0;
+
+  // Whether finished jobs' results may leave memory and be read back with
+  // LoadResults() when asked for (Scheduler::StoreFinished()). Not by
+  // default.
+  virtual bool StoresResults() const { return false; }
+  // Appends the summaries of finished jobs whose results are read back from
+  // the journal from now on (each job at most once). Same contract as
+  // AppendResults(). By default: fails at once with UNIMPLEMENTED.
+  virtual uint64_t AppendStored(std::vector<v1::StoredJob> /*jobs*/,
+                                Done done) {
+    if (done) std::move(done)(absl::UnimplementedError("AppendStored"));
+    return 0;
+  }
+  // The final results of `job` made durable so far (its AppendResults() and
+  // AppendCancel() results), in the order the journal holds them. Blocks
+  // on the journal's I/O: call without locks. By default UNIMPLEMENTED.
+  virtual absl::StatusOr<std::vector<v1::TaskResult>> LoadResults(
+      JobId /*job*/) {
+    return absl::UnimplementedError("LoadResults");
+  }
 };
 
 // Makes accepted jobs durable before the service acknowledges them, and

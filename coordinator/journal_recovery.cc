@@ -42,16 +42,24 @@ class Recovery {
     // Released jobs' rows not deleted yet are never read.
     constexpr char kLive[] =
         " AND job_id NOT IN (SELECT job_id FROM released WHERE purged = 0)";
-    RETURN_IF_ERROR(ReadRows(absl::StrCat("WHERE kind = 1", kLive),
-                             [this](const Row& row) { return AddJob(row); }));
+    // A stored job comes back from its summary alone: its tasks and results
+    // are read when asked for (Journal::LoadResults()).
+    constexpr char kNotStored[] =
+        " AND job_id NOT IN (SELECT job_id FROM log WHERE kind = 6)";
     RETURN_IF_ERROR(
-        ReadRows(absl::StrCat("WHERE kind <> 1", kLive),
-                 [this](const Row& row) { return AddResults(row); }));
+        ReadRows(absl::StrCat("WHERE kind = 6", kLive),
+                 [this](const Row& row) { return AddStored(row); }));
+    RETURN_IF_ERROR(ReadRows(absl::StrCat("WHERE kind = 1", kLive, kNotStored),
+                             [this](const Row& row) { return AddJob(row); }));
+    RETURN_IF_ERROR(ReadRows(
+        absl::StrCat("WHERE kind <> 1 AND kind <> 6", kLive, kNotStored),
+        [this](const Row& row) { return AddResults(row); }));
     state.jobs.reserve(jobs_.size());
     for (auto& [id, entry] : jobs_) state.jobs.push_back(std::move(entry.job));
     QFARM_LOG(INFO) << "journal " << path_ << ": recovered "
-                    << state.jobs.size() << " jobs and " << results_
-                    << " results; " << state.released.size()
+                    << state.jobs.size() << " jobs (" << stored_
+                    << " of them finished, their results left on disk) and "
+                    << results_ << " results; " << state.released.size()
                     << " released jobs on record";
     if (orphans_ > 0) {
       QFARM_LOG(WARNING) << "journal " << path_ << ": dropped " << orphans_
@@ -128,6 +136,31 @@ class Recovery {
       }
       RETURN_IF_ERROR(take(row));
     }
+  }
+
+  absl::Status AddStored(const Row& row) {
+    v1::StoredJob stored;
+    if (!stored.ParseFromArray(row.data, row.size)) {
+      return absl::DataLossError(
+          absl::StrCat(row.what, ": the job's summary does not parse"));
+    }
+    if (stored.info().job_id() != row.job || stored.info().total() == 0) {
+      return absl::DataLossError(absl::StrCat(
+          row.what, ": the summary of job ", stored.info().job_id(), " with ",
+          stored.info().total(), " tasks in a row of job ", row.job));
+    }
+    auto [it, added] = jobs_.try_emplace(row.job);
+    if (!added) {
+      return absl::DataLossError(absl::StrCat(row.what, ": job ", row.job,
+                                              " was already stored in row ",
+                                              it->second.rowid));
+    }
+    it->second.rowid = row.rowid;
+    it->second.job.id = row.job;
+    it->second.job.created_us = stored.info().created_us();
+    it->second.job.stored = std::move(stored);
+    ++stored_;
+    return absl::OkStatus();
   }
 
   absl::Status AddJob(const Row& row) {
@@ -237,6 +270,7 @@ class Recovery {
   const std::string& path_;
   std::map<JobId, Entry> jobs_;
   uint64_t results_ = 0;
+  uint64_t stored_ = 0;
   uint64_t orphans_ = 0;
 };
 

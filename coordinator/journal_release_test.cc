@@ -325,7 +325,7 @@ TEST(JournalReleaseTest, Schema1JournalIsMigrated) {
               ElementsAre("0"));
   EXPECT_THAT(
       Column(dir.db(), "SELECT value FROM meta WHERE key = 'schema_version'"),
-      ElementsAre("2"));
+      ElementsAre("3"));
   EXPECT_THAT(Column(dir.db(), "PRAGMA auto_vacuum"), ElementsAre("2"));
   // And it is a journal like any other from then on: a release works.
   {

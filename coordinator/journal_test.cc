@@ -634,11 +634,11 @@ TEST(JournalTest, AnotherDatabaseIsNotAJournal) {
 TEST(JournalTest, NewerSchemaIsRefused) {
   TempDir dir;
   ASSERT_NE(MustOpen(dir.path()), nullptr);
-  RunSql(dir.db(), "UPDATE meta SET value = '3' WHERE key = 'schema_version';");
+  RunSql(dir.db(), "UPDATE meta SET value = '4' WHERE key = 'schema_version';");
   absl::Status status = OpenAndRecover(dir.path()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(status.message()),
-              HasSubstr("was written by a newer qfarm: schema version 3"));
+              HasSubstr("was written by a newer qfarm: schema version 4"));
 }
 
 TEST(JournalTest, MissingHeaderRowIsDataLoss) {

@@ -62,6 +62,99 @@ void Scheduler::RememberReleased(ReleasedJob job) {
 void Scheduler::AddFinished(const Job& job) {
   finished_.emplace(job.finished_us, job.id);
   finished_bytes_ += job.result_bytes;
+  if (!job.stored) in_memory_finished_.push_back(job.id);
+}
+
+size_t Scheduler::StoreFinished() {
+  std::vector<std::unique_ptr<Job>> freed;
+  std::vector<v1::StoredJob> summaries;
+  ResultJournal* journal;
+  {
+    absl::MutexLock lock(&mu_);
+    journal = journal_;
+    if (journal == nullptr || !journal->StoresResults()) {
+      in_memory_finished_.clear();
+      return 0;
+    }
+    std::erase_if(in_memory_finished_,
+                  [&](JobId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                    Job* job = jobs_.Find(id);
+                    if (job == nullptr || job->stored) return true;
+                    if (job->holds > 0 || !job->readable_done()) return false;
+                    // All its results are durable, so they precede the
+                    // summary in the journal.
+                    if (!job->summarized) {
+                      summaries.push_back(job->Summary());
+                      job->summarized = true;
+                    }
+                    freed.push_back(job->Store());
+                    ++stored_jobs_;
+                    return true;
+                  });
+  }
+  const size_t stored = freed.size();
+  freed.clear();  // Without the lock.
+  if (!summaries.empty()) journal->AppendStored(std::move(summaries), nullptr);
+  return stored;
+}
+
+absl::Status Scheduler::LoadStored(JobId id) {
+  v1::JobInfo summary;
+  ResultJournal* journal;
+  {
+    absl::MutexLock lock(&mu_);
+    const Job* job = jobs_.Find(id);
+    if (job == nullptr) return NotFound(id);
+    if (!job->stored) return absl::OkStatus();
+    summary = job->Info();
+    journal = journal_;
+  }
+  QFARM_CHECK(journal != nullptr)
+      << "job " << id << " stored without a journal";
+  absl::StatusOr<std::vector<v1::TaskResult>> results =
+      journal->LoadResults(id);
+  if (!results.ok()) {
+    return absl::Status(results.status().code(),
+                        absl::StrCat("job ", id,
+                                     "'s results cannot be read back from the "
+                                     "journal: ",
+                                     results.status().message()));
+  }
+  absl::StatusOr<Job::Loaded> loaded =
+      LoadResults(summary, *std::move(results));
+  if (!loaded.ok()) return loaded.status();
+  absl::MutexLock lock(&mu_);
+  Job* job = jobs_.Find(id);
+  if (job == nullptr) return NotFound(id);
+  if (job->stored) {  // Else another reader loaded it meanwhile.
+    job->Load(*std::move(loaded));
+    --stored_jobs_;
+    in_memory_finished_.push_back(id);
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::StatusOr<T> Scheduler::ReadLoaded(
+    JobId id, absl::FunctionRef<absl::StatusOr<T>(const Job&)> read) {
+  // A reader that does not hold the job may see it stored again between the
+  // load and the lock (StoreFinished() runs about once a second): it loads
+  // again, a bounded number of times.
+  constexpr int kMaxLoads = 3;
+  for (int loads = 0;; ++loads) {
+    {
+      absl::MutexLock lock(&mu_);
+      const Job* job = jobs_.Find(id);
+      if (job == nullptr) return NotFound(id);
+      if (!job->stored) return read(*job);
+    }
+    if (loads == kMaxLoads) {
+      return absl::UnavailableError(
+          absl::StrCat("job ", id, " was stored again each time its results ",
+                       "were loaded back; try again"));
+    }
+    if (absl::Status status = LoadStored(id); !status.ok()) return status;
+  }
 }
 
 std::vector<ReleasedJob> Scheduler::ReleaseFinished() {
@@ -87,6 +180,7 @@ std::vector<ReleasedJob> Scheduler::ReleaseFinished() {
         continue;
       }
       finished_bytes_ -= job.result_bytes;
+      if (job.stored) --stored_jobs_;
       it = finished_.erase(it);
       ReleasedJob done{
           .id = id,
@@ -289,6 +383,7 @@ absl::Status Scheduler::Restore(RecoveredState state) {
     }
     jobs_.ContinueAfter(job->id);
     if (job->done()) AddFinished(*job);
+    if (job->stored) ++stored_jobs_;
     jobs_.Add(std::move(job));
   }
   for (ReleasedJob& released : state.released) {
@@ -400,7 +495,7 @@ absl::StatusOr<JobId> Scheduler::SubmitJob(
 }
 
 absl::StatusOr<ResultsPage> Scheduler::ReadResults(JobId id, size_t cursor,
-                                                   size_t max_results) const {
+                                                   size_t max_results) {
   absl::StatusOr<ResultsView> view = ViewResults(id, cursor, max_results);
   if (!view.ok()) return view.status();
   ResultsPage page;
@@ -414,25 +509,27 @@ absl::StatusOr<ResultsPage> Scheduler::ReadResults(JobId id, size_t cursor,
 }
 
 absl::StatusOr<ResultsView> Scheduler::ViewResults(JobId id, size_t cursor,
-                                                   size_t max_results) const {
-  absl::MutexLock lock(&mu_);
-  const Job* job = jobs_.Find(id);
-  if (job == nullptr) return NotFound(id);
-  const size_t size = job->readable();
-  const size_t begin = std::min(cursor, size);
-  // Nothing left to read, and what is recorded never will be readable.
-  if (begin == size && !job->unreadable.empty() && !gate_.error().ok()) {
-    return gate_.error();
-  }
-  const size_t end = begin + std::min(max_results, size - begin);
-  ResultsView page;
-  page.results.reserve(end - begin);
-  for (size_t i = begin; i < end; ++i) {
-    page.results.push_back(job->results[i].get());
-  }
-  page.next_cursor = end;
-  page.finished = job->readable_done() && end == size;
-  return page;
+                                                   size_t max_results) {
+  return ReadLoaded<ResultsView>(
+      id, [&](const Job& job) -> absl::StatusOr<ResultsView> {
+        mu_.AssertHeld();  // Called under the lock, for the analysis.
+        const size_t size = job.readable();
+        const size_t begin = std::min(cursor, size);
+        // Nothing left to read, and what is recorded never will be readable.
+        if (begin == size && !job.unreadable.empty() && !gate_.error().ok()) {
+          return gate_.error();
+        }
+        const size_t end = begin + std::min(max_results, size - begin);
+        ResultsView page;
+        page.results.reserve(end - begin);
+        for (size_t i = begin; i < end; ++i) {
+          page.results.push_back(job.results[i].get());
+        }
+        page.next_cursor = end;
+        page.finished = job.readable_done() && end == size;
+        page.journal_order = job.journal_order;
+        return page;
+      });
 }
 
 absl::StatusOr<v1::JobInfo> Scheduler::GetJob(JobId id) const {
@@ -498,16 +595,16 @@ std::vector<JobId> Scheduler::Unfinished(std::vector<JobId> jobs) const {
 }
 
 absl::StatusOr<v1::TaskState> Scheduler::GetTaskState(JobId id,
-                                                      uint32_t index) const {
-  absl::MutexLock lock(&mu_);
-  const Job* job = jobs_.Find(id);
-  if (job == nullptr) return NotFound(id);
-  if (index >= job->entries.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("task index ", index, " is out of range: job ", id,
-                     " has ", job->entries.size(), " tasks"));
-  }
-  return job->entries[index].state;
+                                                      uint32_t index) {
+  return ReadLoaded<v1::TaskState>(
+      id, [&](const Job& job) -> absl::StatusOr<v1::TaskState> {
+        if (index >= job.entries.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("task index ", index, " is out of range: job ", id,
+                           " has ", job.entries.size(), " tasks"));
+        }
+        return job.entries[index].state;
+      });
 }
 
 absl::StatusOr<CancelOutcome> Scheduler::CancelJob(JobId id) {
@@ -566,6 +663,8 @@ SchedulerStats Scheduler::Stats() const {
   SchedulerStats stats = stats_;
   stats.finished = kinds_.Finished();
   stats.queued = queue_.queued();
+  stats.finished_jobs = finished_.size();
+  stats.stored_jobs = stored_jobs_;
   return stats;
 }
 

@@ -51,6 +51,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -126,6 +127,12 @@ struct ResultsView {
   std::vector<const v1::TaskResult*> results;
   size_t next_cursor = 0;
   bool finished = false;
+  // The results are in the journal's order (the job was recovered or loaded
+  // back from it), which stays the same from one load or restart to the
+  // next; otherwise in the order this process recorded them. A cursor is a
+  // position in one of these orders: a reader that resumes with a cursor of
+  // the other starts again from the first result.
+  bool journal_order = false;
 };
 
 // Workers that run tasks of a cancelled job and must be told to stop them.
@@ -160,6 +167,10 @@ struct SchedulerStats {
   // Queued to final result, seconds.
   HistogramData latency;
   size_t queued = 0;
+  // Finished jobs retained (not released yet), and those of them whose
+  // results are on disk only (StoreFinished()).
+  size_t finished_jobs = 0;
+  size_t stored_jobs = 0;
 };
 
 class Scheduler {
@@ -306,12 +317,14 @@ class Scheduler {
 
   // Readable results recorded at or after `cursor` (completion order), at
   // most `max_results`. A cursor past the end reads from the end. NOT_FOUND
-  // for an unknown job.
+  // for an unknown job. A stored job (StoreFinished()) is first loaded back
+  // from the journal, without the lock: the call then blocks on its I/O, and
+  // fails with the journal's error if the results cannot be read back.
   absl::StatusOr<ResultsPage> ReadResults(JobId job, size_t cursor,
-                                          size_t max_results) const;
+                                          size_t max_results);
   // ReadResults() without copying the results; see ResultsView.
   absl::StatusOr<ResultsView> ViewResults(JobId job, size_t cursor,
-                                          size_t max_results) const;
+                                          size_t max_results);
 
   // The job's counters and state: RUNNING until every task has a readable
   // final result, then DONE if all are OK, CANCELLED if CancelJob()
@@ -350,8 +363,19 @@ class Scheduler {
   std::vector<ReleasedJob> ReleaseFinished();
   static constexpr size_t kMaxReleased = 100'000;
 
-  // Keeps the job from being released until UnholdJob(): for a reader that
-  // streams its results (a watch, a session), whose pointers from
+  // With a journal that stores results (ResultJournal::StoresResults()):
+  // drops from memory the results, tasks and bookkeeping of finished jobs
+  // whose results are all readable and that nobody holds, and appends each
+  // one's summary to the journal (once per job), so that a finished job
+  // costs memory only while it is read, and a restart restores it from its
+  // summary. GetJob(), ListJobs(), CancelJob() and retention work on from the
+  // summary; ViewResults(), ReadResults() and GetTaskState() load the
+  // results back. Returns how many jobs it stored. The shell calls it
+  // periodically (after ReleaseFinished(), say).
+  size_t StoreFinished();
+
+  // Keeps the job from being released or stored until UnholdJob(): for a
+  // reader that streams its results (a watch, a session), whose pointers from
   // ViewResults() must stay valid. Holds count. False for an unknown or
   // released job.
   bool HoldJob(JobId job);
@@ -365,7 +389,7 @@ class Scheduler {
   // RUNNING, or its final state (recorded, perhaps not durable yet).
   // NOT_FOUND for an unknown job; INVALID_ARGUMENT for an index past the
   // job's tasks.
-  absl::StatusOr<v1::TaskState> GetTaskState(JobId job, uint32_t index) const;
+  absl::StatusOr<v1::TaskState> GetTaskState(JobId job, uint32_t index);
 
   // Records every unfinished task of the job as CANCELLED. Queued tasks never
   // start; workers running some are returned so they can be told. Results
@@ -403,8 +427,18 @@ class Scheduler {
   absl::Status NotFound(JobId job) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Notes a job as released, forgetting the oldest beyond kMaxReleased.
   void RememberReleased(ReleasedJob job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Puts a job whose tasks all have results in the release order.
+  // Puts a job whose tasks all have results in the release order (and in
+  // memory, among those StoreFinished() looks at).
   void AddFinished(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loads a stored job's results back from the journal, without the lock;
+  // OK at once for a job that is not stored.
+  absl::Status LoadStored(JobId id) ABSL_LOCKS_EXCLUDED(mu_);
+  // `read(job)` under the lock, for a job loaded back first if it is stored.
+  // NOT_FOUND for an unknown or released job.
+  template <typename T>
+  absl::StatusOr<T> ReadLoaded(
+      JobId id, absl::FunctionRef<absl::StatusOr<T>(const Job&)> read)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // OK if tasks of `kind` are accepted (SchedulerOptions::accepted_kinds).
   absl::Status CheckAccepted(absl::string_view kind) const;
   // Drops `refs` references to `kind`; a kind no longer in use leaves the
@@ -472,6 +506,11 @@ class Scheduler {
   // them in; and the bytes their results hold.
   std::set<std::pair<int64_t, JobId>> finished_ ABSL_GUARDED_BY(mu_);
   uint64_t finished_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Finished jobs whose results are in memory: StoreFinished() looks at
+  // these (a released one leaves at its next look).
+  std::vector<JobId> in_memory_finished_ ABSL_GUARDED_BY(mu_);
+  // Jobs in the table that are stored.
+  size_t stored_jobs_ ABSL_GUARDED_BY(mu_) = 0;
   // The newest kMaxReleased released jobs, and their ids in release order.
   absl::flat_hash_map<JobId, ReleasedJob> released_ ABSL_GUARDED_BY(mu_);
   std::deque<JobId> released_order_ ABSL_GUARDED_BY(mu_);

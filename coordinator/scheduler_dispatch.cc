@@ -33,7 +33,9 @@ bool Scheduler::IsQueued(const TaskRef& ref, Job*& cache) {
     // after the job was released.
     if (cache == nullptr) return false;
   }
-  return cache->entries[ref.index].state == v1::TASK_STATE_QUEUED;
+  // A stored job is finished.
+  return !cache->stored &&
+         cache->entries[ref.index].state == v1::TASK_STATE_QUEUED;
 }
 
 WorkerKey Scheduler::AddWorker(WorkerDesc desc) {
@@ -335,6 +337,8 @@ bool Scheduler::Accepts(const Worker& worker, const v1::TaskResult& result,
     job = jobs_.Find(result.job_id());
     if (job == nullptr) return never_given();
   }
+  // A late result for a finished job whose entries left memory: dropped.
+  if (job->stored) return false;
   if (result.index() >= job->entries.size()) return never_given();
   const TaskEntry& entry = job->entries[result.index()];
   // An attempt not yet made, or the current attempt running elsewhere, was

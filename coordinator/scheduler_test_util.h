@@ -207,6 +207,47 @@ class FakeJournal : public ResultJournal {
     for (ReleasedJob& job : jobs) released_.push_back(std::move(job));
     return 0;
   }
+  // Stored jobs (StoreResults(true) first): their summaries are kept, and
+  // LoadResults() gives a job's results from every append, in append order,
+  // or the error set with FailLoads().
+  void StoreResults(bool stores) {
+    absl::MutexLock lock(&mu_);
+    stores_ = stores;
+  }
+  bool StoresResults() const override {
+    absl::MutexLock lock(&mu_);
+    return stores_;
+  }
+  uint64_t AppendStored(std::vector<v1::StoredJob> jobs,
+                        Done /*done*/) override {
+    absl::MutexLock lock(&mu_);
+    for (v1::StoredJob& job : jobs) stored_.push_back(std::move(job));
+    return 0;
+  }
+  absl::StatusOr<std::vector<v1::TaskResult>> LoadResults(JobId job) override {
+    absl::MutexLock lock(&mu_);
+    ++loads_;
+    if (!load_error_.ok()) return load_error_;
+    std::vector<v1::TaskResult> out;
+    for (const Append& append : appends_) {
+      for (const v1::TaskResult& result : append.results) {
+        if (result.job_id() == job) out.push_back(result);
+      }
+    }
+    return out;
+  }
+  void FailLoads(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    load_error_ = std::move(status);
+  }
+  std::vector<v1::StoredJob> stored() const {
+    absl::MutexLock lock(&mu_);
+    return stored_;
+  }
+  int loads() const {
+    absl::MutexLock lock(&mu_);
+    return loads_;
+  }
   std::vector<v1::TaskResult> attempts() const {
     absl::MutexLock lock(&mu_);
     return attempts_;
@@ -257,6 +298,10 @@ class FakeJournal : public ResultJournal {
   std::deque<Append> appends_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::TaskResult> attempts_ ABSL_GUARDED_BY(mu_);
   std::vector<ReleasedJob> released_ ABSL_GUARDED_BY(mu_);
+  bool stores_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::StoredJob> stored_ ABSL_GUARDED_BY(mu_);
+  absl::Status load_error_ ABSL_GUARDED_BY(mu_);
+  int loads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 class JournaledTest : public SchedulerTest {

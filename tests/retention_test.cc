@@ -3,6 +3,7 @@
 // and after a SIGKILL and restart; a WatchJob resume point skips what the
 // client already has, and only for the process that sent it.
 #include <grpcpp/client_context.h>
+#include <signal.h>
 
 #include <cstdint>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "qfarm/v1/farm.grpc.pb.h"
 #include "tests/local_farm.h"
+#include "tests/prometheus_scrape.h"
 
 namespace qfarm::testing {
 namespace {
@@ -173,22 +175,24 @@ TEST(RetentionTest, BadRetentionFlagsAreUsageErrors) {
   }
 }
 
-// Every result WatchJob sends for `request`, and the epoch they came with.
-std::vector<uint32_t> Watch(v1::Farm::Stub* stub,
-                            const v1::WatchJobRequest& request,
-                            uint64_t* epoch) {
+// Every result WatchJob sends for `request` ("INDEX=VALUE", in the order
+// sent), and the epoch they came with.
+std::vector<std::string> Watch(v1::Farm::Stub* stub,
+                               const v1::WatchJobRequest& request,
+                               uint64_t* epoch) {
   grpc::ClientContext context;
   auto reader = stub->WatchJob(&context, request);
   v1::ResultBatch batch;
-  std::vector<uint32_t> indexes;
+  std::vector<std::string> results;
   while (reader->Read(&batch)) {
     *epoch = batch.epoch();
     for (const v1::TaskResult& r : batch.results()) {
-      indexes.push_back(r.index());
+      results.push_back(absl::StrCat(r.index(), "=", r.value()));
     }
   }
-  EXPECT_TRUE(reader->Finish().ok());
-  return indexes;
+  grpc::Status status = reader->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return results;
 }
 
 TEST(RetentionTest, WatchResumesAfterWhatTheClientHas) {
@@ -203,7 +207,7 @@ TEST(RetentionTest, WatchResumesAfterWhatTheClientHas) {
   v1::WatchJobRequest request;
   request.set_job_id(job);
   uint64_t epoch = 0;
-  const std::vector<uint32_t> all = Watch(stub.get(), request, &epoch);
+  const std::vector<std::string> all = Watch(stub.get(), request, &epoch);
   ASSERT_EQ(all.size(), 3u);
   ASSERT_NE(epoch, 0u);
 
@@ -215,8 +219,101 @@ TEST(RetentionTest, WatchResumesAfterWhatTheClientHas) {
               ::testing::ElementsAre(all[2]));
   EXPECT_EQ(again, epoch);
   // Another process's: everything.
-  request.set_resume_epoch(epoch + 1);
+  request.set_resume_epoch(~epoch);
   EXPECT_EQ(Watch(stub.get(), request, &again), all);
+  EXPECT_TRUE((*farm)->Stop().ok());
+}
+
+// Polls the coordinator's metrics until qfarm_finished_jobs{results="disk"}
+// is `want`.
+absl::Status WaitForStored(const std::string& metrics, double want) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  double last = -1;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<std::string> text = Scrape(metrics);
+    if (text.ok()) {
+      last = Sample(*text, "qfarm_finished_jobs{results=\"disk\"}");
+      if (last == want) return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(50));  // Polling a remote condition.
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("finished jobs on disk: ", last, ", not ", want));
+}
+
+// The coordinator's metrics address, from its second line of output.
+std::string MetricsAddress(LocalFarm& farm) {
+  absl::StatusOr<std::string> line =
+      farm.coordinator()->ReadLine(absl::Seconds(10));
+  EXPECT_TRUE(line.ok()) << line.status();
+  return AddressAfter(line.value_or(""), "qfarm-coordinator metrics on ");
+}
+
+// A finished job nobody reads leaves the coordinator's memory: its results
+// come back from the journal, whole, when asked for, in one order from one
+// load to the next (so a resume point holds), and a restart restores the
+// job from its summary without reading them.
+TEST(RetentionTest, FinishedJobKeptOnDiskComesBackWhole) {
+  auto farm = LocalFarm::Start(
+      {{.id = "w1", .mode = "async", .slots = 16}},
+      {"--journal-sync=normal", "--metrics-listen=127.0.0.1:0"});
+  ASSERT_TRUE(farm.ok()) << farm.status();
+  std::string metrics = MetricsAddress(**farm);
+  ASSERT_FALSE(metrics.empty());
+  std::vector<std::string> args = {"map", "--output=json"};
+  constexpr int kTasks = 300;
+  std::vector<std::string> expected;
+  for (int i = 0; i < kTasks; ++i) {
+    args.push_back(absl::StrCat("echo:value-", i));
+    expected.push_back(absl::StrCat(i, "=value-", i));
+  }
+  CommandResult map = (*farm)->Qfarm(args);
+  ASSERT_EQ(map.exit_code, 0) << Diagnose(map);
+  const uint64_t job = MapJobId(map.err);
+  ASSERT_NE(job, 0u) << map.err;
+  ASSERT_TRUE(WaitForStored(metrics, 1).ok()) << (*farm)->Logs();
+
+  auto stub = v1::Farm::NewStub(MakeChannel((*farm)->address()));
+  v1::WatchJobRequest request;
+  request.set_job_id(job);
+  uint64_t epoch = 0;
+  std::vector<std::string> first = Watch(stub.get(), request, &epoch);
+  EXPECT_THAT(first, ::testing::UnorderedElementsAreArray(expected));
+  // Stored again (nobody holds it), then loaded again for a resume point
+  // of the first load: the rest, in the same order.
+  ASSERT_TRUE(WaitForStored(metrics, 1).ok()) << (*farm)->Logs();
+  request.set_resume_epoch(epoch);
+  request.set_resume_after(100);
+  uint64_t again = 0;
+  EXPECT_EQ(Watch(stub.get(), request, &again),
+            std::vector<std::string>(first.begin() + 100, first.end()));
+  EXPECT_EQ(again, epoch);
+
+  // A clean stop and a restart: the job comes back from its summary.
+  (*farm)->coordinator()->Signal(SIGTERM);
+  ASSERT_EQ((*farm)->coordinator()->Wait(), 0) << (*farm)->Logs();
+  ASSERT_TRUE((*farm)->RestartCoordinator().ok()) << (*farm)->Logs();
+  metrics = MetricsAddress(**farm);
+  EXPECT_THAT((*farm)->Logs(),
+              HasSubstr("recovered 1 jobs (1 of them finished, their results "
+                        "left on disk) and 0 results"));
+  absl::StatusOr<std::string> text = Scrape(metrics);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(Sample(*text, "qfarm_finished_jobs{results=\"disk\"}"), 1);
+  CommandResult status = (*farm)->Qfarm({"status", absl::StrCat(job)});
+  EXPECT_EQ(status.exit_code, 0) << Diagnose(status);
+  EXPECT_THAT(status.out, HasSubstr("done"));
+  CommandResult watch =
+      (*farm)->Qfarm({"watch", "--output=json", absl::StrCat(job)});
+  ASSERT_EQ(watch.exit_code, 0) << Diagnose(watch);
+  absl::StatusOr<std::vector<JsonObject>> lines = ParseJsonLines(watch.out);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  std::vector<std::string> watched;
+  for (const JsonObject& o : *lines) {
+    if (!o.contains("index")) continue;
+    watched.push_back(absl::StrCat(o.at("index"), "=", o.at("value")));
+  }
+  EXPECT_THAT(watched, ::testing::UnorderedElementsAreArray(expected));
   EXPECT_TRUE((*farm)->Stop().ok());
 }
 
