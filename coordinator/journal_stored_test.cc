@@ -1,8 +1,6 @@
 // Finished jobs kept on disk only: a stored job's summary is recovered
 // without its tasks and results, LoadResults() reads those back in journal
 // order and refuses damaged rows, and a schema 2 journal is read as before.
-#include <sqlite3.h>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -169,18 +167,9 @@ TEST(JournalStoredTest, Schema2JournalIsReadAndBecomesSchema3) {
   ASSERT_TRUE(state.ok()) << state.status();
   ASSERT_THAT(state->jobs, SizeIs(1));
   EXPECT_THAT(state->jobs[0].results, SizeIs(1));
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(dir.db().c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(
-                db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
-                &stmt, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)),
-               "3");
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
+  EXPECT_THAT(
+      Column(dir.db(), "SELECT value FROM meta WHERE key = 'schema_version'"),
+      ::testing::ElementsAre("3"));
 }
 
 }  // namespace

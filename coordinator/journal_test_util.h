@@ -108,6 +108,25 @@ inline void RunSql(const std::string& path, const std::string& sql) {
   EXPECT_EQ(sqlite3_close(db), SQLITE_OK);
 }
 
+// The rows of one column `sql` selects, as text.
+inline std::vector<std::string> Column(const std::string& db_path,
+                                       const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> out;
+  EXPECT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, 0);
+    out.emplace_back(text == nullptr ? ""
+                                     : reinterpret_cast<const char*>(text));
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
 inline int64_t SizeOf(const std::string& path) {
   std::error_code error;
   const auto size = std::filesystem::file_size(path, error);
